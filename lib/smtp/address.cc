@@ -1,0 +1,2 @@
+// lib/smtp/address.cc -- see address.h.
+#include "lib/smtp/address.h"

@@ -1,0 +1,2 @@
+// lib/smtp/capabilities.cc -- see capabilities.h.
+#include "lib/smtp/capabilities.h"

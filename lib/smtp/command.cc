@@ -1,0 +1,2 @@
+// lib/smtp/command.cc -- see command.h.
+#include "lib/smtp/command.h"

@@ -1,0 +1,2 @@
+// lib/smtp/reply.cc -- see reply.h.
+#include "lib/smtp/reply.h"

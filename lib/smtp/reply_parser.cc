@@ -1,0 +1,2 @@
+// lib/smtp/reply_parser.cc -- see reply_parser.h.
+#include "lib/smtp/reply_parser.h"

@@ -1,0 +1,74 @@
+// lib/smtp/stream.h
+//
+// One SMTP connection's byte stream: a TCP socket that can be upgraded to TLS in place
+// (STARTTLS, RFC 3207), with reads and writes bounded by a timeout. Reads append to the
+// caller's buffer; a plaintext connection waits for readability before it reads into a
+// per-thread scratch buffer, so an idle session holds no read buffer of its own.
+//
+// Must be used from its executor's thread only, except Cancel() which may be posted there.
+// Never: keeps plaintext bytes read before STARTTLS (the caller drops them: CVE-2011-0411);
+// blocks a thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "asio/awaitable.hpp"
+#include "asio/ip/tcp.hpp"
+#include "asio/ssl/context.hpp"
+#include "asio/ssl/stream.hpp"
+#include "asio/steady_timer.hpp"
+
+namespace sluice::smtp {
+
+using Duration = std::chrono::steady_clock::duration;
+
+class SmtpStream {
+ public:
+  explicit SmtpStream(asio::ip::tcp::socket socket);
+  ~SmtpStream();
+  SmtpStream(const SmtpStream&) = delete;
+  SmtpStream& operator=(const SmtpStream&) = delete;
+
+  // Appends at most max_append bytes (at least 1 on success) to `buf`. On timeout returns
+  // asio::error::timed_out; on EOF asio::error::eof.
+  asio::awaitable<std::error_code> ReadInto(std::string& buf, size_t max_append, Duration timeout);
+  // Writes all of `data`.
+  asio::awaitable<std::error_code> WriteAll(std::string_view data, Duration timeout);
+
+  // TLS handshakes; on success every later read/write is encrypted.
+  asio::awaitable<std::error_code> StartTlsServer(asio::ssl::context& ctx, Duration timeout);
+  asio::awaitable<std::error_code> StartTlsClient(asio::ssl::context& ctx, const std::string& sni,
+                                                  Duration timeout);
+  // Sends close_notify when TLS is up (bounded by timeout), then closes.
+  asio::awaitable<void> Shutdown(Duration timeout);
+
+  // Aborts pending operations (they complete with operation_aborted) and closes the socket.
+  void Close();
+
+  bool tls() const { return tls_ != nullptr; }
+  std::string tls_version() const;
+  std::string tls_cipher() const;
+  // The peer presented a certificate that verified against the context's CA (mTLS).
+  bool peer_certificate_verified() const;
+  // The subject CN of the verified peer certificate ("" when none).
+  std::string peer_certificate_cn() const;
+
+  asio::ip::tcp::socket& socket() { return socket_; }
+  asio::any_io_executor executor() { return socket_.get_executor(); }
+
+ private:
+  void Arm(Duration timeout);
+  void Disarm();
+
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
+  bool timed_out_ = false;
+};
+
+}  // namespace sluice::smtp

@@ -1,0 +1,2 @@
+// lib/smtp/xforward.cc -- see xforward.h.
+#include "lib/smtp/xforward.h"

@@ -1,0 +1,2 @@
+// lib/smtp/xtext.cc -- see xtext.h.
+#include "lib/smtp/xtext.h"

@@ -1,0 +1,27 @@
+# Helpers for tests/*/CMakeLists.txt.
+#
+# sluice_gtest(NAME SOURCES... LIBS...): one gtest binary whose tests ctest lists one by one.
+function(sluice_gtest name)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gmock GTest::gtest_main)
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/bin)
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
+    PROPERTIES ENVIRONMENT "SLUICE_SOURCE_DIR=${CMAKE_SOURCE_DIR};SLUICE_BIN_DIR=${CMAKE_BINARY_DIR}/bin")
+endfunction()
+
+# sluice_pytest(NAME FILE [TIMEOUT s] [LABELS ...]): a Python unittest module run with Debian's
+# /usr/bin/python3 (the one that sees python3-* packages), given the build's binaries.
+function(sluice_pytest name file)
+  cmake_parse_arguments(T "" "TIMEOUT" "LABELS;DEPENDS_TARGETS" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  add_test(NAME ${name} COMMAND /usr/bin/python3 -m unittest -v ${file}
+    WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT}
+    ENVIRONMENT "SLUICE_SOURCE_DIR=${CMAKE_SOURCE_DIR};SLUICE_BIN_DIR=${CMAKE_BINARY_DIR}/bin;SLUICE_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")
+  if(T_LABELS)
+    set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}")
+  endif()
+endfunction()
