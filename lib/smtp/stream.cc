@@ -133,6 +133,11 @@ void SmtpStream::Close() {
   socket_.close(ec);
 }
 
+void SmtpStream::CancelPending() {
+  std::error_code ec;
+  socket_.cancel(ec);
+}
+
 std::string SmtpStream::tls_version() const {
   if (!tls_) return "";
   const char* v = SSL_get_version(tls_->native_handle());

@@ -49,6 +49,8 @@ class SmtpStream {
 
   // Aborts pending operations (they complete with operation_aborted) and closes the socket.
   void Close();
+  // Aborts pending operations only; the connection stays usable (kill/drain wake-up).
+  void CancelPending();
 
   bool tls() const { return tls_ != nullptr; }
   std::string tls_version() const;

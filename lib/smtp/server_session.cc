@@ -1,0 +1,511 @@
+// lib/smtp/server_session.cc -- see server_session.h.
+#include "lib/smtp/server_session.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "asio/experimental/as_tuple.hpp"
+#include "asio/post.hpp"
+#include "asio/steady_timer.hpp"
+#include "asio/use_awaitable.hpp"
+#include "lib/observe/log.h"
+#include "lib/smtp/command.h"
+#include "lib/smtp/data_reader.h"
+#include "lib/smtp/line_splitter.h"
+#include "lib/smtp/xforward.h"
+
+namespace sluice::smtp {
+
+void SessionControl::Kill(bool shutdown) {
+  if (shutdown) shutdown_.store(true);
+  kill_.store(true);
+  CancelOnExecutor(false);
+}
+
+void SessionControl::Drain() {
+  drain_.store(true);
+  CancelOnExecutor(true);
+}
+
+void SessionControl::CancelOnExecutor(bool only_if_idle) {
+  // The stream pointer is only valid on the session's own thread: hop there first; the
+  // session detaches before its stream goes away.
+  asio::post(executor_, [self = shared_from_this(), only_if_idle] {
+    if (self->stream_ == nullptr) return;
+    if (only_if_idle && !self->idle_.load()) return;
+    self->stream_->CancelPending();
+  });
+}
+
+namespace {
+
+constexpr size_t kReadChunk = 16 * 1024;
+
+class Session {
+ public:
+  Session(SmtpStream& stream, ServerHandler& handler, SessionFacts& facts, const ServerSettings& s,
+          std::shared_ptr<SessionControl> control)
+      : stream_(stream), handler_(handler), facts_(facts), s_(s), control_(std::move(control)),
+        started_(std::chrono::steady_clock::now()) {}
+
+  asio::awaitable<void> Run();
+
+ private:
+  enum class ReadResult { kLine, kTooLong, kClosed, kTimeout, kInterrupted };
+
+  void Respond(const Reply& r) {
+    r.AppendTo(out_);
+    last_code_ = r.code;
+    if (r.code >= 400) ++errors_;
+  }
+  asio::awaitable<bool> Flush();
+  // Flushes unless another complete command is already buffered (RFC 2920 §3.2).
+  asio::awaitable<bool> FlushIfNoPipelinedInput();
+  asio::awaitable<ReadResult> ReadLine(std::string& line);
+  asio::awaitable<bool> ErrorSleepAndCheck();
+
+  asio::awaitable<void> DoHelo(const Command& c, bool esmtp);
+  asio::awaitable<void> DoMail(const Command& c);
+  asio::awaitable<void> DoRcpt(const Command& c);
+  // Returns false when the session must end (timeout, lost client, kill).
+  asio::awaitable<bool> DoData(const Command& c);
+  asio::awaitable<bool> DoStartTls(const Command& c);
+  asio::awaitable<void> DoXforward(const Command& c);
+  asio::awaitable<void> ResetTransaction();
+  bool CountJunk();
+
+  Reply EhloReply() const;
+  ParseOptions MakeParseOptions() const;
+  bool PastDeadline() const {
+    return s_.session_deadline.count() > 0 &&
+           std::chrono::steady_clock::now() - started_ > s_.session_deadline;
+  }
+
+  SmtpStream& stream_;
+  ServerHandler& handler_;
+  SessionFacts& facts_;
+  const ServerSettings& s_;
+  std::shared_ptr<SessionControl> control_;
+  std::chrono::steady_clock::time_point started_;
+
+  std::string in_;   // received, not yet consumed
+  std::string out_;  // replies not yet sent
+  int last_code_ = 0;
+  uint32_t errors_ = 0;
+  uint32_t junk_ = 0;
+  bool have_mail_ = false;
+  uint32_t rcpts_ = 0;
+  bool end_ = false;
+};
+
+asio::awaitable<bool> Session::Flush() {
+  if (out_.empty()) co_return true;
+  std::error_code ec = co_await stream_.WriteAll(out_, s_.command_timeout);
+  out_.clear();
+  co_return !ec;
+}
+
+asio::awaitable<bool> Session::FlushIfNoPipelinedInput() {
+  LineResult next = NextLine(in_, s_.line_length_limit);
+  if (next.status == LineStatus::kNeedMore) co_return co_await Flush();
+  co_return true;
+}
+
+asio::awaitable<Session::ReadResult> Session::ReadLine(std::string& line) {
+  for (;;) {
+    LineResult r = NextLine(in_, s_.line_length_limit);
+    if (r.status == LineStatus::kLine) {
+      line.assign(r.line);
+      in_.erase(0, r.consumed);
+      co_return ReadResult::kLine;
+    }
+    if (r.status == LineStatus::kTooLong) {
+      // Discard up to the end of the line without buffering it.
+      bool found = false;
+      for (;;) {
+        size_t n = SkipToLineEnd(in_, found);
+        in_.erase(0, n);
+        if (found) co_return ReadResult::kTooLong;
+        std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, s_.command_timeout);
+        if (ec == asio::error::timed_out) co_return ReadResult::kTimeout;
+        if (ec == asio::error::operation_aborted) co_return ReadResult::kInterrupted;
+        if (ec) co_return ReadResult::kClosed;
+      }
+    }
+    // Need more input: anything we owe the client goes out before we wait (RFC 2920).
+    if (!co_await Flush()) co_return ReadResult::kClosed;
+    bool idle = !have_mail_ && in_.empty();
+    control_->set_idle(idle);
+    if (idle && (control_->drain_requested() || control_->kill_requested())) {
+      control_->set_idle(false);
+      co_return ReadResult::kInterrupted;
+    }
+    std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, s_.command_timeout);
+    control_->set_idle(false);
+    if (ec == asio::error::timed_out) co_return ReadResult::kTimeout;
+    if (ec == asio::error::operation_aborted) co_return ReadResult::kInterrupted;
+    if (ec) co_return ReadResult::kClosed;
+  }
+}
+
+asio::awaitable<bool> Session::ErrorSleepAndCheck() {
+  if (errors_ >= s_.hard_error_limit) {
+    Respond(replies::TooManyErrors(s_.hostname));
+    observe::Info("hard_error_limit").Kv("session", facts_.session_id).Kv("client", facts_.client_address);
+    co_await Flush();
+    co_return false;
+  }
+  if (errors_ > s_.soft_error_limit && last_code_ >= 400 && s_.error_sleep.count() > 0) {
+    // Postfix smtpd_error_sleep_time: slow down a client that keeps making errors.
+    asio::steady_timer t(stream_.executor());
+    t.expires_after(s_.error_sleep);
+    co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
+  co_return true;
+}
+
+bool Session::CountJunk() {
+  // smtpd_junk_command_limit: past it, each NOOP/RSET/VRFY/… counts as an error.
+  return ++junk_ > s_.junk_command_limit;
+}
+
+ParseOptions Session::MakeParseOptions() const {
+  ParseOptions o;
+  o.size_limit = s_.message_size_limit;
+  o.allow_smtputf8 = s_.advertise_smtputf8;
+  o.allow_dsn = s_.advertise_dsn;
+  o.allow_8bitmime = s_.advertise_8bitmime;
+  return o;
+}
+
+Reply Session::EhloReply() const {
+  Reply r;
+  r.code = 250;
+  r.lines.push_back(s_.hostname);
+  r.lines.push_back("PIPELINING");
+  r.lines.push_back(s_.message_size_limit > 0 ? absl::StrCat("SIZE ", s_.message_size_limit) : "SIZE");
+  if (s_.enable_vrfy) r.lines.push_back("VRFY");
+  if (s_.tls != nullptr && !facts_.tls) r.lines.push_back("STARTTLS");
+  r.lines.push_back("ENHANCEDSTATUSCODES");
+  if (s_.advertise_8bitmime) r.lines.push_back("8BITMIME");
+  if (s_.advertise_dsn) r.lines.push_back("DSN");
+  if (s_.advertise_smtputf8) r.lines.push_back("SMTPUTF8");
+  if (s_.xforward_allowed) r.lines.push_back(absl::StrCat("XFORWARD ", std::string(XforwardAttributeList())));
+  std::string extra = handler_.ExtraEhloKeywords();
+  if (!extra.empty()) r.lines.push_back(extra);
+  return r;
+}
+
+asio::awaitable<void> Session::ResetTransaction() {
+  if (have_mail_) co_await handler_.OnReset();
+  have_mail_ = false;
+  rcpts_ = 0;
+}
+
+asio::awaitable<void> Session::DoHelo(const Command& c, bool esmtp) {
+  if (c.argument.empty()) {
+    Respond(replies::SyntaxError(esmtp ? "EHLO hostname" : "HELO hostname"));
+    co_return;
+  }
+  co_await ResetTransaction();  // RFC 5321 §4.1.4: EHLO resets the state like RSET
+  facts_.helo = c.argument;
+  facts_.esmtp = esmtp;
+  Reply r = co_await handler_.OnHelo();
+  if (!r.empty() && !r.positive()) {
+    Respond(r);
+    co_return;
+  }
+  Respond(esmtp ? EhloReply() : replies::HeloOk(s_.hostname));
+}
+
+asio::awaitable<void> Session::DoMail(const Command& c) {
+  if (s_.require_helo && facts_.helo.empty()) {
+    Respond(replies::NeedHelo());
+    co_return;
+  }
+  if (have_mail_) {
+    Respond(replies::NestedMail());
+    co_return;
+  }
+  if (s_.max_transactions > 0 && facts_.transactions >= s_.max_transactions) {
+    Respond(replies::TooManyTransactions());
+    co_return;
+  }
+  auto mail = ParseMailFrom(c.argument, MakeParseOptions());
+  if (!mail.ok()) {
+    Respond(ReplyForCommandError(mail.status(), /*is_mail=*/true));
+    co_return;
+  }
+  Reply r = co_await handler_.OnMail(*mail);
+  if (r.empty()) r = replies::Ok();
+  if (r.positive()) have_mail_ = true;
+  Respond(r);
+}
+
+asio::awaitable<void> Session::DoRcpt(const Command& c) {
+  if (!have_mail_) {
+    Respond(replies::NeedMail());
+    co_return;
+  }
+  if (rcpts_ >= s_.max_recipients) {
+    Respond(replies::TooManyRecipients());
+    co_return;
+  }
+  auto rcpt = ParseRcptTo(c.argument, MakeParseOptions());
+  if (!rcpt.ok()) {
+    Respond(ReplyForCommandError(rcpt.status(), /*is_mail=*/false));
+    co_return;
+  }
+  Reply r = co_await handler_.OnRcpt(*rcpt);
+  if (r.empty()) r = replies::Ok();
+  if (r.positive()) ++rcpts_;
+  Respond(r);
+}
+
+asio::awaitable<bool> Session::DoData(const Command& c) {
+  if (!c.argument.empty()) {
+    Respond(replies::SyntaxError("DATA"));
+    co_return true;
+  }
+  if (!have_mail_) {
+    Respond(replies::NeedMail());
+    co_return true;
+  }
+  if (rcpts_ == 0) {
+    Respond(replies::NeedRcpt());
+    co_return true;
+  }
+  Reply go = co_await handler_.OnData();
+  if (!go.empty() && go.code != 354) {
+    Respond(go);
+    co_return true;
+  }
+  Respond(go.empty() ? replies::StartMailInput() : go);
+  if (!co_await Flush()) {
+    co_await ResetTransaction();
+    co_return false;
+  }
+
+  DataReader reader;
+  std::string chunk;
+  bool too_big = false;
+  bool header_too_big = false;
+  bool failed = false;
+  for (;;) {
+    DataReader::Result r = reader.Feed(in_, chunk);
+    in_.erase(0, r.consumed);
+    if (!too_big && s_.message_size_limit > 0 && reader.content_bytes() > s_.message_size_limit) too_big = true;
+    if (!header_too_big && reader.header_bytes() > s_.header_size_limit) header_too_big = true;
+    bool rejected = too_big || header_too_big || reader.bare_newline();
+    if (rejected || failed) {
+      chunk.clear();  // content of a rejected message goes nowhere
+    } else if (!chunk.empty() && (chunk.size() >= s_.content_chunk_bytes || r.done)) {
+      absl::Status st = co_await handler_.OnContent(chunk);
+      chunk.clear();
+      if (!st.ok()) {
+        failed = true;
+        observe::Warn("content_relay_failed").Kv("session", facts_.session_id).Kv("error", std::string(st.message()));
+      }
+    }
+    if (r.done) break;
+    std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, s_.command_timeout);
+    if (ec) {
+      // Lost client, timeout or kill in the middle of the content: nothing is delivered.
+      co_await ResetTransaction();
+      if (ec == asio::error::timed_out) {
+        Respond(replies::Timeout(s_.hostname));
+        co_await Flush();
+      } else if (ec == asio::error::operation_aborted && control_->kill_requested()) {
+        Respond(control_->shutdown_requested() ? replies::ShuttingDown(s_.hostname) : replies::Killed(s_.hostname));
+        co_await Flush();
+      }
+      co_return false;
+    }
+  }
+
+  DataOutcome outcome = reader.bare_newline() ? DataOutcome::kBareNewline
+                        : too_big             ? DataOutcome::kTooBig
+                        : header_too_big      ? DataOutcome::kHeaderTooBig
+                        : failed              ? DataOutcome::kHandlerFailed
+                                              : DataOutcome::kComplete;
+  Reply final_reply = co_await handler_.OnDataEnd(outcome);
+  switch (outcome) {
+    case DataOutcome::kBareNewline: final_reply = replies::BareNewlineInData(); break;
+    case DataOutcome::kTooBig: final_reply = replies::MessageTooBig(); break;
+    case DataOutcome::kHeaderTooBig: final_reply = replies::HeaderTooBig(); break;
+    case DataOutcome::kHandlerFailed:
+      if (!final_reply.transient()) final_reply = replies::LocalError();  // never a 2xx/5xx by accident
+      break;
+    case DataOutcome::kComplete:
+      if (final_reply.empty()) final_reply = replies::LocalError();
+      break;
+  }
+  if (outcome != DataOutcome::kComplete) {
+    observe::Info("message_rejected")
+        .Kv("session", facts_.session_id)
+        .Kv("client", facts_.client_address)
+        .Kv("reply", final_reply.ToString());
+  }
+  have_mail_ = false;
+  rcpts_ = 0;
+  if (final_reply.positive()) ++facts_.transactions;
+  Respond(final_reply);
+  co_return true;
+}
+
+asio::awaitable<bool> Session::DoStartTls(const Command& c) {
+  if (s_.tls == nullptr) {
+    Respond(replies::CommandNotImplemented());
+    co_return true;
+  }
+  if (facts_.tls) {
+    Respond(replies::AlreadyTls());
+    co_return true;
+  }
+  if (!c.argument.empty()) {
+    Respond(replies::SyntaxError("STARTTLS"));
+    co_return true;
+  }
+  // CVE-2011-0411: anything pipelined after STARTTLS was sent in the clear and must not be
+  // executed inside the TLS session.
+  in_.clear();
+  Respond(replies::ReadyToStartTls());
+  if (!co_await Flush()) co_return false;
+  std::error_code ec = co_await stream_.StartTlsServer(*s_.tls, s_.command_timeout);
+  if (ec) {
+    observe::Info("tls_handshake_failed").Kv("session", facts_.session_id).Kv("client", facts_.client_address).Kv("error", ec.message());
+    co_return false;
+  }
+  co_await ResetTransaction();
+  facts_.tls = true;
+  facts_.tls_version = stream_.tls_version();
+  facts_.tls_cipher = stream_.tls_cipher();
+  facts_.tls_client_verified = stream_.peer_certificate_verified();
+  facts_.tls_client_cn = stream_.peer_certificate_cn();
+  facts_.helo.clear();  // RFC 3207 §4.2: the client must EHLO again
+  facts_.esmtp = false;
+  handler_.OnTlsStarted();
+  co_return true;
+}
+
+asio::awaitable<void> Session::DoXforward(const Command& c) {
+  if (!s_.xforward_allowed) {
+    Respond(replies::XforwardNotAuthorized());
+    co_return;
+  }
+  if (have_mail_) {
+    Respond(replies::XforwardInTransaction());
+    co_return;
+  }
+  XforwardAttrs attrs;
+  absl::Status st = ParseXforward(c.argument, attrs);
+  if (!st.ok()) {
+    Respond(replies::XforwardBadSyntax(std::string(st.message())));
+    co_return;
+  }
+  Reply r = co_await handler_.OnXforward(attrs);
+  Respond(r.empty() ? replies::Ok() : r);
+}
+
+asio::awaitable<void> Session::Run() {
+  control_->Attach(&stream_);
+  if (s_.send_greeting) {
+    Respond(replies::Greeting(s_.hostname, s_.banner));
+    end_ = !co_await Flush();
+  }
+  std::string line;
+  while (!end_) {
+    if (control_->kill_requested()) {
+      Respond(control_->shutdown_requested() ? replies::ShuttingDown(s_.hostname) : replies::Killed(s_.hostname));
+      co_await Flush();
+      break;
+    }
+    if (control_->drain_requested() && !have_mail_) {
+      Respond(replies::ShuttingDown(s_.hostname));
+      co_await Flush();
+      break;
+    }
+    if (PastDeadline()) {
+      Respond(replies::SessionDeadline(s_.hostname));
+      co_await Flush();
+      break;
+    }
+    ReadResult rr = co_await ReadLine(line);
+    if (rr == ReadResult::kInterrupted) continue;  // the loop head says why
+    if (rr == ReadResult::kClosed) break;
+    if (rr == ReadResult::kTimeout) {
+      Respond(replies::Timeout(s_.hostname));
+      co_await Flush();
+      observe::Info("timeout").Kv("session", facts_.session_id).Kv("client", facts_.client_address);
+      break;
+    }
+    if (rr == ReadResult::kTooLong) {
+      Respond(replies::LineTooLong());
+    } else {
+      auto cmd = ParseCommandLine(line);
+      if (!cmd.ok()) {
+        Respond(replies::BareNewlineInCommand());
+      } else {
+        const Command& c = *cmd;
+        switch (c.verb) {
+          case Verb::kEhlo: co_await DoHelo(c, true); break;
+          case Verb::kHelo: co_await DoHelo(c, false); break;
+          case Verb::kMail: co_await DoMail(c); break;
+          case Verb::kRcpt: co_await DoRcpt(c); break;
+          case Verb::kData: end_ = !co_await DoData(c); break;
+          case Verb::kRset:
+            if (!c.argument.empty()) {
+              Respond(replies::SyntaxError("RSET"));
+              break;
+            }
+            co_await ResetTransaction();
+            if (CountJunk()) ++errors_;
+            Respond(replies::Ok());
+            break;
+          case Verb::kNoop:
+            if (CountJunk()) ++errors_;
+            Respond(replies::Ok());
+            break;
+          case Verb::kQuit:
+            Respond(replies::Closing(s_.hostname));
+            co_await Flush();
+            end_ = true;
+            break;
+          case Verb::kVrfy:
+            if (CountJunk()) ++errors_;
+            Respond(s_.enable_vrfy ? replies::CannotVrfy() : replies::VrfyDisabled());
+            break;
+          case Verb::kHelp: Respond(replies::Help()); break;
+          case Verb::kStarttls: end_ = !co_await DoStartTls(c); break;
+          case Verb::kXforward: co_await DoXforward(c); break;
+          case Verb::kExpn:
+          case Verb::kAuth:
+          case Verb::kEtrn:
+          case Verb::kBdat:
+          case Verb::kLhlo:
+            Respond(replies::CommandNotImplemented());
+            break;
+          case Verb::kUnknown: Respond(replies::UnknownCommand()); break;
+        }
+      }
+    }
+    if (end_) break;
+    if (last_code_ >= 400 && !co_await ErrorSleepAndCheck()) break;
+    last_code_ = 0;
+    if (!co_await FlushIfNoPipelinedInput()) break;
+  }
+  co_await ResetTransaction();
+  control_->Detach();
+  co_await handler_.OnClose();
+}
+
+}  // namespace
+
+asio::awaitable<void> RunServerSession(SmtpStream& stream, ServerHandler& handler, SessionFacts& facts,
+                                       const ServerSettings& settings,
+                                       std::shared_ptr<SessionControl> control) {
+  Session session(stream, handler, facts, settings, std::move(control));
+  co_await session.Run();
+  co_await stream.Shutdown(std::chrono::seconds(5));
+}
+
+}  // namespace sluice::smtp
