@@ -1,0 +1,166 @@
+// tools/sluicectl/queue_commands.cc
+//
+// queue list|show|hold|release|delete|flush against the reinject replicas (postqueue -p,
+// postcat -h and postsuper for the cluster). Every replica has its own queue, so an id is
+// sent to every replica and is "not found" only when no replica knew it.
+//
+// Never: deletes or flushes everything unless asked (delete needs ids; a bare flush is the
+// documented "retry all deferred now").
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "sluice/v1/queue.grpc.pb.h"
+#include "tools/sluicectl/commands.h"
+#include "tools/sluicectl/record_format.h"
+#include "tools/sluicectl/table.h"
+
+namespace sluice::ctl {
+namespace {
+
+using sluice::v1::Queue;
+using sluice::v1::QueueActionResponse;
+using sluice::v1::QueueIdsRequest;
+using sluice::v1::QueueRecord;
+
+std::string StateText(const QueueRecord& r) {
+  std::string name = sluice::v1::QueueState_Name(r.state());
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return name;
+}
+
+std::string WhyText(const QueueRecord& r) {
+  if (!r.hold_reason().empty()) return r.hold_reason();
+  return r.last_error().empty() ? "-" : r.last_error();
+}
+
+// What the table calls the action done on an id.
+std::string_view ActionWord(Command command) {
+  switch (command) {
+    case Command::kQueueHold: return "held";
+    case Command::kQueueRelease: return "released";
+    case Command::kQueueDelete: return "deleted";
+    default: return "flushed";
+  }
+}
+
+}  // namespace
+
+ExitCode RunQueueList(CommandEnv& env) {
+  const CommandOptions& o = env.invocation.options;
+  sluice::v1::ListQueueRequest request;
+  request.set_state(o.queue_state);
+  request.set_sender(o.sender);
+  request.set_recipient(o.recipient);
+  auto replies = CallEach<sluice::v1::ListQueueResponse>(
+      env.targets, env.connection, [&](const auto& channel, auto* context, auto* response) {
+        return Queue::NewStub(channel)->List(context, request, response);
+      });
+  if (env.json()) {
+    env.out << ReplyDocument(env.invocation.command_name, replies);
+  } else {
+    Table table({"REPLICA", "QUEUE_ID", "STATE", "SIZE", "AGE", "SENDER", "RECIPIENTS", "TRIES", "REASON"});
+    std::string totals;
+    for (const auto& r : replies) {
+      if (!r.status.ok()) continue;
+      for (const QueueRecord& q : r.response.records()) {
+        std::vector<std::string> rcpts;
+        for (const auto& rcpt : q.recipients()) rcpts.push_back(rcpt.address());
+        table.AddRow({r.target.label, q.queue_id(), StateText(q), FormatBytes(q.size_bytes()),
+                      FormatAge(q.arrived_at(), env.now), q.sender().empty() ? "<>" : q.sender(),
+                      FormatShortList(rcpts, 2), absl::StrCat(q.attempts()), WhyText(q)});
+      }
+      absl::StrAppend(&totals, "-- ", r.target.label, ": ", r.response.records_size(), " shown of ",
+                      r.response.total_messages(), " messages, ", FormatBytes(r.response.total_bytes()), "\n");
+    }
+    env.out << table.Render() << totals;
+  }
+  return ReportFailures(replies, env.err);
+}
+
+ExitCode RunQueueShow(CommandEnv& env) {
+  const std::string& id = env.invocation.args.front();
+  sluice::v1::GetQueueEntryRequest request;
+  request.set_queue_id(id);
+  auto replies = CallEach<sluice::v1::QueueEntry>(env.targets, env.connection, [&](const auto& channel, auto* context, auto* response) {
+    return Queue::NewStub(channel)->Get(context, request, response);
+  });
+  const bool found = std::any_of(replies.begin(), replies.end(), [](const auto& r) { return r.status.ok(); });
+  if (env.json()) {
+    JsonWriter w;
+    w.BeginObject().Key("command").String(env.invocation.command_name).Key("queue_id").String(id);
+    WriteJsonResults(w, replies);
+    WriteJsonErrors(w, replies, /*not_found_is_answer=*/true);
+    w.EndObject();
+    env.out << w.Finish();
+  } else {
+    for (const auto& r : replies) {
+      if (!r.status.ok()) continue;
+      env.out << "replica: " << r.target.label << "\n" << RenderRecord(r.response.record()) << "headers:\n"
+              << r.response.headers();
+      if (!r.response.headers().empty() && r.response.headers().back() != '\n') env.out << "\n";
+    }
+  }
+  ExitCode code = ReportFailures(replies, env.err, /*not_found_is_answer=*/true);
+  if (code == kExitOk && !found) {
+    env.err << "sluicectl: queue id " << id << " is on no replica\n";
+    return kExitNotFound;
+  }
+  return code;
+}
+
+ExitCode RunQueueAction(CommandEnv& env) {
+  const Command command = env.invocation.command;
+  QueueIdsRequest request;
+  for (const std::string& id : env.invocation.args) request.add_queue_ids(id);
+  if (command == Command::kQueueFlush && request.queue_ids().empty()) request.set_all(true);
+  if (command == Command::kQueueHold) request.set_reason(env.invocation.options.reason);
+  auto replies = CallEach<QueueActionResponse>(
+      env.targets, env.connection, [&](const auto& channel, auto* context, auto* response) {
+        auto stub = Queue::NewStub(channel);
+        switch (command) {
+          case Command::kQueueHold: return stub->Hold(context, request, response);
+          case Command::kQueueRelease: return stub->Release(context, request, response);
+          case Command::kQueueDelete: return stub->Delete(context, request, response);
+          default: return stub->Flush(context, request, response);
+        }
+      });
+
+  std::set<std::string> affected;
+  for (const auto& r : replies) {
+    if (r.status.ok()) affected.insert(r.response.affected().begin(), r.response.affected().end());
+  }
+  std::vector<std::string> nowhere;
+  for (const std::string& id : env.invocation.args) {
+    if (!affected.count(id) && std::find(nowhere.begin(), nowhere.end(), id) == nowhere.end()) nowhere.push_back(id);
+  }
+
+  if (env.json()) {
+    JsonWriter w;
+    w.BeginObject().Key("command").String(env.invocation.command_name);
+    WriteJsonResults(w, replies);
+    w.Key("not_found").StringArray(nowhere);
+    WriteJsonErrors(w, replies);
+    w.EndObject();
+    env.out << w.Finish();
+  } else {
+    Table table({"REPLICA", "QUEUE_ID", "RESULT"});
+    for (const auto& r : replies) {
+      if (!r.status.ok()) continue;
+      for (const std::string& id : r.response.affected()) table.AddRow({r.target.label, id, std::string(ActionWord(command))});
+    }
+    env.out << table.Render();
+  }
+  ExitCode code = ReportFailures(replies, env.err);
+  if (!nowhere.empty() && code == kExitOk) {
+    env.err << "sluicectl: queue id(s) on no replica: " << absl::StrJoin(nowhere, ", ") << "\n";
+    return kExitNotFound;
+  }
+  return code;
+}
+
+}  // namespace sluice::ctl
