@@ -10,6 +10,8 @@
 //   kUnimplemented    -> 555 5.5.4 unsupported parameter
 //   kOutOfRange       -> 552 5.3.4 SIZE above the limit
 //   kFailedPrecondition -> 500 5.5.2 control characters (bare CR/LF, NUL) in the line
+// A status message is the reply text, "5.1.7 Bad sender address syntax", so logs show what
+// the client was told.
 // Never: accepts a line holding CR, LF or NUL; allocates without bound (input is bounded by
 // the caller's line length limit).
 #pragma once
@@ -48,7 +50,8 @@ struct EsmtpParam {
 
 struct ParseOptions {
   uint64_t size_limit = 0;          // 0: no limit; SIZE= above it is kOutOfRange
-  bool allow_smtputf8 = true;       // accept SMTPUTF8 and UTF-8 in addresses
+  bool allow_smtputf8 = true;       // accept SMTPUTF8 and UTF-8 in addresses; for RCPT pass
+                                    // whether this transaction's MAIL had SMTPUTF8
   bool allow_dsn = true;            // accept RET/ENVID/NOTIFY/ORCPT
   bool allow_8bitmime = true;
   bool allow_auth_param = true;     // accept (and keep) AUTH=

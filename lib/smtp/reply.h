@@ -4,7 +4,8 @@
 // every reply sluice itself originates, named (replies::kRelayDenied …), so no stage types a
 // reply literal. Replies relayed from another server keep their text unchanged.
 //
-// Never: lets an infrastructure failure map to 5xx (5xx is a decision: policy, syntax, verdict).
+// Never: lets an infrastructure failure map to 5xx (5xx is a decision: policy, syntax, verdict);
+// puts a CR, LF or NUL of a reply text on the wire (Format sends them as spaces).
 #pragma once
 
 #include <string>

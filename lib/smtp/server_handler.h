@@ -25,6 +25,7 @@ struct SessionFacts {
   std::string session_id;
   std::string client_address;   // the real client (after PROXY protocol)
   uint16_t client_port = 0;
+  std::string client_name = "unknown";  // verified reverse name
   std::string peer_address;     // the TCP peer (differs from client with PROXY protocol)
   std::string helo;             // HELO/EHLO argument, "" before
   bool esmtp = false;           // EHLO (vs HELO)
@@ -74,6 +75,10 @@ class ServerHandler {
   virtual asio::awaitable<void> OnClose() { co_return; }
   // STARTTLS completed (facts.tls* are set).
   virtual void OnTlsStarted() {}
+  // The session enforced a limit ("line_length", "max_recipients", "message_size",
+  // "header_size", "hard_errors", "timeout", "bare_newline", "session_deadline",
+  // "max_transactions", "junk_commands"), for metrics.
+  virtual void OnLimitHit(std::string_view /*limit*/) {}
   // Another line of the EHLO reply (e.g. "XFORWARD NAME ADDR …"); "" for none.
   virtual std::string ExtraEhloKeywords() { return ""; }
 };

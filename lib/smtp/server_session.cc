@@ -150,6 +150,7 @@ asio::awaitable<Session::ReadResult> Session::ReadLine(std::string& line) {
 asio::awaitable<bool> Session::ErrorSleepAndCheck() {
   if (errors_ >= s_.hard_error_limit) {
     Respond(replies::TooManyErrors(s_.hostname));
+    handler_.OnLimitHit("hard_errors");
     observe::Info("hard_error_limit").Kv("session", facts_.session_id).Kv("client", facts_.client_address);
     co_await Flush();
     co_return false;
@@ -165,7 +166,9 @@ asio::awaitable<bool> Session::ErrorSleepAndCheck() {
 
 bool Session::CountJunk() {
   // smtpd_junk_command_limit: past it, each NOOP/RSET/VRFY/… counts as an error.
-  return ++junk_ > s_.junk_command_limit;
+  if (++junk_ <= s_.junk_command_limit) return false;
+  handler_.OnLimitHit("junk_commands");
+  return true;
 }
 
 ParseOptions Session::MakeParseOptions() const {
@@ -227,6 +230,7 @@ asio::awaitable<void> Session::DoMail(const Command& c) {
     co_return;
   }
   if (s_.max_transactions > 0 && facts_.transactions >= s_.max_transactions) {
+    handler_.OnLimitHit("max_transactions");
     Respond(replies::TooManyTransactions());
     co_return;
   }
@@ -247,6 +251,7 @@ asio::awaitable<void> Session::DoRcpt(const Command& c) {
     co_return;
   }
   if (rcpts_ >= s_.max_recipients) {
+    handler_.OnLimitHit("max_recipients");
     Respond(replies::TooManyRecipients());
     co_return;
   }
@@ -312,6 +317,7 @@ asio::awaitable<bool> Session::DoData(const Command& c) {
       // Lost client, timeout or kill in the middle of the content: nothing is delivered.
       co_await ResetTransaction();
       if (ec == asio::error::timed_out) {
+        handler_.OnLimitHit("timeout");
         Respond(replies::Timeout(s_.hostname));
         co_await Flush();
       } else if (ec == asio::error::operation_aborted && control_->kill_requested()) {
@@ -329,9 +335,18 @@ asio::awaitable<bool> Session::DoData(const Command& c) {
                                               : DataOutcome::kComplete;
   Reply final_reply = co_await handler_.OnDataEnd(outcome);
   switch (outcome) {
-    case DataOutcome::kBareNewline: final_reply = replies::BareNewlineInData(); break;
-    case DataOutcome::kTooBig: final_reply = replies::MessageTooBig(); break;
-    case DataOutcome::kHeaderTooBig: final_reply = replies::HeaderTooBig(); break;
+    case DataOutcome::kBareNewline:
+      handler_.OnLimitHit("bare_newline");
+      final_reply = replies::BareNewlineInData();
+      break;
+    case DataOutcome::kTooBig:
+      handler_.OnLimitHit("message_size");
+      final_reply = replies::MessageTooBig();
+      break;
+    case DataOutcome::kHeaderTooBig:
+      handler_.OnLimitHit("header_size");
+      final_reply = replies::HeaderTooBig();
+      break;
     case DataOutcome::kHandlerFailed:
       if (!final_reply.transient()) final_reply = replies::LocalError();  // never a 2xx/5xx by accident
       break;
@@ -425,6 +440,7 @@ asio::awaitable<void> Session::Run() {
       break;
     }
     if (PastDeadline()) {
+      handler_.OnLimitHit("session_deadline");
       Respond(replies::SessionDeadline(s_.hostname));
       co_await Flush();
       break;
@@ -433,16 +449,19 @@ asio::awaitable<void> Session::Run() {
     if (rr == ReadResult::kInterrupted) continue;  // the loop head says why
     if (rr == ReadResult::kClosed) break;
     if (rr == ReadResult::kTimeout) {
+      handler_.OnLimitHit("timeout");
       Respond(replies::Timeout(s_.hostname));
       co_await Flush();
       observe::Info("timeout").Kv("session", facts_.session_id).Kv("client", facts_.client_address);
       break;
     }
     if (rr == ReadResult::kTooLong) {
+      handler_.OnLimitHit("line_length");
       Respond(replies::LineTooLong());
     } else {
       auto cmd = ParseCommandLine(line);
       if (!cmd.ok()) {
+        handler_.OnLimitHit("bare_newline");
         Respond(replies::BareNewlineInCommand());
       } else {
         const Command& c = *cmd;

@@ -44,6 +44,12 @@ void SmtpStream::Disarm() { timer_.cancel(); }
 asio::awaitable<std::error_code> SmtpStream::ReadInto(std::string& buf, size_t max_append,
                                                       Duration timeout) {
   if (max_append == 0) max_append = 1;
+  if (!pending_.empty()) {
+    size_t n = std::min(max_append, pending_.size());
+    buf.append(pending_, 0, n);
+    pending_.erase(0, n);
+    co_return std::error_code();
+  }
   Arm(timeout);
   std::error_code result;
   if (tls_) {

@@ -51,6 +51,9 @@ class SmtpStream {
   void Close();
   // Aborts pending operations only; the connection stays usable (kill/drain wake-up).
   void CancelPending();
+  // Bytes read ahead by someone else (e.g. after a PROXY header) that the next ReadInto
+  // returns first.
+  void Unread(std::string_view bytes) { pending_.append(bytes); }
 
   bool tls() const { return tls_ != nullptr; }
   std::string tls_version() const;
@@ -71,6 +74,7 @@ class SmtpStream {
   asio::steady_timer timer_;
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
   bool timed_out_ = false;
+  std::string pending_;
 };
 
 }  // namespace sluice::smtp

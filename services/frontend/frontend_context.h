@@ -1,0 +1,53 @@
+// services/frontend/frontend_context.h
+//
+// What every frontend session shares: the parsed config, the live limits, admission, the
+// relay policy, the filter's address and watch, metrics. Built once by the server.
+//
+// Never: holds per-session state; is mutated after start-up except through its own
+// thread-safe members (LimitsStore, Admission, atomics).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "lib/net/cidr.h"
+#include "lib/net/host_port.h"
+#include "services/frontend/admission.h"
+#include "services/frontend/frontend_metrics.h"
+#include "services/frontend/relay_policy.h"
+#include "sluice/v1/config.pb.h"
+#include "sluice/v1/limits.pb.h"
+
+namespace sluice::control {
+class LimitsStore;
+}
+
+namespace sluice::frontend {
+
+// The filter stage as the watch sees it.
+enum class FilterState { kAccepting, kFull, kUnknown };
+
+struct FrontendContext {
+  sluice::v1::FrontendConfig config;
+  std::string hostname;
+  std::string proxy_ehlo;
+  net::HostPort filter;
+  control::LimitsStore* limits = nullptr;
+  RelayPolicy relay;
+  Admission admission;
+  FrontendMetrics* metrics = nullptr;
+  net::CidrSet proxy_protocol_trusted;
+  // Updated when limits change (limit_exemptions is a live limit).
+  std::shared_ptr<const net::CidrSet> LimitExemptions() const { return std::atomic_load(&exemptions_); }
+  void SetLimitExemptions(std::shared_ptr<const net::CidrSet> s) { std::atomic_store(&exemptions_, std::move(s)); }
+  // The filter stage's capacity from the status watch; kUnknown without a watch.
+  std::function<FilterState()> filter_state = [] { return FilterState::kUnknown; };
+  std::atomic<uint32_t> transactions_in_flight{0};
+
+ private:
+  std::shared_ptr<const net::CidrSet> exemptions_ = std::make_shared<net::CidrSet>();
+};
+
+}  // namespace sluice::frontend

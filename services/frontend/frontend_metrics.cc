@@ -1,0 +1,86 @@
+// services/frontend/frontend_metrics.cc -- see frontend_metrics.h.
+#include "services/frontend/frontend_metrics.h"
+
+namespace sluice::frontend {
+namespace {
+
+std::map<std::string, prometheus::Counter*, std::less<>> CounterSet(prometheus::Registry& r, const std::string& name,
+                                                                    const std::string& help, const std::string& label,
+                                                                    std::initializer_list<const char*> values) {
+  auto& family = prometheus::BuildCounter().Name(name).Help(help).Register(r);
+  std::map<std::string, prometheus::Counter*, std::less<>> out;
+  for (const char* v : values) out[v] = &family.Add({{label, v}});
+  return out;
+}
+
+const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 100};
+
+}  // namespace
+
+FrontendMetrics::FrontendMetrics(prometheus::Registry& r)
+    : connections_(CounterSet(r, "sluice_frontend_connections_total", "Client connections by admission outcome.",
+                              "outcome",
+                              {"accepted", "max_sessions", "per_client_limit", "connection_rate", "draining",
+                               "backpressure", "proxy_protocol_error"})),
+      transactions_(CounterSet(r, "sluice_frontend_transactions_total",
+                               "Mail transactions by outcome (the reply the client got at end of DATA).", "outcome",
+                               {"delivered", "rejected", "deferred", "aborted"})),
+      limit_hits_(CounterSet(r, "sluice_frontend_limit_hits_total", "Times a limit refused something.", "limit",
+                             {"max_sessions", "per_client_connections", "connection_rate", "message_rate",
+                              "recipient_rate", "max_recipients", "message_size", "header_size", "line_length",
+                              "hard_errors", "junk_commands", "timeout", "session_deadline", "bare_newline",
+                              "max_transactions"})),
+      proxy_failures_(CounterSet(r, "sluice_frontend_proxy_failures_total",
+                                 "Failures talking to the filter stage (each gave the client a 4xx).", "reason",
+                                 {"connect", "timeout", "lost", "protocol", "unexpected_reply", "backpressure"})) {
+  relay_denied_ = &prometheus::BuildCounter()
+                       .Name("sluice_frontend_relay_denied_total")
+                       .Help("Recipients refused with 554 5.7.1 Relay access denied.")
+                       .Register(r)
+                       .Add({});
+  auto& tls = prometheus::BuildCounter()
+                  .Name("sluice_frontend_tls_sessions_total")
+                  .Help("STARTTLS handshakes by outcome.")
+                  .Register(r);
+  tls_ok_ = &tls.Add({{"outcome", "ok"}});
+  tls_failed_ = &tls.Add({{"outcome", "failed"}});
+  sessions_active_ = &prometheus::BuildGauge()
+                          .Name("sluice_frontend_sessions_active")
+                          .Help("SMTP sessions open now.")
+                          .Register(r)
+                          .Add({});
+  received_bytes_ = &prometheus::BuildCounter()
+                         .Name("sluice_frontend_received_bytes_total")
+                         .Help("Message content bytes received from clients.")
+                         .Register(r)
+                         .Add({});
+  proxy_connect_ = &prometheus::BuildHistogram()
+                        .Name("sluice_frontend_proxy_connect_duration_seconds")
+                        .Help("Time to open a filter connection (connect, greeting, EHLO, XFORWARD, MAIL).")
+                        .Register(r)
+                        .Add({}, kLatencyBuckets);
+  proxy_reply_ = &prometheus::BuildHistogram()
+                      .Name("sluice_frontend_proxy_reply_duration_seconds")
+                      .Help("Time from the end of the content to the filter's final reply.")
+                      .Register(r)
+                      .Add({}, kLatencyBuckets);
+  filter_accepting_ = &prometheus::BuildGauge()
+                           .Name("sluice_frontend_filter_accepting")
+                           .Help("1 when the watched filter stage reports room for new sessions (or is not watched).")
+                           .Register(r)
+                           .Add({});
+  filter_accepting_->Set(1);
+}
+
+void FrontendMetrics::Inc(std::map<std::string, prometheus::Counter*, std::less<>>& m, std::string_view key) {
+  auto it = m.find(key);
+  if (it != m.end()) it->second->Increment();
+}
+
+void FrontendMetrics::Connection(std::string_view outcome) { Inc(connections_, outcome); }
+void FrontendMetrics::Transaction(std::string_view outcome) { Inc(transactions_, outcome); }
+void FrontendMetrics::LimitHit(std::string_view limit) { Inc(limit_hits_, limit); }
+void FrontendMetrics::ProxyFailure(std::string_view reason) { Inc(proxy_failures_, reason); }
+
+}  // namespace sluice::frontend

@@ -1,0 +1,61 @@
+// services/frontend/frontend_metrics.h
+//
+// Every metric of the frontend, declared in one place (Envoy style), with every label value
+// created at start-up so dashboards and alerts see zeros, not gaps. Names follow
+// sluice_frontend_<what>_<unit>; labels are small closed sets.
+//
+// Never: labels by address, sender, recipient or id (unbounded cardinality).
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace sluice::frontend {
+
+class FrontendMetrics {
+ public:
+  explicit FrontendMetrics(prometheus::Registry& registry);
+
+  // connections_total{outcome}: accepted, max_sessions, per_client_limit, connection_rate,
+  // draining, backpressure, proxy_protocol_error.
+  void Connection(std::string_view outcome);
+  // transactions_total{outcome}: delivered (filter said 2xx), rejected (5xx), deferred (4xx),
+  // aborted (client gone, violation, reset before the end).
+  void Transaction(std::string_view outcome);
+  // limit_hits_total{limit}: every limit of Limits that refused something.
+  void LimitHit(std::string_view limit);
+  // proxy_failures_total{reason}: connect, timeout, lost, protocol, unexpected_reply.
+  void ProxyFailure(std::string_view reason);
+  void RelayDenied() { relay_denied_->Increment(); }
+  void TlsSession(bool ok) { (ok ? tls_ok_ : tls_failed_)->Increment(); }
+
+  prometheus::Gauge& sessions_active() { return *sessions_active_; }
+  prometheus::Counter& received_bytes() { return *received_bytes_; }
+  prometheus::Histogram& proxy_connect_seconds() { return *proxy_connect_; }
+  prometheus::Histogram& proxy_reply_seconds() { return *proxy_reply_; }
+  prometheus::Gauge& filter_accepting() { return *filter_accepting_; }
+
+ private:
+  static void Inc(std::map<std::string, prometheus::Counter*, std::less<>>& m, std::string_view key);
+
+  std::map<std::string, prometheus::Counter*, std::less<>> connections_;
+  std::map<std::string, prometheus::Counter*, std::less<>> transactions_;
+  std::map<std::string, prometheus::Counter*, std::less<>> limit_hits_;
+  std::map<std::string, prometheus::Counter*, std::less<>> proxy_failures_;
+  prometheus::Counter* relay_denied_;
+  prometheus::Counter* tls_ok_;
+  prometheus::Counter* tls_failed_;
+  prometheus::Gauge* sessions_active_;
+  prometheus::Counter* received_bytes_;
+  prometheus::Histogram* proxy_connect_;
+  prometheus::Histogram* proxy_reply_;
+  prometheus::Gauge* filter_accepting_;
+};
+
+}  // namespace sluice::frontend

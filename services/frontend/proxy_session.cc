@@ -1,0 +1,319 @@
+// services/frontend/proxy_session.cc -- see proxy_session.h.
+#include "services/frontend/proxy_session.h"
+
+#include <ctime>
+
+#include "absl/strings/str_cat.h"
+#include "lib/control/limits_store.h"
+#include "lib/observe/log.h"
+#include "lib/smtp/received_header.h"
+
+namespace sluice::frontend {
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string_view FailureReason(const absl::Status& st) {
+  switch (st.code()) {
+    case absl::StatusCode::kDeadlineExceeded: return "timeout";
+    case absl::StatusCode::kInternal: return "protocol";
+    default: return "lost";
+  }
+}
+
+}  // namespace
+
+ProxySession::ProxySession(FrontendContext& ctx, smtp::SessionFacts& facts, asio::any_io_executor executor,
+                           MetadataUpdater update_metadata)
+    : ctx_(ctx), facts_(facts), executor_(std::move(executor)), update_metadata_(std::move(update_metadata)),
+      limits_(ctx.limits->Get()) {}
+
+ProxySession::~ProxySession() = default;
+
+bool ProxySession::ClientTrusted() const {
+  if (ctx_.relay.ClientInMynetworks(facts_.client_address)) return true;
+  return ctx_.config.server().trust_verified_client_cert() && facts_.tls_client_verified;
+}
+
+void ProxySession::OnLimitHit(std::string_view limit) { ctx_.metrics->LimitHit(limit); }
+
+void ProxySession::OnTlsStarted() {
+  ctx_.metrics->TlsSession(true);
+  update_metadata_([&](sluice::v1::SessionMetadata& m) {
+    m.set_tls_version(facts_.tls_version);
+    m.set_tls_cipher(facts_.tls_cipher);
+  });
+}
+
+asio::awaitable<smtp::Reply> ProxySession::OnHelo() {
+  update_metadata_([&](sluice::v1::SessionMetadata& m) {
+    m.set_helo(facts_.helo);
+    m.set_protocol(facts_.Protocol());
+  });
+  co_return smtp::Reply{};
+}
+
+asio::awaitable<smtp::Reply> ProxySession::OnMail(const smtp::MailFrom& mail) {
+  limits_ = ctx_.limits->Get();  // limits change live; a transaction uses one snapshot
+  bool exempt = ctx_.LimitExemptions()->Contains(facts_.client_address);
+  if (!ctx_.admission.AllowMessage(facts_.client_address, exempt, *limits_)) {
+    ctx_.metrics->LimitHit("message_rate");
+    observe::Info("message_rate_limit").Kv("session", facts_.session_id).Kv("client", facts_.client_address);
+    co_return smtp::replies::MessageRateExceeded(facts_.client_address);
+  }
+  in_transaction_ = true;
+  mail_from_ = mail.address;
+  mail_line_ = absl::StrCat("MAIL FROM:<", mail.address, ">", smtp::FormatParams(mail.params));
+  recipients_.clear();
+  content_bytes_ = 0;
+  ctx_.transactions_in_flight.fetch_add(1);
+  update_metadata_([&](sluice::v1::SessionMetadata& m) {
+    auto* t = m.mutable_current();
+    t->Clear();
+    t->set_mail_from(mail.address);
+    for (const auto& p : mail.params) {
+      auto* e = t->add_mail_parameters();
+      e->set_keyword(p.keyword);
+      e->set_value(p.value);
+    }
+    t->set_body_type(mail.body);
+    t->set_smtputf8(mail.smtputf8);
+    t->set_ret(mail.ret);
+    t->set_envid(mail.envid);
+    t->mutable_started_at()->set_seconds(std::time(nullptr));
+    m.set_state("transaction");
+  });
+  co_return smtp::replies::Ok();
+}
+
+smtp::XforwardAttrs ProxySession::XforwardFacts() const {
+  smtp::XforwardAttrs a;
+  a.name = facts_.client_name.empty() || facts_.client_name == "unknown" ? std::string(smtp::kXforwardUnavailable)
+                                                                         : facts_.client_name;
+  a.addr = facts_.client_address;
+  a.port = std::to_string(facts_.client_port);
+  a.proto = facts_.esmtp ? "ESMTP" : "SMTP";
+  a.helo = facts_.helo.empty() ? std::string(smtp::kXforwardUnavailable) : facts_.helo;
+  a.ident = facts_.session_id;
+  a.source = "REMOTE";
+  return a;
+}
+
+smtp::Reply ProxySession::ProxyFailed(std::string_view stage, const absl::Status& status) {
+  std::string_view reason = stage == "connect" ? std::string_view("connect") : FailureReason(status);
+  ctx_.metrics->ProxyFailure(reason);
+  observe::Warn("proxy_failed")
+      .Kv("session", facts_.session_id)
+      .Kv("client", facts_.client_address)
+      .Kv("filter", ctx_.filter.ToString())
+      .Kv("stage", stage)
+      .Kv("reason", reason)
+      .Kv("error", std::string(status.message()));
+  if (filter_) filter_->Close();
+  filter_.reset();
+  return smtp::replies::ProxyError();
+}
+
+smtp::Reply ProxySession::Unexpected(std::string_view stage, const smtp::Reply& reply) {
+  // Postfix: a 2xx/3xx where it makes no sense is "451 4.3.0 Error: queue file write error".
+  ctx_.metrics->ProxyFailure("unexpected_reply");
+  observe::Warn("proxy_failed")
+      .Kv("session", facts_.session_id)
+      .Kv("client", facts_.client_address)
+      .Kv("filter", ctx_.filter.ToString())
+      .Kv("stage", stage)
+      .Kv("reason", "unexpected_reply")
+      .Kv("reply", reply.ToString());
+  if (filter_) filter_->Close();
+  filter_.reset();
+  return smtp::replies::ProxyError();
+}
+
+asio::awaitable<smtp::Reply> ProxySession::OpenFilter() {
+  if (ctx_.filter_state() == FilterState::kFull) {
+    // The filter stage said it has no room: tell the client now instead of letting it wait.
+    ctx_.metrics->ProxyFailure("backpressure");
+    observe::Info("proxy_backpressure").Kv("session", facts_.session_id).Kv("client", facts_.client_address);
+    co_return smtp::replies::TransactionTempUnavailable();
+  }
+  auto started = std::chrono::steady_clock::now();
+  smtp::ClientTimeouts t;
+  t.connect = std::chrono::seconds(limits_->connect_timeout_seconds());
+  t.reply = std::chrono::seconds(limits_->proxy_timeout_seconds());
+  t.data_done = t.reply;
+  filter_ = std::make_unique<smtp::SmtpClient>(executor_, t);
+
+  auto greeting = co_await filter_->Connect(ctx_.filter);
+  if (!greeting.ok()) co_return ProxyFailed("connect", greeting.status());
+  if (greeting->code != 220) co_return greeting->transient() ? ProxyFailed("connect", absl::UnavailableError(greeting->ToString())) : Unexpected("connect", *greeting);
+  auto ehlo = co_await filter_->Hello(ctx_.proxy_ehlo);
+  if (!ehlo.ok()) co_return ProxyFailed("ehlo", ehlo.status());
+  if (ehlo->code != 250) co_return Unexpected("ehlo", *ehlo);
+  if (filter_->capabilities().xforward) {
+    auto xf = co_await filter_->Xforward(XforwardFacts());
+    if (!xf.ok()) co_return ProxyFailed("xforward", xf.status());
+    if (xf->code != 250) co_return Unexpected("xforward", *xf);
+  }
+  auto mail = co_await filter_->Command(mail_line_);
+  if (!mail.ok()) co_return ProxyFailed("mail", mail.status());
+  ctx_.metrics->proxy_connect_seconds().Observe(SecondsSince(started));
+  if (mail->positive() && !mail->intermediate()) co_return smtp::Reply{};
+  if (mail->intermediate()) co_return Unexpected("mail", *mail);
+  // The filter refused the sender: that is the client's answer to this RCPT.
+  co_await CloseFilter();
+  co_return *mail;
+}
+
+asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
+  if (!ctx_.relay.RecipientAllowed(rcpt.address, ClientTrusted())) {
+    ctx_.metrics->RelayDenied();
+    observe::Info("relay_denied")
+        .Kv("session", facts_.session_id)
+        .Kv("client", facts_.client_address)
+        .Kv("recipient", rcpt.address);
+    co_return smtp::replies::RelayDenied(rcpt.address);
+  }
+  bool exempt = ctx_.LimitExemptions()->Contains(facts_.client_address);
+  if (!ctx_.admission.AllowRecipient(facts_.client_address, exempt, *limits_)) {
+    ctx_.metrics->LimitHit("recipient_rate");
+    co_return smtp::replies::RecipientRateExceeded(facts_.client_address);
+  }
+  if (!filter_) {
+    smtp::Reply opened = co_await OpenFilter();
+    if (!opened.empty()) co_return opened;
+  }
+  std::string line = absl::StrCat("RCPT TO:<", rcpt.address, ">", smtp::FormatParams(rcpt.params));
+  auto r = co_await filter_->Command(line);
+  if (!r.ok()) co_return ProxyFailed("rcpt", r.status());
+  if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
+  if (r->positive()) {
+    recipients_.push_back(rcpt.address);
+    update_metadata_([&](sluice::v1::SessionMetadata& m) {
+      auto* rc = m.mutable_current()->add_recipients();
+      rc->set_address(rcpt.address);
+      rc->set_notify(rcpt.notify);
+      rc->set_orcpt(rcpt.orcpt);
+      rc->set_reply(r->ToString());
+    });
+  }
+  co_return *r;
+}
+
+std::string ProxySession::ReceivedHeader() const {
+  smtp::ReceivedInfo info;
+  info.helo = facts_.helo;
+  info.client_name = facts_.client_name;
+  info.client_address = facts_.client_address;
+  info.by_hostname = ctx_.hostname;
+  info.protocol = facts_.Protocol();
+  info.id = facts_.session_id;
+  info.tls_version = facts_.tls_version;
+  info.tls_cipher = facts_.tls_cipher;
+  if (recipients_.size() == 1) info.for_recipient = recipients_.front();
+  return smtp::FormatReceived(info, std::time(nullptr));
+}
+
+asio::awaitable<smtp::Reply> ProxySession::OnData() {
+  if (!filter_) co_return smtp::replies::ProxyError();  // cannot happen: an accepted RCPT opened it
+  auto r = co_await filter_->Command("DATA");
+  if (!r.ok()) co_return ProxyFailed("data", r.status());
+  if (r->code != 354) {
+    if (r->transient() || r->permanent()) co_return *r;
+    co_return Unexpected("data", *r);
+  }
+  in_data_ = true;
+  update_metadata_([](sluice::v1::SessionMetadata& m) { m.set_state("data"); });
+  // Our trace header first, as Postfix's before-filter smtpd does.
+  absl::Status st = co_await filter_->SendContent(ReceivedHeader());
+  if (!st.ok()) co_return ProxyFailed("data", st);
+  co_return *r;  // the filter's 354 is the client's 354
+}
+
+asio::awaitable<absl::Status> ProxySession::OnContent(std::string_view chunk) {
+  content_bytes_ += chunk.size();
+  ctx_.metrics->received_bytes().Increment(static_cast<double>(chunk.size()));
+  if (!filter_) co_return absl::UnavailableError("filter connection gone");
+  absl::Status st = co_await filter_->SendContent(chunk);
+  if (!st.ok()) {
+    (void)ProxyFailed("content", st);
+    co_return st;
+  }
+  co_return absl::OkStatus();
+}
+
+asio::awaitable<smtp::Reply> ProxySession::OnDataEnd(smtp::DataOutcome outcome) {
+  in_data_ = false;
+  smtp::Reply reply;
+  if (outcome != smtp::DataOutcome::kComplete) {
+    // Never send the final dot of a message we refuse: drop the filter connection instead,
+    // so the filter discards what it got.
+    if (filter_) filter_->Close();
+    filter_.reset();
+    reply = smtp::replies::ProxyError();
+    EndTransaction("aborted");
+    co_return reply;
+  }
+  if (!filter_) {
+    EndTransaction("deferred");
+    co_return smtp::replies::ProxyError();
+  }
+  auto started = std::chrono::steady_clock::now();
+  auto r = co_await filter_->FinishContent();
+  if (!r.ok()) {
+    reply = ProxyFailed("end_of_data", r.status());
+  } else if (r->intermediate() || r->code < 200) {
+    reply = Unexpected("end_of_data", *r);
+  } else {
+    ctx_.metrics->proxy_reply_seconds().Observe(SecondsSince(started));
+    reply = *r;
+  }
+  observe::Info("transaction")
+      .Kv("session", facts_.session_id)
+      .Kv("client", facts_.client_address)
+      .Kv("from", mail_from_)
+      .Kv("nrcpt", static_cast<uint64_t>(recipients_.size()))
+      .Kv("size", content_bytes_)
+      .Kv("reply", reply.ToString());
+  update_metadata_([&](sluice::v1::SessionMetadata& m) {
+    m.mutable_current()->set_size_bytes(content_bytes_);
+    m.mutable_current()->set_final_reply(reply.ToString());
+  });
+  EndTransaction(reply.positive() ? "delivered" : reply.permanent() ? "rejected" : "deferred");
+  co_await CloseFilter();
+  co_return reply;
+}
+
+void ProxySession::EndTransaction(std::string_view outcome) {
+  if (!in_transaction_) return;
+  in_transaction_ = false;
+  ctx_.transactions_in_flight.fetch_sub(1);
+  ctx_.metrics->Transaction(outcome);
+  update_metadata_([](sluice::v1::SessionMetadata& m) {
+    m.set_state("command");
+    m.set_transactions(m.transactions() + 1);
+  });
+}
+
+asio::awaitable<void> ProxySession::CloseFilter() {
+  if (filter_) {
+    // Postfix ends the filter connection with QUIT and does not wait for the 221.
+    co_await filter_->Quit(/*wait_reply=*/false);
+    filter_.reset();
+  }
+}
+
+asio::awaitable<void> ProxySession::OnReset() {
+  if (in_data_ && filter_) {
+    filter_->Close();  // mid-content: never let the filter see an end
+    filter_.reset();
+  }
+  in_data_ = false;
+  co_await CloseFilter();
+  EndTransaction("aborted");
+}
+
+asio::awaitable<void> ProxySession::OnClose() { co_await OnReset(); }
+
+}  // namespace sluice::frontend

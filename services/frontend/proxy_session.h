@@ -1,0 +1,79 @@
+// services/frontend/proxy_session.h
+//
+// One client session's transactions relayed to the filter stage, Postfix smtpd_proxy_filter
+// style (see ../shared/anchors/postfix-proxy-dialogue.md): MAIL is checked locally and
+// saved; the filter connection opens at the first RCPT that passes our own checks (relay
+// policy, rates) with EHLO, XFORWARD (only announced attributes) and the saved MAIL; every
+// later RCPT, DATA and the content go through as they arrive, our Received: first; every
+// filter reply is the client's reply. RSET, the end of DATA or the session's end close the
+// filter connection with QUIT.
+//
+// Never: answers 250 to DATA before the filter did; lets a filter failure (unreachable,
+// timeout, lost connection, unexpected reply) reach the client as anything but
+// "451 4.3.0"; lets a rejected or aborted message reach the filter with its final dot.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "asio/any_io_executor.hpp"
+#include "lib/smtp/client_session.h"
+#include "lib/smtp/server_handler.h"
+#include "services/frontend/frontend_context.h"
+#include "sluice/v1/session.pb.h"
+
+namespace sluice::frontend {
+
+// How the session record (served by Admin.GetSession) is updated.
+using MetadataUpdater = std::function<void(const std::function<void(sluice::v1::SessionMetadata&)>&)>;
+
+class ProxySession : public smtp::ServerHandler {
+ public:
+  ProxySession(FrontendContext& ctx, smtp::SessionFacts& facts, asio::any_io_executor executor,
+               MetadataUpdater update_metadata);
+  ~ProxySession() override;
+
+  asio::awaitable<smtp::Reply> OnHelo() override;
+  asio::awaitable<smtp::Reply> OnMail(const smtp::MailFrom& mail) override;
+  asio::awaitable<smtp::Reply> OnRcpt(const smtp::RcptTo& rcpt) override;
+  asio::awaitable<smtp::Reply> OnData() override;
+  asio::awaitable<absl::Status> OnContent(std::string_view chunk) override;
+  asio::awaitable<smtp::Reply> OnDataEnd(smtp::DataOutcome outcome) override;
+  asio::awaitable<void> OnReset() override;
+  asio::awaitable<void> OnClose() override;
+  void OnTlsStarted() override;
+  void OnLimitHit(std::string_view limit) override;
+
+ private:
+  // Opens the filter connection and replays the saved MAIL. Returns an empty Reply when the
+  // filter took MAIL, else the reply for the client (the filter's refusal or 451 4.3.0).
+  asio::awaitable<smtp::Reply> OpenFilter();
+  // A filter exchange failed: log, count, close, and return 451 4.3.0 for the client.
+  smtp::Reply ProxyFailed(std::string_view stage, const absl::Status& status);
+  smtp::Reply Unexpected(std::string_view stage, const smtp::Reply& reply);
+  asio::awaitable<void> CloseFilter();
+  void EndTransaction(std::string_view outcome);
+  std::string ReceivedHeader() const;
+  smtp::XforwardAttrs XforwardFacts() const;
+  bool ClientTrusted() const;
+
+  FrontendContext& ctx_;
+  smtp::SessionFacts& facts_;
+  asio::any_io_executor executor_;
+  MetadataUpdater update_metadata_;
+  std::shared_ptr<const sluice::v1::Limits> limits_;
+
+  // The transaction.
+  bool in_transaction_ = false;
+  std::string mail_line_;  // "MAIL FROM:<a> SIZE=…", replayed to the filter
+  std::string mail_from_;
+  std::vector<std::string> recipients_;  // accepted by the filter
+  std::unique_ptr<smtp::SmtpClient> filter_;
+  bool in_data_ = false;
+  uint64_t content_bytes_ = 0;
+};
+
+}  // namespace sluice::frontend
