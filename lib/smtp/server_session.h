@@ -33,7 +33,7 @@ namespace sluice::smtp {
 // Everything the dialogue needs to know, taken once per session from config and Limits.
 struct ServerSettings {
   std::string hostname = "localhost";
-  std::string banner = "ESMTP";
+  std::string banner;  // after "220 hostname ESMTP"
   size_t line_length_limit = 2048;
   Duration command_timeout = std::chrono::seconds(300);
   Duration session_deadline{};           // zero: none

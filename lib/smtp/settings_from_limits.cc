@@ -7,7 +7,7 @@ ServerSettings SettingsFromLimits(const sluice::v1::Limits& l, const sluice::v1:
                                   const std::string& hostname) {
   ServerSettings s;
   s.hostname = hostname;
-  s.banner = server.banner().empty() ? "ESMTP" : server.banner();
+  s.banner = server.banner();
   s.line_length_limit = l.line_length_limit_bytes();
   s.command_timeout = std::chrono::seconds(l.smtpd_timeout_seconds());
   s.session_deadline = std::chrono::seconds(l.session_deadline_seconds());

@@ -108,7 +108,7 @@ smtp::Reply ProxySession::ProxyFailed(std::string_view stage, const absl::Status
       .Kv("session", facts_.session_id)
       .Kv("client", facts_.client_address)
       .Kv("filter", ctx_.filter.ToString())
-      .Kv("stage", stage)
+      .Kv("step", stage)
       .Kv("reason", reason)
       .Kv("error", std::string(status.message()));
   if (filter_) filter_->Close();
@@ -123,7 +123,7 @@ smtp::Reply ProxySession::Unexpected(std::string_view stage, const smtp::Reply& 
       .Kv("session", facts_.session_id)
       .Kv("client", facts_.client_address)
       .Kv("filter", ctx_.filter.ToString())
-      .Kv("stage", stage)
+      .Kv("step", stage)
       .Kv("reason", "unexpected_reply")
       .Kv("reply", reply.ToString());
   if (filter_) filter_->Close();

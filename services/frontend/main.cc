@@ -1,0 +1,113 @@
+// services/frontend/main.cc
+//
+// sluice-frontend: the public SMTP server. Parses the command line and config (CLI contract
+// in DESIGN.md), builds the shared frontend context, starts the admin/metrics servers and the
+// SMTP listener, and runs until SIGTERM/SIGINT, which drains.
+//
+// Never: starts serving with an invalid config (it exits non-zero naming the problem).
+#include <cstdio>
+#include <iostream>
+
+#include "lib/control/flags.h"
+#include "lib/control/service_flags.h"
+#include "lib/control/session_id.h"
+#include "lib/control/stage_process.h"
+#include "lib/net/host_port.h"
+#include "lib/observe/log.h"
+#include "lib/smtp/tls_context.h"
+#include "services/frontend/frontend_server.h"
+
+namespace {
+
+int Fail(const absl::Status& st) {
+  std::cerr << "sluice-frontend: " << st.message() << "\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace sluice;
+  sluice::v1::FrontendConfig config;
+  auto parsed = control::ParseCommandLine(argc, argv, control::FrontendFlags(), &config);
+  if (!parsed.ok()) return Fail(parsed.status());
+  if (parsed->action == control::CommandLineAction::kExitSuccess) return 0;
+  observe::SetMinLevel(parsed->log_level);
+
+  auto process = control::StageProcess::Create("frontend", config.server(), config.limits());
+  if (!process.ok()) return Fail(process.status());
+  control::StageProcess& p = **process;
+
+  frontend::FrontendContext ctx;
+  ctx.config = config;
+  ctx.hostname = p.hostname();
+  ctx.proxy_ehlo = config.proxy_ehlo().empty() ? p.hostname() : config.proxy_ehlo();
+  auto filter = net::ParseHostPort(config.filter());
+  if (!filter.ok()) return Fail(absl::InvalidArgumentError(absl::StrCat("filter: ", filter.status().message())));
+  ctx.filter = *filter;
+  ctx.limits = &p.limits();
+  auto relay = frontend::RelayPolicy::Create({config.mynetworks().begin(), config.mynetworks().end()},
+                                             {config.accepted_domains().begin(), config.accepted_domains().end()});
+  if (!relay.ok()) return Fail(relay.status());
+  ctx.relay = *std::move(relay);
+  auto trusted = net::CidrSet::Parse({config.proxy_protocol_trusted().begin(), config.proxy_protocol_trusted().end()});
+  if (!trusted.ok()) return Fail(trusted.status());
+  ctx.proxy_protocol_trusted = *std::move(trusted);
+  frontend::FrontendMetrics metrics(p.registry());
+  ctx.metrics = &metrics;
+  auto set_exemptions = [&ctx](const sluice::v1::Limits& l) {
+    auto set = net::CidrSet::Parse({l.limit_exemptions().begin(), l.limit_exemptions().end()});
+    if (set.ok()) ctx.SetLimitExemptions(std::make_shared<net::CidrSet>(*std::move(set)));
+  };
+  set_exemptions(*p.limits().Get());
+  p.limits().OnChange(set_exemptions);
+
+  auto tls = smtp::MakeServerTlsContext(config.server().smtp_tls());
+  if (!tls.ok()) return Fail(tls.status());
+
+  control::StageRuntime& runtime = p.runtime();
+  frontend::FrontendServer server(
+      ctx, p.pool(), tls->get(),
+      [&runtime](const sluice::v1::SessionMetadata& meta, std::function<void()> kill) {
+        std::shared_ptr<control::SessionHandle> handle = runtime.sessions().Register(meta);
+        handle->SetKiller(std::move(kill));
+        runtime.RecheckAccepting();
+        frontend::SessionRegistration reg;
+        reg.update = [handle](const std::function<void(sluice::v1::SessionMetadata&)>& fn) { handle->Update(fn); };
+        // Deregister, then let the filter-capacity watchers of upstream see the new count.
+        reg.keepalive = std::shared_ptr<void>(nullptr, [handle, &runtime](void*) mutable {
+          handle.reset();
+          runtime.RecheckAccepting();
+        });
+        return reg;
+      },
+      [] { return control::NewSessionId(); });
+
+  runtime.SetStatusHook([&ctx](sluice::v1::StageStatus& s) {
+    s.set_transactions_in_flight(ctx.transactions_in_flight.load());
+    frontend::FilterState fs = ctx.filter_state();
+    s.set_downstream(ctx.filter.ToString());
+    s.set_downstream_accepting(fs != frontend::FilterState::kFull);
+    if (fs == frontend::FilterState::kFull) s.set_accepting(false);
+  });
+  smtp::SessionServer& sessions = server.sessions();
+  p.SetDrainTarget({.begin = [&] { sessions.BeginDrain(); },
+                    .resume =
+                        [&] {
+                          absl::Status st = sessions.Resume();
+                          if (!st.ok()) observe::Error("resume_failed").Kv("error", std::string(st.message()));
+                        },
+                    .kill_all = [&] { sessions.KillAll(); },
+                    .active = [&] { return sessions.active(); }});
+
+  if (absl::Status st = p.StartControl({}); !st.ok()) return Fail(st);
+  auto listen = net::ParseHostPort(config.server().smtp_listen());
+  if (!listen.ok()) return Fail(listen.status());
+  if (absl::Status st = server.Start(*listen); !st.ok()) return Fail(st);
+  observe::Info("listening")
+      .Kv("smtp", absl::StrCat(listen->host, ":", server.port()))
+      .Kv("filter", ctx.filter.ToString())
+      .Kv("admin_port", static_cast<int64_t>(p.admin_port()))
+      .Kv("metrics_port", static_cast<int64_t>(p.metrics_port()));
+  return p.RunUntilSignal();
+}
