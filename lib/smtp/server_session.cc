@@ -75,6 +75,9 @@ class Session {
 
   Reply EhloReply() const;
   ParseOptions MakeParseOptions() const;
+  bool XforwardAllowed() const {
+    return s_.xforward_allowed || (s_.xforward_by_certificate && facts_.tls_client_verified);
+  }
   bool PastDeadline() const {
     return s_.session_deadline.count() > 0 &&
            std::chrono::steady_clock::now() - started_ > s_.session_deadline;
@@ -192,7 +195,7 @@ Reply Session::EhloReply() const {
   if (s_.advertise_8bitmime) r.lines.push_back("8BITMIME");
   if (s_.advertise_dsn) r.lines.push_back("DSN");
   if (s_.advertise_smtputf8) r.lines.push_back("SMTPUTF8");
-  if (s_.xforward_allowed) r.lines.push_back(absl::StrCat("XFORWARD ", std::string(XforwardAttributeList())));
+  if (XforwardAllowed()) r.lines.push_back(absl::StrCat("XFORWARD ", std::string(XforwardAttributeList())));
   std::string extra = handler_.ExtraEhloKeywords();
   if (!extra.empty()) r.lines.push_back(extra);
   return r;
@@ -403,7 +406,7 @@ asio::awaitable<bool> Session::DoStartTls(const Command& c) {
 }
 
 asio::awaitable<void> Session::DoXforward(const Command& c) {
-  if (!s_.xforward_allowed) {
+  if (!XforwardAllowed()) {
     Respond(replies::XforwardNotAuthorized());
     co_return;
   }

@@ -47,6 +47,9 @@ struct ServerSettings {
   uint32_t junk_command_limit = 100;
   asio::ssl::context* tls = nullptr;     // STARTTLS offered when set
   bool xforward_allowed = false;         // the peer may send XFORWARD (advertised then)
+  // A peer whose TLS client certificate verified against our CA may send XFORWARD too
+  // (trust between stages by certificate rather than by address).
+  bool xforward_by_certificate = false;
   bool require_helo = true;              // RFC 5321 §4.1.4: HELO/EHLO before MAIL
   bool enable_vrfy = false;
   bool advertise_dsn = true;

@@ -1,0 +1,99 @@
+// services/reinject/main.cc
+//
+// sluice-reinject: the after-filter smtpd and the queue behind it. Opens (and recovers) the
+// queue, serves the Queue gRPC service beside Admin, receives on the SMTP port, delivers
+// from the queue, and runs until SIGTERM/SIGINT, which drains.
+//
+// Never: answers SMTP before the queue is recovered; starts with an invalid config.
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "lib/control/flags.h"
+#include "lib/control/service_flags.h"
+#include "lib/control/stage_process.h"
+#include "lib/net/host_port.h"
+#include "lib/observe/log.h"
+#include "lib/smtp/tls_context.h"
+#include "services/reinject/queue/queue_metrics.h"
+#include "services/reinject/queue/queue_service.h"
+#include "services/reinject/queue/queue_store.h"
+#include "services/reinject/receive/receive_server.h"
+
+namespace {
+
+int Fail(const absl::Status& st) {
+  std::cerr << "sluice-reinject: " << st.message() << "\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace sluice;
+  sluice::v1::ReinjectConfig config;
+  auto parsed = control::ParseCommandLine(argc, argv, control::ReinjectFlags(), &config);
+  if (!parsed.ok()) return Fail(parsed.status());
+  if (parsed->action == control::CommandLineAction::kExitSuccess) return 0;
+  observe::SetMinLevel(parsed->log_level);
+
+  auto process = control::StageProcess::Create("reinject", config.server(), config.limits());
+  if (!process.ok()) return Fail(process.status());
+  control::StageProcess& p = **process;
+
+  reinject::QueueMetrics queue_metrics(p.registry());
+  reinject::QueueStoreOptions qo;
+  qo.queue_dir = config.queue_dir();
+  control::LimitsStore& limits = p.limits();
+  qo.limits = [&limits] { return limits.Get(); };
+  qo.metrics = &queue_metrics;
+  auto store = reinject::QueueStore::Open(qo);
+  if (!store.ok()) return Fail(absl::Status(store.status().code(), absl::StrCat("queue_dir: ", store.status().message())));
+  reinject::QueueService queue_service(**store);
+
+  reinject::ReceiveMetrics receive_metrics(p.registry());
+  reinject::ReceiveContext ctx;
+  ctx.hostname = p.hostname();
+  ctx.server = config.server();
+  ctx.store = store->get();
+  ctx.metrics = &receive_metrics;
+  auto mynetworks = net::CidrSet::Parse({config.mynetworks().begin(), config.mynetworks().end()});
+  if (!mynetworks.ok()) return Fail(mynetworks.status());
+  ctx.mynetworks = *std::move(mynetworks);
+  auto xforward = net::CidrSet::Parse({config.xforward_hosts().begin(), config.xforward_hosts().end()});
+  if (!xforward.ok()) return Fail(xforward.status());
+  ctx.xforward_hosts = *std::move(xforward);
+  ctx.trust_verified_client_cert = config.server().trust_verified_client_cert();
+
+  auto tls = smtp::MakeServerTlsContext(config.server().smtp_tls());
+  if (!tls.ok()) return Fail(tls.status());
+  reinject::ReceiveServer server(ctx, p.runtime(), p.pool(), tls->get());
+
+  reinject::QueueStore& queue = **store;
+  p.runtime().SetStatusHook([&queue](sluice::v1::StageStatus& s) {
+    reinject::QueueCounters c = queue.Counters();
+    s.set_queue_bytes(c.total_bytes);
+    uint64_t n = 0;
+    for (uint64_t m : c.messages) n += m;
+    s.set_queue_messages(n);
+    s.set_disk_free_bytes(c.disk_free_bytes);
+    if (!queue.CheckAdmission(0).ok()) s.set_accepting(false);
+  });
+  smtp::SessionServer& sessions = server.sessions();
+  p.SetDrainTarget({.begin = [&] { sessions.BeginDrain(); },
+                    .resume =
+                        [&] {
+                          absl::Status st = sessions.Resume();
+                          if (!st.ok()) observe::Error("resume_failed").Kv("error", std::string(st.message()));
+                        },
+                    .kill_all = [&] { sessions.KillAll(); },
+                    .active = [&] { return sessions.active(); }});
+  if (absl::Status st = p.StartControl({{&queue_service, "sluice.v1.Queue"}}); !st.ok()) return Fail(st);
+  auto listen = net::ParseHostPort(config.server().smtp_listen());
+  if (!listen.ok()) return Fail(listen.status());
+  if (absl::Status st = server.Start(*listen); !st.ok()) return Fail(st);
+  observe::Info("listening")
+      .Kv("smtp", absl::StrCat(listen->host, ":", server.port()))
+      .Kv("queue_dir", config.queue_dir())
+      .Kv("deliver", config.deliver());
+  return p.RunUntilSignal();
+}

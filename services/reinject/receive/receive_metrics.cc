@@ -1,0 +1,13 @@
+// services/reinject/receive/receive_metrics.cc -- see receive_metrics.h.
+#include "services/reinject/receive/receive_metrics.h"
+
+namespace sluice::reinject {
+
+ReceiveMetrics::ReceiveMetrics(prometheus::Registry& r)
+    : connections(r, "sluice_reinject_connections_total", "SMTP connections by admission outcome.",
+                  {{"outcome", {"accepted", "not_authorized", "draining"}}}),
+      sessions_active(observe::AddGauge(r, "sluice_reinject_sessions_active", "SMTP sessions open now.")),
+      transactions(r, "sluice_reinject_transactions_total", "Mail transactions by outcome.",
+                   {{"outcome", {"queued", "held", "queue_full", "write_error", "aborted"}}}) {}
+
+}  // namespace sluice::reinject

@@ -1,0 +1,200 @@
+// services/reinject/receive/receive_session.cc -- see receive_session.h.
+#include "services/reinject/receive/receive_session.h"
+
+#include <ctime>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "lib/observe/log.h"
+#include "lib/smtp/received_header.h"
+
+namespace sluice::reinject {
+namespace {
+
+bool Known(const std::optional<std::string>& v) {
+  return v.has_value() && !v->empty() && *v != smtp::kXforwardUnavailable && *v != smtp::kXforwardTempUnavailable;
+}
+
+std::string MessageIdFor(const std::string& queue_id, const std::string& hostname) {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
+  return absl::StrCat("<", stamp, ".", queue_id, "@", hostname, ">");
+}
+
+}  // namespace
+
+ReceiveSession::ReceiveSession(ReceiveContext& ctx, smtp::SessionFacts& facts,
+                               std::shared_ptr<control::SessionHandle> handle, bool peer_trusted)
+    : ctx_(ctx), facts_(facts), handle_(std::move(handle)), peer_trusted_(peer_trusted) {}
+
+std::string ReceiveSession::OrigClientText() const {
+  if (!Known(xforward_.addr)) return "";
+  return absl::StrCat(Known(xforward_.name) ? *xforward_.name : "unknown", "[", *xforward_.addr, "]");
+}
+
+asio::awaitable<smtp::Reply> ReceiveSession::OnHelo() {
+  handle_->Update([&](sluice::v1::SessionMetadata& m) { m.set_protocol(facts_.Protocol()); });
+  co_return smtp::Reply{};
+}
+
+asio::awaitable<smtp::Reply> ReceiveSession::OnXforward(const smtp::XforwardAttrs& attrs) {
+  // Attributes accumulate over several XFORWARD commands (Postfix splits long sets).
+  if (attrs.name) xforward_.name = attrs.name;
+  if (attrs.addr) xforward_.addr = attrs.addr;
+  if (attrs.port) xforward_.port = attrs.port;
+  if (attrs.proto) xforward_.proto = attrs.proto;
+  if (attrs.helo) xforward_.helo = attrs.helo;
+  if (attrs.ident) xforward_.ident = attrs.ident;
+  if (attrs.source) xforward_.source = attrs.source;
+  handle_->Update([&](sluice::v1::SessionMetadata& m) {
+    // The frontend's session id makes this hop findable under the same id at every stage.
+    if (Known(xforward_.ident)) m.set_session_id(*xforward_.ident);
+    if (Known(xforward_.addr)) m.set_client_address(*xforward_.addr);
+    uint32_t port = 0;
+    if (Known(xforward_.port) && absl::SimpleAtoi(*xforward_.port, &port)) m.set_client_port(port);
+    if (Known(xforward_.name)) m.set_client_name(*xforward_.name);
+    if (Known(xforward_.helo)) m.set_helo(*xforward_.helo);
+    if (Known(xforward_.source)) m.set_source(*xforward_.source);
+  });
+  co_return smtp::Reply{};
+}
+
+asio::awaitable<smtp::Reply> ReceiveSession::OnMail(const smtp::MailFrom& mail) {
+  absl::Status room = ctx_.store->CheckAdmission(mail.size.value_or(0));
+  if (!room.ok()) {
+    ctx_.metrics->transactions.at({"queue_full"}).Increment();
+    observe::Warn("queue_full").Kv("session", handle_->session_id()).Kv("error", std::string(room.message()));
+    co_return smtp::replies::QueueFull();
+  }
+  record_.Clear();
+  record_.set_sender(mail.address);
+  record_.set_ret(mail.ret);
+  record_.set_envid(mail.envid);
+  record_.set_body_type(mail.body);
+  record_.set_smtputf8(mail.smtputf8);
+  in_transaction_ = true;
+  co_return smtp::Reply{};
+}
+
+asio::awaitable<smtp::Reply> ReceiveSession::OnRcpt(const smtp::RcptTo& rcpt) {
+  // Relaying is decided at connect (only mynetworks gets a session at all), so every
+  // well-formed recipient is accepted, as the seed setup's after-filter smtpd does.
+  auto* r = record_.add_recipients();
+  r->set_address(rcpt.address);
+  r->set_notify(rcpt.notify);
+  r->set_orcpt(rcpt.orcpt);
+  co_return smtp::Reply{};
+}
+
+asio::awaitable<smtp::Reply> ReceiveSession::OnData() {
+  absl::Status room = ctx_.store->CheckAdmission(0);
+  if (!room.ok()) {
+    ctx_.metrics->transactions.at({"queue_full"}).Increment();
+    co_return smtp::replies::QueueFull();
+  }
+  auto writer = ctx_.store->Begin();
+  if (!writer.ok()) {
+    ctx_.metrics->transactions.at({"write_error"}).Increment();
+    observe::Error("queue_write_error").Kv("session", handle_->session_id()).Kv("error", std::string(writer.status().message()));
+    co_return smtp::replies::QueueWriteError();
+  }
+  writer_ = *std::move(writer);
+  smtp::ReceivedInfo info;
+  info.helo = facts_.helo;
+  info.client_name = facts_.client_name;
+  info.client_address = facts_.peer_address;  // the peer we really talked to (Postfix after-filter)
+  info.by_hostname = ctx_.hostname;
+  info.protocol = facts_.Protocol();
+  info.id = writer_->id();
+  info.tls_version = facts_.tls_version;
+  info.tls_cipher = facts_.tls_cipher;
+  if (record_.recipients_size() == 1) info.for_recipient = record_.recipients(0).address();
+  std::time_t now = std::time(nullptr);
+  HeaderCleanup::Options o;
+  o.received = smtp::FormatReceived(info, now);
+  o.message_id = MessageIdFor(writer_->id(), ctx_.hostname);
+  o.date = smtp::Rfc5322Date(now);
+  o.honour_hold = peer_trusted_;
+  cleanup_.emplace(std::move(o));
+  handle_->Update([](sluice::v1::SessionMetadata& m) { m.set_state("data"); });
+  co_return smtp::Reply{};
+}
+
+asio::awaitable<absl::Status> ReceiveSession::OnContent(std::string_view chunk) {
+  if (!writer_) co_return absl::FailedPreconditionError("no queue file");
+  scratch_.clear();
+  cleanup_->Feed(chunk, scratch_);
+  co_return writer_->Append(scratch_);
+}
+
+void ReceiveSession::Abort(std::string_view outcome) {
+  if (writer_) ctx_.metrics->transactions.at({outcome}).Increment();
+  writer_.reset();  // removes the data file: no partial entry
+  cleanup_.reset();
+  in_transaction_ = false;
+}
+
+asio::awaitable<smtp::Reply> ReceiveSession::OnDataEnd(smtp::DataOutcome outcome) {
+  if (outcome != smtp::DataOutcome::kComplete || !writer_) {
+    Abort(outcome == smtp::DataOutcome::kHandlerFailed ? "write_error" : "aborted");
+    co_return smtp::replies::QueueWriteError();
+  }
+  scratch_.clear();
+  cleanup_->Finish(scratch_);
+  if (absl::Status st = writer_->Append(scratch_); !st.ok()) {
+    observe::Error("queue_write_error").Kv("session", handle_->session_id()).Kv("error", std::string(st.message()));
+    Abort("write_error");
+    co_return smtp::replies::QueueWriteError();
+  }
+  std::string session_id = Known(xforward_.ident) ? *xforward_.ident : handle_->session_id();
+  record_.set_session_id(session_id);
+  record_.set_peer_address(facts_.peer_address);
+  if (Known(xforward_.addr)) {
+    sluice::v1::SessionMetadata* oc = record_.mutable_original_client();
+    *oc = handle_->Snapshot();
+    oc->clear_current();
+  }
+  bool held = cleanup_->hold();
+  if (held) {
+    record_.set_state(sluice::v1::HOLD);
+    record_.set_hold_reason(cleanup_->hold_reason().empty() ? "held by filter" : cleanup_->hold_reason());
+  }
+  uint64_t size = writer_->size();
+  auto id = co_await writer_->Commit(record_);
+  writer_.reset();
+  cleanup_.reset();
+  in_transaction_ = false;
+  if (!id.ok()) {
+    ctx_.metrics->transactions.at({"write_error"}).Increment();
+    observe::Error("queue_write_error").Kv("session", session_id).Kv("error", std::string(id.status().message()));
+    co_return smtp::replies::QueueWriteError();
+  }
+  ctx_.metrics->transactions.at({held ? "held" : "queued"}).Increment();
+  // The queue logs "queued" with the queue id, session id and orig_client; this line adds the
+  // hop's own facts (the peer we talked to, the client's verified name).
+  observe::Info("received")
+      .Kv("queue_id", *id)
+      .Kv("session", session_id)
+      .Kv("peer", facts_.peer_address)
+      .Kv("orig_client", OrigClientText())
+      .Kv("size", size)
+      .Kv("held", held);
+  handle_->Update([&](sluice::v1::SessionMetadata& m) {
+    m.set_state("command");
+    m.set_transactions(m.transactions() + 1);
+    m.mutable_current()->set_queue_id(*id);
+  });
+  co_return smtp::replies::Queued(*id);
+}
+
+asio::awaitable<void> ReceiveSession::OnReset() {
+  if (writer_) Abort("aborted");
+  in_transaction_ = false;
+  record_.Clear();
+  co_return;
+}
+
+}  // namespace sluice::reinject
