@@ -252,15 +252,14 @@ absl::StatusOr<std::string> ParsePath(std::string_view& in, bool allow_empty, bo
   if (scan.Take('<')) {
     if (scan.Take('>')) {
       if (!allow_empty) return BadPath("empty path");
-      in.remove_prefix(scan.pos());
-      return std::string();
+    } else {
+      if (scan.Peek('@') && !scan.SourceRoute()) return BadPath("source route");
+      const size_t start = scan.pos();
+      if (!scan.Mailbox()) return BadPath("mailbox");
+      mailbox = in.substr(start, scan.pos() - start);
+      if (!scan.Take('>')) return BadPath("missing '>'");
+      if (scan.pos() > kMaxPath) return BadPath("path longer than 256 octets");
     }
-    if (scan.Peek('@') && !scan.SourceRoute()) return BadPath("source route");
-    const size_t start = scan.pos();
-    if (!scan.Mailbox()) return BadPath("mailbox");
-    mailbox = in.substr(start, scan.pos() - start);
-    if (!scan.Take('>')) return BadPath("missing '>'");
-    if (scan.pos() > kMaxPath) return BadPath("path longer than 256 octets");
   } else {
     if (!lenient) return BadPath("missing '<'");
     if (!scan.Mailbox()) return BadPath("mailbox");

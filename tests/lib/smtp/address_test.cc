@@ -169,6 +169,8 @@ TEST(ParsePathTest, StrictRequiresBrackets) {
 
 TEST(ParsePathTest, RejectsJunkRightAfterThePath) {
   EXPECT_EQ(Path("<a@example.org>x"), "ERROR");
+  EXPECT_EQ(Path("<><"), "ERROR");  // found by fuzz_address
+  EXPECT_EQ(Path("<>x"), "ERROR");
   EXPECT_EQ(Path("a@example.org>"), "ERROR");
   EXPECT_EQ(Path("a@example.org,b@example.org"), "ERROR");
   EXPECT_EQ(Path(""), "ERROR");

@@ -143,6 +143,11 @@ TEST(ParseMailFromTest, AcceptsNullReversePath) {
   EXPECT_EQ(mail->address, "");
 }
 
+TEST(ParseMailFromTest, RejectsJunkAfterNullReversePath) {
+  EXPECT_EQ(MailError("FROM:<><"), "501 5.1.7 Bad sender address syntax\r\n");
+  EXPECT_EQ(MailError("FROM:<>SIZE=1"), "501 5.1.7 Bad sender address syntax\r\n");
+}
+
 TEST(ParseMailFromTest, KeywordIsCaseInsensitive) {
   absl::StatusOr<MailFrom> mail = ParseMailFrom("from:<a@example.org>", kDefaults);
   ASSERT_THAT(mail, IsOk());

@@ -1,0 +1,12 @@
+# tests/fuzz/targets.cmake -- the libFuzzer targets, one per lib/smtp parser. Included by
+# tests/fuzz (which builds them, SLUICE_FUZZ tree) and tests/fuzz_run (which runs them from
+# the main tree's ctest), so the two lists cannot drift apart. Each NAME has NAME.cc and a
+# seed corpus in corpus/NAME/.
+set(SLUICE_FUZZ_TARGETS
+  fuzz_command_line
+  fuzz_address
+  fuzz_xforward
+  fuzz_xtext
+  fuzz_data_reader
+  fuzz_reply_parser
+  fuzz_line_splitter)
