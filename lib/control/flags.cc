@@ -73,17 +73,40 @@ std::string ProgramName(std::string_view argv0) {
   return std::string(slash == std::string_view::npos ? argv0 : argv0.substr(slash + 1));
 }
 
+// Appends `text` word-wrapped to 90 columns, each line indented by `indent`.
+void AppendWrapped(std::string& out, std::string_view text, std::string_view indent) {
+  constexpr size_t kWidth = 90;
+  size_t column = 0;
+  for (absl::string_view word : absl::StrSplit(AV(text), ' ', absl::SkipEmpty())) {
+    if (column > 0 && column + 1 + word.size() > kWidth) {
+      out.push_back('\n');
+      column = 0;
+    }
+    if (column == 0) {
+      out.append(indent.data(), indent.size());
+      column = indent.size();
+    } else {
+      out.push_back(' ');
+      ++column;
+    }
+    out.append(word.data(), word.size());
+    column += word.size();
+  }
+  out.push_back('\n');
+}
+
 void AppendFlagUsage(std::string& out, const Flag& flag, const Descriptor* type) {
-  absl::StrAppend(&out, "  --", flag.name, "=", flag.value_name, "\n      ", flag.help);
+  absl::StrAppend(&out, "  --", flag.name, "=", flag.value_name, "\n");
+  std::string text = flag.help;
   std::string shown = flag.default_text;
   if (shown.empty() && !flag.field_path.empty() && type != nullptr) {
     if (const FieldDescriptor* f = FieldByPath(type, flag.field_path)) {
       shown = f->options().GetExtension(sluice::v1::default_value);
     }
   }
-  if (!shown.empty()) absl::StrAppend(&out, " (default: ", shown, ")");
-  if (flag.repeatable && flag.name != "config") absl::StrAppend(&out, " Repeatable.");
-  out.push_back('\n');
+  if (!shown.empty()) absl::StrAppend(&text, " (default: ", shown, ")");
+  if (flag.repeatable && flag.name != "config") absl::StrAppend(&text, " Repeatable.");
+  AppendWrapped(out, text, "      ");
 }
 
 // After Validate failed: name the flag that set the field, if one did.
@@ -110,7 +133,10 @@ absl::Status CheckHostPort(std::string_view value) { return net::ParseHostPort(v
 std::string Usage(const FlagTable& table, const Descriptor* config_type) {
   std::string out = absl::StrCat("Usage: ", table.program.empty() ? "sluice" : table.program,
                                  " [--config=FILE]... [--FLAG=VALUE]...\n\n");
-  if (!table.summary.empty()) absl::StrAppend(&out, table.summary, "\n\n");
+  if (!table.summary.empty()) {
+    AppendWrapped(out, table.summary, "");
+    out.push_back('\n');
+  }
   absl::StrAppend(&out, "Flags override the config file; --FLAG VALUE works as well.\n\n");
   AppendFlagUsage(out, ConfigFlag(), nullptr);
   for (const Flag& flag : table.flags) AppendFlagUsage(out, flag, config_type);
@@ -185,10 +211,11 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(const std::vector<std::string
       value = args[++i];
     }
     if (name == "config") {
+      const size_t before = result.config_files.size();
       for (absl::string_view file : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
         result.config_files.emplace_back(absl::StripAsciiWhitespace(file));
       }
-      if (result.config_files.empty()) return absl::InvalidArgumentError("--config needs a file name");
+      if (result.config_files.size() == before) return absl::InvalidArgumentError("--config needs a file name");
       continue;
     }
     if (name == "log_level") {

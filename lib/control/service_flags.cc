@@ -181,7 +181,7 @@ FlagTable FilterBridgeFlags() {
                                 "Add a built-in rules filter reading its rules from FILE (YAML).",
                                 nullptr, false));
   t.flags.push_back(HandlerFlag("milter", "inet:HOST:PORT", AddMilterFilter,
-                                "Add a milter (rspamd, ClamAV, OpenDKIM) to the chain.", CheckMilterAddress,
+                                "Add a milter (rspamd, ClamAV, OpenDKIM) to the chain; unix:/PATH for a socket.", CheckMilterAddress,
                                 true));
   t.flags.push_back(HandlerFlag("grpc_filter", "HOST:PORT", AddGrpcFilter,
                                 "Add an external sluice.v1.ContentFilter to the chain.", CheckHostPort, true));

@@ -57,6 +57,16 @@ TEST(FieldPathTest, DurationStringsConvertToSecondsRoundingUp) {
   EXPECT_EQ(c.limits().proxy_timeout_seconds(), 42u);
 }
 
+TEST(FieldPathTest, DurationsTakePostfixDaysAndWeeks) {
+  sluice::v1::Limits l;
+  ASSERT_THAT(SetFieldFromString(&l, "maximal_queue_lifetime_seconds", "5d"), IsOk());
+  EXPECT_EQ(l.maximal_queue_lifetime_seconds(), 432000u);
+  ASSERT_THAT(SetFieldFromString(&l, "maximal_queue_lifetime_seconds", "1w1d12h"), IsOk());
+  EXPECT_EQ(l.maximal_queue_lifetime_seconds(), 734400u);
+  EXPECT_THAT(SetFieldFromString(&l, "maximal_queue_lifetime_seconds", "1.5d"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "not a duration"));
+}
+
 TEST(FieldPathTest, RejectsBadAndNegativeDurations) {
   sluice::v1::FrontendConfig c;
   EXPECT_THAT(SetFieldFromString(&c, "limits.proxy_timeout_seconds", "soon"),

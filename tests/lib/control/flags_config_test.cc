@@ -112,6 +112,7 @@ TEST(FlagsTest, ValidationOfAFileValueNamesTheFile) {
 
 TEST(FlagsTest, MissingConfigFileIsNotFound) {
   FrontendConfig c;
+  EXPECT_THAT(ParseCommandLine({"--config="}, FrontendFlags(), &c), StatusIs(kInvalid, "--config needs a file name"));
   EXPECT_THAT(ParseCommandLine({"--config=/nonexistent/sluice.yaml"}, FrontendFlags(), &c),
               StatusIs(absl::StatusCode::kNotFound, "/nonexistent/sluice.yaml"));
 }
