@@ -1,0 +1,56 @@
+// lib/control/control_metrics.cc -- see control_metrics.h.
+#include "lib/control/control_metrics.h"
+
+#include <utility>
+
+namespace sluice::control {
+namespace {
+
+std::vector<std::string> AdminMethods() {
+  return {"GetStatus",  "WatchStatus",  "ListSessions", "GetSession", "KillSession",
+          "GetLimits",  "UpdateLimits", "Drain",        "Resume"};
+}
+
+// The codes an admin call ends with in practice; rarer ones appear when first seen.
+std::vector<std::string> CommonCodes() {
+  return {"OK",        "CANCELLED",         "INVALID_ARGUMENT", "NOT_FOUND",
+          "UNAVAILABLE", "UNAUTHENTICATED", "PERMISSION_DENIED", "INTERNAL"};
+}
+
+}  // namespace
+
+ControlMetrics::ControlMetrics(prometheus::Registry& registry)
+    : admin_calls(registry, "sluice_admin_calls_total",
+                  "Admin and Queue gRPC calls served, by method and gRPC status code.",
+                  {{"method", AdminMethods()}, {"code", CommonCodes()}}),
+      limits_updates(observe::AddCounter(registry, "sluice_limits_updates_total",
+                                         "Successful live updates of the Limits in force.")),
+      stage_draining(observe::AddGauge(registry, "sluice_stage_draining",
+                                       "1 while the stage drains (not accepting), else 0.")) {}
+
+void ControlMetrics::DeclareMethods(const std::vector<std::string>& methods) {
+  for (const std::string& m : methods) {
+    for (const std::string& code : CommonCodes()) admin_calls.at({m, code});
+  }
+}
+
+void ControlMetrics::CountCall(std::string_view full_method, int grpc_code) {
+  admin_calls.at({ShortMethodName(full_method), GrpcCodeName(grpc_code)}).Increment();
+}
+
+std::string_view ShortMethodName(std::string_view full_method) {
+  size_t slash = full_method.rfind('/');
+  return slash == std::string_view::npos ? full_method : full_method.substr(slash + 1);
+}
+
+std::string_view GrpcCodeName(int code) {
+  static constexpr std::string_view kNames[] = {
+      "OK",           "CANCELLED",        "UNKNOWN",   "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+      "NOT_FOUND",    "ALREADY_EXISTS",   "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+      "FAILED_PRECONDITION", "ABORTED",   "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
+      "UNAVAILABLE",  "DATA_LOSS",        "UNAUTHENTICATED"};
+  if (code < 0 || code >= static_cast<int>(std::size(kNames))) return "UNKNOWN";
+  return kNames[code];
+}
+
+}  // namespace sluice::control
