@@ -144,6 +144,7 @@ Reply StartMailInput() { return MakeReply(354, "", "End data with <CR><LF>.<CR><
 Reply Queued(std::string_view queue_id) {
   return MakeReply(250, "2.0.0", Join("Ok: queued as ", queue_id));
 }
+Reply Discarded() { return MakeReply(250, "2.0.0", "Ok: discarded"); }
 Reply ReadyToStartTls() { return MakeReply(220, "2.0.0", "Ready to start TLS"); }
 Reply Help() {
   return MakeReply(214, "2.0.0",

@@ -60,6 +60,7 @@ Reply Ok();                                                          // 250 2.0.
 Reply HeloOk(std::string_view hostname);                             // 250 hostname
 Reply StartMailInput();                                              // 354 End data with <CR><LF>.<CR><LF>
 Reply Queued(std::string_view queue_id);                             // 250 2.0.0 Ok: queued as ID
+Reply Discarded();                                                   // 250 2.0.0 Ok: discarded (a filter's verdict)
 Reply ReadyToStartTls();                                             // 220 2.0.0 Ready to start TLS
 Reply Help();                                                        // 214 2.0.0 …
 Reply VrfyDisabled();                                                // 502 5.5.1 VRFY command is disabled

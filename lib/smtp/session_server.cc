@@ -109,6 +109,7 @@ asio::awaitable<void> SessionServer::Serve(asio::ip::tcp::socket socket) {
     std::lock_guard<std::mutex> lock(mu_);
     live_.erase(control);
   }
+  session.handler.reset();  // its registrations end first, so on_end sees the new counts
   if (session.on_end) session.on_end();
 }
 

@@ -32,7 +32,7 @@ namespace sluice::smtp {
 struct AcceptedSession {
   std::unique_ptr<ServerHandler> handler;
   ServerSettings settings;
-  // Runs after the dialogue ended (metrics, logs); the handler is still alive.
+  // Runs after the dialogue ended and the handler was destroyed (metrics, logs).
   std::function<void()> on_end;
 };
 

@@ -1,0 +1,95 @@
+// services/filter-bridge/main.cc
+//
+// sluice-filter-bridge: the content-filter stage. Parses the command line and config, builds
+// the filter chain (a config error names the filter), starts admin/metrics and the SMTP
+// listener, and runs until SIGTERM/SIGINT, which drains.
+//
+// Never: starts with a filter chain it could not build.
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "lib/control/flags.h"
+#include "lib/control/service_flags.h"
+#include "lib/control/stage_process.h"
+#include "lib/net/host_port.h"
+#include "lib/observe/log.h"
+#include "lib/smtp/tls_context.h"
+#include "services/filter-bridge/filters/filter_chain.h"
+#include "services/filter-bridge/relay/bridge_server.h"
+
+namespace {
+
+int Fail(const absl::Status& st) {
+  std::cerr << "sluice-filter-bridge: " << st.message() << "\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace sluice;
+  sluice::v1::FilterBridgeConfig config;
+  auto parsed = control::ParseCommandLine(argc, argv, control::FilterBridgeFlags(), &config);
+  if (!parsed.ok()) return Fail(parsed.status());
+  if (parsed->action == control::CommandLineAction::kExitSuccess) return 0;
+  observe::SetMinLevel(parsed->log_level);
+
+  auto process = control::StageProcess::Create("filter-bridge", config.server(), config.limits());
+  if (!process.ok()) return Fail(process.status());
+  control::StageProcess& p = **process;
+  config.mutable_server()->set_hostname(p.hostname());
+
+  auto chain = filter_bridge::FilterChain::Create(config, &p.registry());
+  if (!chain.ok()) return Fail(chain.status());
+
+  filter_bridge::BridgeMetrics metrics(p.registry());
+  filter_bridge::BridgeContext ctx;
+  ctx.config = config;
+  ctx.hostname = p.hostname();
+  ctx.next_hop_ehlo = config.next_hop_ehlo().empty() ? p.hostname() : config.next_hop_ehlo();
+  auto next_hop = net::ParseHostPort(config.next_hop());
+  if (!next_hop.ok()) return Fail(absl::InvalidArgumentError(absl::StrCat("next_hop: ", next_hop.status().message())));
+  ctx.next_hop = *next_hop;
+  ctx.runtime = &p.runtime();
+  ctx.chain = chain->get();
+  ctx.metrics = &metrics;
+  auto mynetworks = net::CidrSet::Parse({config.mynetworks().begin(), config.mynetworks().end()});
+  if (!mynetworks.ok()) return Fail(mynetworks.status());
+  ctx.mynetworks = *std::move(mynetworks);
+  auto xforward = net::CidrSet::Parse({config.xforward_hosts().begin(), config.xforward_hosts().end()});
+  if (!xforward.ok()) return Fail(xforward.status());
+  ctx.xforward_hosts = *std::move(xforward);
+
+  auto tls = smtp::MakeServerTlsContext(config.server().smtp_tls());
+  if (!tls.ok()) return Fail(tls.status());
+  filter_bridge::BridgeServer server(ctx, p.pool(), tls->get());
+
+  control::StageRuntime& runtime = p.runtime();
+  runtime.SetStatusHook([&runtime, &ctx](sluice::v1::StageStatus& s) {
+    auto limits = runtime.limits().Get();
+    uint32_t capacity = limits->max_filter_transactions() > 0 ? limits->max_filter_transactions()
+                                                              : limits->max_sessions();
+    uint32_t in_flight = runtime.transactions_in_flight();
+    s.set_filter_capacity(capacity > in_flight ? capacity - in_flight : 0);
+    if (capacity <= in_flight) s.set_accepting(false);
+    s.set_downstream(ctx.next_hop.ToString());
+  });
+  smtp::SessionServer& sessions = server.sessions();
+  p.SetDrainTarget({.begin = [&] { sessions.BeginDrain(); },
+                    .resume =
+                        [&] {
+                          absl::Status st = sessions.Resume();
+                          if (!st.ok()) observe::Error("resume_failed").Kv("error", std::string(st.message()));
+                        },
+                    .kill_all = [&] { sessions.KillAll(); },
+                    .active = [&] { return sessions.active(); }});
+  if (absl::Status st = p.StartControl({}); !st.ok()) return Fail(st);
+  auto listen = net::ParseHostPort(config.server().smtp_listen());
+  if (!listen.ok()) return Fail(listen.status());
+  if (absl::Status st = server.Start(*listen); !st.ok()) return Fail(st);
+  observe::Info("listening")
+      .Kv("smtp", absl::StrCat(listen->host, ":", server.port()))
+      .Kv("next_hop", ctx.next_hop.ToString())
+      .Kv("filters", static_cast<uint64_t>((*chain)->size()));
+  return p.RunUntilSignal();
+}

@@ -1,0 +1,62 @@
+// services/filter-bridge/relay/bridge_server.cc -- see bridge_server.h.
+#include "services/filter-bridge/relay/bridge_server.h"
+
+#include "lib/control/limits_store.h"
+#include "lib/control/session_id.h"
+#include "lib/observe/log.h"
+#include "lib/smtp/settings_from_limits.h"
+
+namespace sluice::filter_bridge {
+
+BridgeServer::BridgeServer(BridgeContext& ctx, net::IoPool& pool, asio::ssl::context* tls)
+    : ctx_(ctx), tls_(tls),
+      server_(pool, [this](smtp::SmtpStream& s, smtp::SessionFacts& f, std::shared_ptr<smtp::SessionControl> c) {
+        return Accept(s, f, std::move(c));
+      }) {}
+
+asio::awaitable<smtp::AcceptedSession> BridgeServer::Accept(smtp::SmtpStream& stream, smtp::SessionFacts& facts,
+                                                            std::shared_ptr<smtp::SessionControl> control) {
+  smtp::AcceptedSession out;
+  bool trust_cert = ctx_.config.server().trust_verified_client_cert();
+  if (!ctx_.mynetworks.Contains(facts.peer_address) && !trust_cert) {
+    ctx_.metrics->connections.at({"not_authorized"}).Increment();
+    observe::Warn("refused").Kv("peer", facts.peer_address).Kv("reason", "not_in_mynetworks");
+    co_await smtp::SessionServer::Refuse(stream, smtp::replies::ClientNotAuthorized());
+    co_return out;
+  }
+  std::shared_ptr<const sluice::v1::Limits> limits = ctx_.runtime->limits().Get();
+  if (server_.draining() || ctx_.runtime->sessions().active() >= limits->max_sessions()) {
+    ctx_.metrics->connections.at({"draining"}).Increment();
+    co_await smtp::SessionServer::Refuse(stream, smtp::replies::ServiceNotAvailable(ctx_.hostname));
+    co_return out;
+  }
+  ctx_.metrics->connections.at({"accepted"}).Increment();
+  ctx_.metrics->sessions_active.Increment();
+  sluice::v1::SessionMetadata meta;
+  meta.set_session_id(control::NewSessionId());  // replaced by XFORWARD IDENT when it comes
+  meta.set_stage("filter-bridge");
+  meta.set_client_address(facts.peer_address);
+  meta.set_client_port(facts.client_port);
+  meta.set_peer_address(facts.peer_address);
+  meta.set_peer_port(facts.client_port);
+  meta.set_state("command");
+  meta.set_complete(false);
+  std::shared_ptr<control::SessionHandle> handle = ctx_.runtime->sessions().Register(meta);
+  facts.session_id = handle->session_id();
+  handle->SetKiller([control] { control->Kill(); });
+  ctx_.runtime->RecheckAccepting();
+
+  out.settings = smtp::SettingsFromLimits(*limits, ctx_.config.server(), ctx_.hostname);
+  out.settings.tls = tls_;
+  out.settings.xforward_allowed = ctx_.xforward_hosts.Contains(facts.peer_address);
+  out.settings.xforward_by_certificate = trust_cert;
+  out.handler = std::make_unique<BridgeSession>(ctx_, facts, stream.executor(), handle);
+  BridgeContext& ctx = ctx_;
+  out.on_end = [&ctx] {
+    ctx.metrics->sessions_active.Decrement();
+    ctx.runtime->RecheckAccepting();
+  };
+  co_return out;
+}
+
+}  // namespace sluice::filter_bridge

@@ -1,0 +1,402 @@
+// services/filter-bridge/relay/bridge_session.cc -- see bridge_session.h.
+#include "services/filter-bridge/relay/bridge_session.h"
+
+#include <ctime>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "lib/control/limits_store.h"
+#include "lib/observe/log.h"
+#include "services/filter-bridge/message/message_edits.h"
+
+namespace sluice::filter_bridge {
+namespace {
+
+constexpr size_t kSendChunkBytes = 64 * 1024;
+// The downstream must still answer within the sender's proxy timeout: the chain gets what is
+// left of it minus this margin.
+constexpr auto kDownstreamMargin = std::chrono::seconds(5);
+
+bool Known(const std::optional<std::string>& v) {
+  return v.has_value() && !v->empty() && *v != smtp::kXforwardUnavailable && *v != smtp::kXforwardTempUnavailable;
+}
+
+std::string_view FailureReason(const absl::Status& st) {
+  switch (st.code()) {
+    case absl::StatusCode::kDeadlineExceeded: return "timeout";
+    case absl::StatusCode::kInternal: return "protocol";
+    default: return "lost";
+  }
+}
+
+std::string ParamsText(const google::protobuf::RepeatedPtrField<sluice::v1::EsmtpParameter>& params) {
+  std::string out;
+  for (const auto& p : params) {
+    absl::StrAppend(&out, " ", p.keyword());
+    if (!p.value().empty()) absl::StrAppend(&out, "=", p.value());
+  }
+  return out;
+}
+
+}  // namespace
+
+BridgeSession::BridgeSession(BridgeContext& ctx, smtp::SessionFacts& facts, asio::any_io_executor executor,
+                             std::shared_ptr<control::SessionHandle> handle)
+    : ctx_(ctx), facts_(facts), executor_(std::move(executor)), handle_(std::move(handle)),
+      limits_(ctx.runtime->limits().Get()) {}
+
+BridgeSession::~BridgeSession() = default;
+
+asio::awaitable<smtp::Reply> BridgeSession::OnHelo() {
+  handle_->Update([&](sluice::v1::SessionMetadata& m) { m.set_protocol(facts_.Protocol()); });
+  co_return smtp::Reply{};
+}
+
+asio::awaitable<smtp::Reply> BridgeSession::OnXforward(const smtp::XforwardAttrs& attrs) {
+  if (attrs.name) xforward_.name = attrs.name;
+  if (attrs.addr) xforward_.addr = attrs.addr;
+  if (attrs.port) xforward_.port = attrs.port;
+  if (attrs.proto) xforward_.proto = attrs.proto;
+  if (attrs.helo) xforward_.helo = attrs.helo;
+  if (attrs.ident) xforward_.ident = attrs.ident;
+  if (attrs.source) xforward_.source = attrs.source;
+  xforward_pending_ = true;
+  handle_->Update([&](sluice::v1::SessionMetadata& m) {
+    if (Known(xforward_.ident)) m.set_session_id(*xforward_.ident);  // findable under the frontend's id
+    if (Known(xforward_.addr)) m.set_client_address(*xforward_.addr);
+    uint32_t port = 0;
+    if (Known(xforward_.port) && absl::SimpleAtoi(*xforward_.port, &port)) m.set_client_port(port);
+    if (Known(xforward_.name)) m.set_client_name(*xforward_.name);
+    if (Known(xforward_.helo)) m.set_helo(*xforward_.helo);
+    if (Known(xforward_.source)) m.set_source(*xforward_.source);
+    if (Known(xforward_.proto)) m.set_protocol(*xforward_.proto);
+  });
+  co_return smtp::Reply{};
+}
+
+smtp::Reply BridgeSession::DownstreamFailed(std::string_view step, const absl::Status& st) {
+  std::string_view reason = step == "connect" ? std::string_view("connect") : FailureReason(st);
+  ctx_.metrics->downstream_failures.at({reason}).Increment();
+  observe::Warn("downstream_failed")
+      .Kv("session", handle_->session_id())
+      .Kv("next_hop", ctx_.next_hop.ToString())
+      .Kv("step", step)
+      .Kv("reason", reason)
+      .Kv("error", std::string(st.message()));
+  if (down_) down_->Close();
+  down_.reset();
+  return smtp::replies::ProxyError();
+}
+
+smtp::Reply BridgeSession::Unexpected(std::string_view step, const smtp::Reply& reply) {
+  ctx_.metrics->downstream_failures.at({"unexpected_reply"}).Increment();
+  observe::Warn("downstream_failed")
+      .Kv("session", handle_->session_id())
+      .Kv("next_hop", ctx_.next_hop.ToString())
+      .Kv("step", step)
+      .Kv("reason", "unexpected_reply")
+      .Kv("reply", reply.ToString());
+  if (down_) down_->Close();
+  down_.reset();
+  return smtp::replies::ProxyError();
+}
+
+asio::awaitable<smtp::Reply> BridgeSession::OpenDownstream() {
+  smtp::ClientTimeouts t;
+  t.connect = std::chrono::seconds(limits_->connect_timeout_seconds());
+  t.reply = std::chrono::seconds(limits_->proxy_timeout_seconds());
+  t.data_done = t.reply;
+  down_ = std::make_unique<smtp::SmtpClient>(executor_, t);
+  auto greeting = co_await down_->Connect(ctx_.next_hop);
+  if (!greeting.ok()) co_return DownstreamFailed("connect", greeting.status());
+  if (greeting->code != 220) co_return Unexpected("connect", *greeting);
+  auto ehlo = co_await down_->Hello(ctx_.next_hop_ehlo);
+  if (!ehlo.ok()) co_return DownstreamFailed("ehlo", ehlo.status());
+  if (ehlo->code != 250) co_return Unexpected("ehlo", *ehlo);
+  xforward_pending_ = !xforward_.empty();
+  co_return smtp::Reply{};
+}
+
+asio::awaitable<smtp::Reply> BridgeSession::OnMail(const smtp::MailFrom& mail) {
+  limits_ = ctx_.runtime->limits().Get();
+  uint32_t capacity = limits_->max_filter_transactions() > 0 ? limits_->max_filter_transactions()
+                                                             : limits_->max_sessions();
+  if (ctx_.runtime->transactions_in_flight() >= capacity) {
+    ctx_.metrics->downstream_failures.at({"capacity"}).Increment();
+    co_return smtp::replies::TransactionTempUnavailable();
+  }
+  if (!down_ || !down_->connected()) {
+    smtp::Reply r = co_await OpenDownstream();
+    if (!r.empty()) co_return r;
+  }
+  // Pass the original client on, when the next hop takes XFORWARD (Postfix after-filter
+  // smtpd with smtpd_authorized_xforward_hosts).
+  if (xforward_pending_ && down_->capabilities().xforward) {
+    auto xf = co_await down_->Xforward(xforward_);
+    if (!xf.ok()) co_return DownstreamFailed("xforward", xf.status());
+    if (xf->code != 250) co_return Unexpected("xforward", *xf);
+  }
+  xforward_pending_ = false;
+  mail_line_ = absl::StrCat("MAIL FROM:<", mail.address, ">", smtp::FormatParams(mail.params));
+  auto r = co_await down_->Command(mail_line_);
+  if (!r.ok()) co_return DownstreamFailed("mail", r.status());
+  if (r->intermediate() || r->code < 200) co_return Unexpected("mail", *r);
+  if (!r->positive()) co_return *r;
+  in_transaction_ = true;
+  txn_ = ctx_.runtime->BeginTransaction();
+  envelope_.Clear();
+  envelope_.set_mail_from(mail.address);
+  for (const auto& p : mail.params) {
+    auto* e = envelope_.add_mail_parameters();
+    e->set_keyword(p.keyword);
+    e->set_value(p.value);
+  }
+  envelope_.set_body_type(mail.body);
+  envelope_.set_smtputf8(mail.smtputf8);
+  envelope_.set_ret(mail.ret);
+  envelope_.set_envid(mail.envid);
+  envelope_.mutable_started_at()->set_seconds(std::time(nullptr));
+  handle_->Update([&](sluice::v1::SessionMetadata& m) {
+    *m.mutable_current() = envelope_;
+    m.set_state("transaction");
+  });
+  co_return *r;
+}
+
+asio::awaitable<smtp::Reply> BridgeSession::OnRcpt(const smtp::RcptTo& rcpt) {
+  if (!down_) co_return smtp::replies::ProxyError();
+  std::string line = absl::StrCat("RCPT TO:<", rcpt.address, ">", smtp::FormatParams(rcpt.params));
+  auto r = co_await down_->Command(line);
+  if (!r.ok()) co_return DownstreamFailed("rcpt", r.status());
+  if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
+  if (r->positive()) {
+    auto* rc = envelope_.add_recipients();
+    rc->set_address(rcpt.address);
+    rc->set_notify(rcpt.notify);
+    rc->set_orcpt(rcpt.orcpt);
+    for (const auto& p : rcpt.params) {
+      auto* e = rc->add_parameters();
+      e->set_keyword(p.keyword);
+      e->set_value(p.value);
+    }
+    handle_->Update([&](sluice::v1::SessionMetadata& m) { *m.mutable_current()->add_recipients() = *rc; });
+  }
+  co_return *r;
+}
+
+asio::awaitable<smtp::Reply> BridgeSession::OnData() {
+  if (!down_) co_return smtp::replies::ProxyError();
+  auto r = co_await down_->Command("DATA");
+  if (!r.ok()) co_return DownstreamFailed("data", r.status());
+  if (r->code != 354) {
+    if (r->transient() || r->permanent()) co_return *r;
+    co_return Unexpected("data", *r);
+  }
+  SpoolOptions so;
+  so.memory_limit = limits_->spool_memory_bytes();
+  so.dir = ctx_.config.spool_dir();
+  spool_ = std::make_unique<MessageSpool>(so);
+  in_data_ = true;
+  handle_->Update([](sluice::v1::SessionMetadata& m) { m.set_state("data"); });
+  co_return *r;
+}
+
+asio::awaitable<absl::Status> BridgeSession::OnContent(std::string_view chunk) {
+  ctx_.metrics->spool_bytes.Increment(static_cast<double>(chunk.size()));
+  co_return spool_->Append(chunk);
+}
+
+sluice::v1::SessionMetadata BridgeSession::SessionForFilters() {
+  sluice::v1::SessionMetadata m = handle_->Snapshot();
+  m.set_complete(false);  // only what XFORWARD said, until the owner's record arrives
+  return m;
+}
+
+asio::awaitable<absl::StatusOr<smtp::Reply>> BridgeSession::SendMessage(const Edits& edits) {
+  // The edited header is small and built at once; the body streams from the spool in chunks
+  // so memory does not grow with the message.
+  std::string head;
+  const MessageSpool* body = spool_.get();
+  uint64_t begin = 0;
+  if (!edits.empty()) {
+    for (const HeaderField& f : EditedHeaders(*spool_, edits)) {
+      head.append(f.raw());
+      if (!f.ends_with_crlf()) head.append("\r\n");
+    }
+    if (edits.body != nullptr || spool_->header_section().has_separator) head.append("\r\n");
+    if (edits.body != nullptr) body = edits.body.get();
+    begin = edits.body != nullptr ? 0 : spool_->body_offset();
+  }
+  if (!head.empty()) {
+    if (absl::Status st = co_await down_->SendContent(head); !st.ok()) co_return st;
+  }
+  std::string chunk;
+  for (uint64_t off = begin; off < body->size(); off += kSendChunkBytes) {
+    chunk.clear();
+    if (absl::Status st = body->ReadAt(off, kSendChunkBytes, &chunk); !st.ok()) co_return st;
+    if (absl::Status st = co_await down_->SendContent(chunk); !st.ok()) co_return st;
+  }
+  co_return co_await down_->FinishContent();
+}
+
+asio::awaitable<smtp::Reply> BridgeSession::ReplayEnvelope(const sluice::v1::Transaction& envelope) {
+  smtp::Reply opened = co_await OpenDownstream();
+  if (!opened.empty()) co_return opened;
+  if (xforward_pending_ && down_->capabilities().xforward) {
+    auto xf = co_await down_->Xforward(xforward_);
+    if (!xf.ok()) co_return DownstreamFailed("xforward", xf.status());
+  }
+  xforward_pending_ = false;
+  auto r = co_await down_->Command(
+      absl::StrCat("MAIL FROM:<", envelope.mail_from(), ">", ParamsText(envelope.mail_parameters())));
+  if (!r.ok()) co_return DownstreamFailed("mail", r.status());
+  if (!r->positive()) co_return r->transient() || r->permanent() ? *r : Unexpected("mail", *r);
+  size_t accepted = 0;
+  for (const auto& rc : envelope.recipients()) {
+    auto rr = co_await down_->Command(absl::StrCat("RCPT TO:<", rc.address(), ">", ParamsText(rc.parameters())));
+    if (!rr.ok()) co_return DownstreamFailed("rcpt", rr.status());
+    if (rr->positive()) {
+      ++accepted;
+    } else {
+      observe::Warn("recipient_refused_after_filter")
+          .Kv("session", handle_->session_id())
+          .Kv("recipient", rc.address())
+          .Kv("reply", rr->ToString());
+    }
+  }
+  if (accepted == 0) co_return smtp::replies::ProxyError();
+  auto d = co_await down_->Command("DATA");
+  if (!d.ok()) co_return DownstreamFailed("data", d.status());
+  if (d->code != 354) co_return d->transient() || d->permanent() ? *d : Unexpected("data", *d);
+  co_return smtp::Reply{};
+}
+
+asio::awaitable<void> BridgeSession::DropDownstream() {
+  if (down_) down_->Close();
+  down_.reset();
+  co_return;
+}
+
+void BridgeSession::EndTransaction(std::string_view verdict) {
+  if (in_transaction_) ctx_.metrics->transactions.at({verdict}).Increment();
+  in_transaction_ = false;
+  in_data_ = false;
+  spool_.reset();
+  txn_.End();
+  handle_->Update([](sluice::v1::SessionMetadata& m) {
+    m.set_state("command");
+    m.set_transactions(m.transactions() + 1);
+  });
+}
+
+asio::awaitable<smtp::Reply> BridgeSession::OnDataEnd(smtp::DataOutcome outcome) {
+  if (outcome != smtp::DataOutcome::kComplete || !spool_ || !down_) {
+    co_await DropDownstream();  // never let the next hop see an end for this content
+    EndTransaction(outcome == smtp::DataOutcome::kHandlerFailed ? "downstream_error" : "aborted");
+    co_return smtp::replies::LocalError();
+  }
+  auto started = std::chrono::steady_clock::now();
+  if (absl::Status st = spool_->Finish(); !st.ok()) {
+    co_await DropDownstream();
+    EndTransaction("downstream_error");
+    observe::Error("spool_failed").Kv("session", handle_->session_id()).Kv("error", std::string(st.message()));
+    co_return smtp::replies::LocalError();
+  }
+
+  sluice::v1::SessionMetadata session = SessionForFilters();
+  if (ctx_.fetch_session && Known(xforward_.ident)) {
+    auto full = co_await ctx_.fetch_session(facts_.peer_address, *xforward_.ident);
+    if (full) {
+      session = *std::move(full);
+      session.set_complete(true);
+    }
+  }
+  ChainInput input;
+  input.session = &session;
+  input.envelope = envelope_;
+  input.spool = spool_.get();
+  input.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(limits_->proxy_timeout_seconds()) -
+                   kDownstreamMargin;
+  ChainResult result = co_await ctx_.chain->Run(std::move(input));
+
+  smtp::Reply reply;
+  std::string_view verdict = ActionName(result.action);
+  switch (result.action) {
+    case ChainResult::Action::kReject:
+    case ChainResult::Action::kTempfail:
+      co_await DropDownstream();
+      reply = result.reply;
+      break;
+    case ChainResult::Action::kDiscard:
+      co_await DropDownstream();
+      reply = smtp::replies::Discarded();
+      break;
+    case ChainResult::Action::kDeliver: {
+      if (result.envelope_changed) {
+        // The next hop already has the old envelope: start over with the new one.
+        co_await DropDownstream();
+        smtp::Reply replayed = co_await ReplayEnvelope(result.envelope);
+        if (!replayed.empty()) {
+          reply = replayed;
+          verdict = "downstream_error";
+          break;
+        }
+      }
+      auto r = co_await SendMessage(result.edits);
+      if (!r.ok()) {
+        reply = DownstreamFailed("end_of_data", r.status());
+        verdict = "downstream_error";
+      } else if (r->intermediate() || r->code < 200) {
+        reply = Unexpected("end_of_data", *r);
+        verdict = "downstream_error";
+      } else {
+        reply = *r;  // the next hop's verdict is the sender's
+      }
+      break;
+    }
+  }
+  ctx_.metrics->relay_seconds.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  std::string filters;
+  for (const auto& fr : result.results) {
+    absl::StrAppend(&filters, filters.empty() ? "" : ",", fr.filter(), "=", fr.verdict());
+  }
+  observe::Info("transaction")
+      .Kv("session", handle_->session_id())
+      .Kv("client", session.client_address())
+      .Kv("from", envelope_.mail_from())
+      .Kv("nrcpt", static_cast<uint64_t>(envelope_.recipients_size()))
+      .Kv("size", spool_->size())
+      .Kv("verdict", verdict)
+      .Kv("filters", filters)
+      .Kv("metadata", session.complete() ? "complete" : "xforward")
+      .Kv("reply", reply.ToString());
+  handle_->Update([&](sluice::v1::SessionMetadata& m) {
+    auto* cur = m.mutable_current();
+    cur->set_size_bytes(spool_->size());
+    cur->set_final_reply(reply.ToString());
+    for (const auto& fr : result.results) *cur->add_verdicts() = fr;
+  });
+  EndTransaction(verdict);
+  co_return reply;
+}
+
+asio::awaitable<void> BridgeSession::OnReset() {
+  if (in_data_) {
+    co_await DropDownstream();
+  } else if (down_ && down_->connected() && in_transaction_) {
+    auto r = co_await down_->Command("RSET");
+    if (!r.ok() || !r->positive()) co_await DropDownstream();
+  }
+  if (in_transaction_) EndTransaction("aborted");
+}
+
+asio::awaitable<void> BridgeSession::OnClose() {
+  co_await OnReset();
+  if (down_) {
+    co_await down_->Quit(/*wait_reply=*/false);
+    down_.reset();
+  }
+}
+
+}  // namespace sluice::filter_bridge

@@ -1,0 +1,97 @@
+// services/filter-bridge/relay/bridge_session.h
+//
+// One upstream session relayed to the next hop with the filter chain in between: the
+// envelope goes through in real time (every downstream reply is upstream's reply), DATA is
+// opened downstream at once, the content is spooled while it arrives, and at its end the
+// chain decides: deliver (the possibly edited message streams downstream, and the
+// downstream's final reply goes upstream), reject/tempfail (the filter's reply; downstream
+// never sees the final dot), or discard (250 upstream, nothing delivered).
+//
+// Never: accepts what the downstream refused; answers 250 to DATA before the downstream
+// did; lets a downstream failure reach upstream as anything but "451 4.3.0"; sends the final
+// dot of a message the chain did not let through.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "asio/any_io_executor.hpp"
+#include "lib/control/session_registry.h"
+#include "lib/control/stage_runtime.h"
+#include "lib/net/cidr.h"
+#include "lib/net/host_port.h"
+#include "lib/smtp/client_session.h"
+#include "lib/smtp/server_handler.h"
+#include "services/filter-bridge/filters/filter_chain.h"
+#include "services/filter-bridge/message/message_spool.h"
+#include "services/filter-bridge/relay/bridge_metrics.h"
+#include "sluice/v1/config.pb.h"
+#include "sluice/v1/session.pb.h"
+
+namespace sluice::filter_bridge {
+
+struct BridgeContext {
+  sluice::v1::FilterBridgeConfig config;
+  std::string hostname;
+  std::string next_hop_ehlo;
+  net::HostPort next_hop;
+  control::StageRuntime* runtime = nullptr;
+  const FilterChain* chain = nullptr;
+  BridgeMetrics* metrics = nullptr;
+  net::CidrSet mynetworks;
+  net::CidrSet xforward_hosts;
+  // Fetches the owner's full session record (GetSession at the upstream stage); may be null.
+  std::function<asio::awaitable<std::optional<sluice::v1::SessionMetadata>>(std::string peer, std::string id)>
+      fetch_session;
+};
+
+class BridgeSession : public smtp::ServerHandler {
+ public:
+  BridgeSession(BridgeContext& ctx, smtp::SessionFacts& facts, asio::any_io_executor executor,
+                std::shared_ptr<control::SessionHandle> handle);
+  ~BridgeSession() override;
+
+  asio::awaitable<smtp::Reply> OnXforward(const smtp::XforwardAttrs& attrs) override;
+  asio::awaitable<smtp::Reply> OnHelo() override;
+  asio::awaitable<smtp::Reply> OnMail(const smtp::MailFrom& mail) override;
+  asio::awaitable<smtp::Reply> OnRcpt(const smtp::RcptTo& rcpt) override;
+  asio::awaitable<smtp::Reply> OnData() override;
+  asio::awaitable<absl::Status> OnContent(std::string_view chunk) override;
+  asio::awaitable<smtp::Reply> OnDataEnd(smtp::DataOutcome outcome) override;
+  asio::awaitable<void> OnReset() override;
+  asio::awaitable<void> OnClose() override;
+
+ private:
+  // Connects, EHLO, XFORWARD (when announced and known). Empty Reply on success.
+  asio::awaitable<smtp::Reply> OpenDownstream();
+  // Sends MAIL and every RCPT of `envelope` (after a filter changed it); empty on success.
+  asio::awaitable<smtp::Reply> ReplayEnvelope(const sluice::v1::Transaction& envelope);
+  // Streams the (edited) message and the final dot; the downstream's reply.
+  asio::awaitable<absl::StatusOr<smtp::Reply>> SendMessage(const Edits& edits);
+  asio::awaitable<void> DropDownstream();  // abrupt: downstream discards what it has
+  smtp::Reply DownstreamFailed(std::string_view step, const absl::Status& st);
+  smtp::Reply Unexpected(std::string_view step, const smtp::Reply& reply);
+  void EndTransaction(std::string_view verdict);
+  sluice::v1::SessionMetadata SessionForFilters();
+
+  BridgeContext& ctx_;
+  smtp::SessionFacts& facts_;
+  asio::any_io_executor executor_;
+  std::shared_ptr<control::SessionHandle> handle_;
+  std::shared_ptr<const sluice::v1::Limits> limits_;
+
+  smtp::XforwardAttrs xforward_;
+  bool xforward_pending_ = false;  // to be passed downstream before the next MAIL
+  std::unique_ptr<smtp::SmtpClient> down_;
+
+  bool in_transaction_ = false;
+  control::StageRuntime::Transaction txn_;
+  sluice::v1::Transaction envelope_;
+  std::string mail_line_;
+  std::unique_ptr<MessageSpool> spool_;
+  bool in_data_ = false;
+};
+
+}  // namespace sluice::filter_bridge
