@@ -43,26 +43,29 @@ bool IsAtext(unsigned char c) {
 // Length of the well-formed UTF-8 multi-byte sequence at s[i] (RFC 3629 §4: no overlong
 // forms, no surrogates, nothing above U+10FFFF), or 0.
 size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  struct Lead {
+    unsigned char first, last;  // range of the lead byte
+    size_t len;                 // bytes in the sequence
+    uint32_t payload_mask;      // code point bits in the lead byte
+    uint32_t min;               // smallest code point of that length (no overlong forms)
+  };
+  static constexpr Lead kLeads[] = {
+      {0xC2, 0xDF, 2, 0x1F, 0x80}, {0xE0, 0xEF, 3, 0x0F, 0x800}, {0xF0, 0xF4, 4, 0x07, 0x10000}};
   const auto c = static_cast<unsigned char>(s[i]);
-  size_t len;
-  uint32_t cp;
-  uint32_t min;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2, cp = c & 0x1Fu, min = 0x80;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3, cp = c & 0x0Fu, min = 0x800;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4, cp = c & 0x07u, min = 0x10000;
-  } else {
-    return 0;
+  const Lead* lead = nullptr;
+  for (const Lead& l : kLeads) {
+    if (c >= l.first && c <= l.last) lead = &l;
   }
+  if (lead == nullptr) return 0;
+  const size_t len = lead->len;
+  uint32_t cp = c & lead->payload_mask;
   if (s.size() - i < len) return 0;
   for (size_t k = 1; k < len; ++k) {
     const auto cc = static_cast<unsigned char>(s[i + k]);
     if ((cc & 0xC0) != 0x80) return 0;
     cp = cp << 6 | (cc & 0x3Fu);
   }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  if (cp < lead->min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
   return len;
 }
 

@@ -348,19 +348,22 @@ absl::StatusOr<RcptTo> ParseRcptTo(std::string_view argument, const ParseOptions
 }
 
 Reply ReplyForCommandError(const absl::Status& status, bool is_mail) {
-  int code;
-  const char* default_enhanced;
+  int code = 0;
+  std::string_view default_enhanced;
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
-      code = 501, default_enhanced = "5.5.4";
+      code = 501;
+      default_enhanced = "5.5.4";
       break;
     case absl::StatusCode::kUnimplemented:
-      code = 555, default_enhanced = "5.5.4";
+      code = 555;
+      default_enhanced = "5.5.4";
       break;
     case absl::StatusCode::kOutOfRange:
       return replies::SizeParameterTooBig();
     case absl::StatusCode::kFailedPrecondition:
-      code = 500, default_enhanced = "5.5.2";
+      code = 500;
+      default_enhanced = "5.5.2";
       break;
     default:
       // Not a decision about the command: our own failure, so a 4xx (STYLE.md, 4xx rule).

@@ -36,7 +36,8 @@ enum class Verb {
 struct Command {
   Verb verb = Verb::kUnknown;
   std::string verb_text;  // the verb as received, upper-cased (for logs; "" when kUnknown is junk)
-  std::string argument;   // everything after the verb and one space, trailing spaces removed
+  std::string argument;   // everything after the verb and the spaces (or tabs) after it,
+                          // trailing spaces removed
 };
 
 // Splits a command line (without its CRLF). Verbs are case-insensitive (§2.4).

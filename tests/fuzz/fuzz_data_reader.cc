@@ -10,44 +10,19 @@
 #include <string>
 #include <string_view>
 
-#include "lib/smtp/data_reader.h"
 #include "lib/smtp/dot_stuffer.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/lib/smtp/codec_drivers.h"
 
 using namespace sluice::smtp;
 
 namespace {
 
-struct Decoded {
-  std::string out;
-  size_t consumed = 0;
-  bool done = false;
-  bool bare_cr = false;
-  bool bare_lf = false;
-  bool header_done = false;
-  uint64_t header_bytes = 0;
-  uint64_t longest_line = 0;
-  bool operator==(const Decoded&) const = default;
-};
+using Decoded = sluice::smtp::test_drivers::DataDecode;
 
 Decoded Feed(const std::vector<std::string_view>& chunks) {
-  DataReader reader;
-  Decoded d;
-  for (std::string_view chunk : chunks) {
-    if (d.done) break;
-    const DataReader::Result r = reader.Feed(chunk, d.out);
-    FUZZ_CHECK(r.done || r.consumed == chunk.size());
-    FUZZ_CHECK(r.consumed <= chunk.size());
-    d.consumed += r.consumed;
-    d.done = r.done;
-  }
-  d.bare_cr = reader.bare_cr();
-  d.bare_lf = reader.bare_lf();
-  d.header_done = reader.header_done();
-  d.header_bytes = reader.header_bytes();
-  d.longest_line = reader.longest_line();
-  FUZZ_CHECK(reader.content_bytes() == d.out.size());
-  FUZZ_CHECK(d.header_bytes <= d.out.size());
+  Decoded d = sluice::smtp::test_drivers::DecodeData(chunks);
+  FUZZ_CHECK(d.chunk_accounting_ok);
   return d;
 }
 

@@ -12,8 +12,10 @@
 
 #include "lib/smtp/reply_parser.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/lib/smtp/codec_drivers.h"
 
 using namespace sluice::smtp;
+using sluice::smtp::test_drivers::ReadReplies;
 
 namespace {
 
@@ -40,37 +42,23 @@ void CheckReply(const Reply& r) {
   FUZZ_CHECK(SameReply(again, r));
 }
 
-// The replies in the stream, formatted, then "<ERROR>" if it broke off with an error.
-std::vector<std::string> ReadAll(const std::vector<std::string_view>& chunks) {
-  std::vector<std::string> replies;
-  std::string buf;
-  for (std::string_view chunk : chunks) {
-    buf.append(chunk);
-    for (;;) {
-      Reply r;
-      const ReplyParseResult res = ParseReply(buf, r, kMaxLine, kMaxLines);
-      if (res.status == ReplyStatus::kNeedMore) break;
-      if (res.status == ReplyStatus::kError) {
-        FUZZ_CHECK(!res.error.ok());
-        replies.push_back("<ERROR>");
-        return replies;
-      }
-      FUZZ_CHECK(res.consumed > 0 && res.consumed <= buf.size());
-      CheckReply(r);
-      replies.push_back(r.Format());
-      buf.erase(0, res.consumed);
-    }
-  }
-  return replies;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
   sluice::fuzz::SplitRng rng(in);
-  const std::vector<std::string> whole = ReadAll({in});
-  FUZZ_CHECK(ReadAll(rng.Chunks(in, 1 + rng.Next() % 64)) == whole);
-  FUZZ_CHECK(ReadAll(rng.Chunks(in, 2)) == whole);
+  const std::vector<std::string> whole = ReadReplies({in}, kMaxLine, kMaxLines);
+  for (const std::string& r : whole) FUZZ_CHECK(r.rfind("<BROKEN", 0) != 0);
+  FUZZ_CHECK(ReadReplies(rng.Chunks(in, 1 + rng.Next() % 64), kMaxLine, kMaxLines) == whole);
+  FUZZ_CHECK(ReadReplies(rng.Chunks(in, 2), kMaxLine, kMaxLines) == whole);
+
+  // Every complete reply in the stream, on its own.
+  for (std::string_view rest = in;;) {
+    Reply r;
+    const ReplyParseResult res = ParseReply(rest, r, kMaxLine, kMaxLines);
+    if (res.status != ReplyStatus::kComplete) break;
+    CheckReply(r);
+    rest.remove_prefix(res.consumed);
+  }
   return 0;
 }

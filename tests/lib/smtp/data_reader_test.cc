@@ -13,67 +13,21 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/lib/smtp/codec_drivers.h"
+
 namespace sluice::smtp {
 namespace {
 
-struct Decoded {
-  std::string out;
-  size_t consumed = 0;
-  bool done = false;
-  bool bare_cr = false;
-  bool bare_lf = false;
-  bool header_done = false;
-  uint64_t header_bytes = 0;
-  uint64_t content_bytes = 0;
-  uint64_t longest_line = 0;
+using Decoded = test_drivers::DataDecode;
 
-  bool operator==(const Decoded&) const = default;
-};
-
-std::ostream& operator<<(std::ostream& os, const Decoded& d) {
-  std::string shown;
-  for (char c : d.out) {
-    if (c == '\r') shown += "\\r";
-    else if (c == '\n') shown += "\\n";
-    else shown.push_back(c);
-  }
-  return os << "{out=\"" << shown << "\" consumed=" << d.consumed << " done=" << d.done
-            << " bare_cr=" << d.bare_cr << " bare_lf=" << d.bare_lf << " header_done=" << d.header_done
-            << " header_bytes=" << d.header_bytes << " content_bytes=" << d.content_bytes
-            << " longest_line=" << d.longest_line << "}";
-}
-
-// Feeds `chunks` in order, as a server would (stopping once the reader is done).
-Decoded FeedChunks(const std::vector<std::string_view>& chunks) {
-  DataReader reader;
-  Decoded d;
-  for (std::string_view chunk : chunks) {
-    if (d.done) break;
-    DataReader::Result r = reader.Feed(chunk, d.out);
-    d.consumed += r.consumed;
-    d.done = r.done;
-    EXPECT_EQ(r.done, reader.done());
-    if (!r.done) {
-      EXPECT_EQ(r.consumed, chunk.size());
-    }
-  }
-  d.bare_cr = reader.bare_cr();
-  d.bare_lf = reader.bare_lf();
-  EXPECT_EQ(reader.bare_newline(), d.bare_cr || d.bare_lf);
-  d.header_done = reader.header_done();
-  d.header_bytes = reader.header_bytes();
-  d.content_bytes = reader.content_bytes();
-  d.longest_line = reader.longest_line();
-  EXPECT_EQ(d.content_bytes, d.out.size());
-  return d;
-}
-
+Decoded FeedChunks(const std::vector<std::string_view>& chunks) { return test_drivers::DecodeData(chunks); }
 Decoded Feed(std::string_view in) { return FeedChunks({in}); }
 
 // The result for `in` in one piece, after checking that every two-way split and the
 // byte-by-byte feed give the same.
 Decoded FeedEverySplit(std::string_view in) {
   const Decoded whole = Feed(in);
+  EXPECT_TRUE(whole.chunk_accounting_ok) << whole;
   for (size_t i = 0; i <= in.size(); ++i) {
     EXPECT_EQ(FeedChunks({in.substr(0, i), in.substr(i)}), whole) << "split at " << i;
   }

@@ -12,6 +12,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/lib/smtp/codec_drivers.h"
+
 namespace sluice::smtp {
 namespace {
 
@@ -93,61 +95,32 @@ TEST(SkipToLineEndTest, BareLfDoesNotEndTheSkippedLine) {
   EXPECT_FALSE(found);
 }
 
-// A server's read loop: append what arrived, take every complete line, discard over-long
-// lines up to their CRLF. Returns the lines, with "<TOO LONG>" for a discarded one.
-std::vector<std::string> ReadLoop(const std::vector<std::string_view>& chunks, size_t max_len) {
-  std::vector<std::string> lines;
-  std::string buf;
-  bool skipping = false;
-  for (std::string_view chunk : chunks) {
-    buf.append(chunk);
-    for (;;) {
-      if (skipping) {
-        bool found = false;
-        buf.erase(0, SkipToLineEnd(buf, found));
-        if (!found) break;
-        skipping = false;
-        continue;
-      }
-      LineResult r = NextLine(buf, max_len);
-      if (r.status == LineStatus::kNeedMore) break;
-      if (r.status == LineStatus::kTooLong) {
-        lines.push_back("<TOO LONG>");
-        skipping = true;
-        continue;
-      }
-      lines.emplace_back(r.line);
-      buf.erase(0, r.consumed);
-    }
-  }
-  if (!buf.empty()) lines.push_back("<REST " + buf + ">");
-  return lines;
-}
+using test_drivers::ReadLines;
 
 TEST(PipelinedBatchTest, SameLinesForEverySplit) {
   const std::string batch =
       "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<c\nd@example.org>\r\n"
       "\r\nDATA\r\nNOOP\rx\r\nQUI";
-  const std::vector<std::string> whole = ReadLoop({batch}, 512);
+  const std::vector<std::string> whole = ReadLines({batch}, 512);
   EXPECT_THAT(whole, ElementsAre("MAIL FROM:<a@example.org>", "RCPT TO:<b@example.org>",
                                  "RCPT TO:<c\nd@example.org>", "", "DATA", "NOOP\rx", "<REST QUI>"));
   const std::string_view b = batch;
   for (size_t i = 0; i <= batch.size(); ++i) {
-    EXPECT_EQ(ReadLoop({b.substr(0, i), b.substr(i)}, 512), whole) << "split at " << i;
+    EXPECT_EQ(ReadLines({b.substr(0, i), b.substr(i)}, 512), whole) << "split at " << i;
   }
   std::vector<std::string_view> bytes;
   for (size_t i = 0; i < batch.size(); ++i) bytes.push_back(b.substr(i, 1));
-  EXPECT_EQ(ReadLoop(bytes, 512), whole);
+  EXPECT_EQ(ReadLines(bytes, 512), whole);
 }
 
 TEST(PipelinedBatchTest, OverLongLineIsDiscardedIdenticallyForEverySplit) {
   const std::string batch = "NOOP\r\n" + std::string(40, 'x') + "\r" + std::string(5, 'y') + "\r\nQUIT\r\n";
-  const std::vector<std::string> whole = ReadLoop({batch}, 16);
+  const std::vector<std::string> whole = ReadLines({batch}, 16);
   EXPECT_THAT(whole, ElementsAre("NOOP", "<TOO LONG>", "QUIT"));
   const std::string_view b = batch;
   for (size_t i = 0; i <= batch.size(); ++i) {
     for (size_t j = i; j <= batch.size(); j += 7) {
-      EXPECT_EQ(ReadLoop({b.substr(0, i), b.substr(i, j - i), b.substr(j)}, 16), whole)
+      EXPECT_EQ(ReadLines({b.substr(0, i), b.substr(i, j - i), b.substr(j)}, 16), whole)
           << "split at " << i << "," << j;
     }
   }

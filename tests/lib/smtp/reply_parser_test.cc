@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "lib/status/status_matchers.h"
+#include "tests/lib/smtp/codec_drivers.h"
 
 namespace sluice::smtp {
 namespace {
@@ -145,26 +146,7 @@ TEST(ParseReplyTest, BoundsLineCount) {
   EXPECT_THAT(res.error, StatusIs(absl::StatusCode::kResourceExhausted));
 }
 
-// A client's read loop: parse replies from a growing buffer. "<ERROR>" ends it.
-std::vector<std::string> ReadReplies(const std::vector<std::string_view>& chunks) {
-  std::vector<std::string> replies;
-  std::string buf;
-  for (std::string_view chunk : chunks) {
-    buf.append(chunk);
-    for (;;) {
-      Reply r;
-      ReplyParseResult res = ParseReply(buf, r, 512, 20);
-      if (res.status == ReplyStatus::kNeedMore) break;
-      if (res.status == ReplyStatus::kError) {
-        replies.push_back("<ERROR>");
-        return replies;
-      }
-      replies.push_back(r.Format());
-      buf.erase(0, res.consumed);
-    }
-  }
-  return replies;
-}
+using test_drivers::ReadReplies;
 
 TEST(ParseReplyTest, SameRepliesForEverySplitOfAPipelinedStream) {
   const std::string stream =
