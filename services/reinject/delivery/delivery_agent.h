@@ -1,0 +1,62 @@
+// services/reinject/delivery/delivery_agent.h
+//
+// A delivery agent takes a queued message to some recipients and says, per recipient,
+// delivered / transient failure / permanent failure, with the reply that says why. The
+// scheduler decides everything else (retry, backoff, bounce, removal). Agents:
+//   maildir:DIR     MaildirAgent (maildir_agent.h), local delivery, the default;
+//   smtp:/lmtp:     the relay agent (to come with lib/smtp/client_session.h): one Deliver
+//                   call is one transaction on a (reused) connection to Destination().
+//
+// The scheduler calls Deliver concurrently, at most delivery_concurrency calls in all and
+// at most destination_concurrency per Destination(), so an agent's connection cache per
+// destination never needs more connections than that. A call for one message covers the
+// recipients of one destination (Destination() equal for all of recipient_indexes).
+//
+// Never: blocks the calling thread (blocking work goes to a pool); returns a permanent
+// result for its own infrastructure failure (4xx rule); ignores cancellation (the
+// scheduler cancels a call that exceeds delivery_timeout and discards its results).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "asio/awaitable.hpp"
+#include "sluice/v1/queue.pb.h"
+
+namespace sluice::reinject {
+
+enum class DeliveryOutcome { kDelivered, kTransient, kPermanent };
+
+struct RecipientResult {
+  int index = -1;  // into QueueRecord.recipients
+  DeliveryOutcome outcome = DeliveryOutcome::kTransient;
+  // The reply, "250 2.0.0 Ok: queued as X" / "550 5.1.1 <a@b>: user unknown": logged, kept as
+  // the recipient's last_reply, and the DSN's Diagnostic-Code.
+  std::string reply;
+  // The DSN Diagnostic-Code type: "smtp" for a reply of an SMTP/LMTP server, "X-Sluice"
+  // for our own text (local delivery, connection failures).
+  std::string diagnostic_type = "X-Sluice";
+  // The next hop's name for the DSN's Remote-MTA ("" for local delivery).
+  std::string remote_mta;
+};
+
+class DeliveryAgent {
+ public:
+  virtual ~DeliveryAgent() = default;
+
+  // relay= in logs: "maildir", "smtp:[192.0.2.1]:25".
+  virtual std::string_view name() const = 0;
+
+  // The key deliveries are grouped and limited by (destination_concurrency): the next hop
+  // for relays, the mailbox for Maildir.
+  virtual std::string Destination(const sluice::v1::QueueRecord& record, int recipient_index) const = 0;
+
+  // One result per index in recipient_indexes (a missing one counts as a transient
+  // failure). `record` and `data_path` stay valid until the call completes.
+  virtual asio::awaitable<std::vector<RecipientResult>> Deliver(const sluice::v1::QueueRecord& record,
+                                                                const std::string& data_path,
+                                                                const std::vector<int>& recipient_indexes) = 0;
+};
+
+}  // namespace sluice::reinject

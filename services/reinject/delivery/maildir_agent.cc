@@ -1,0 +1,217 @@
+// services/reinject/delivery/maildir_agent.cc -- see maildir_agent.h.
+#include "services/reinject/delivery/maildir_agent.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "lib/observe/log.h"
+#include "services/reinject/delivery/blocking_call.h"
+
+namespace sluice::reinject {
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_;
+};
+
+struct Failure {
+  int err;
+  std::string what;
+};
+
+RecipientResult Transient(int index, const Failure& f) {
+  RecipientResult r;
+  r.index = index;
+  r.outcome = DeliveryOutcome::kTransient;
+  bool full = f.err == ENOSPC || f.err == EDQUOT;
+  r.reply = absl::StrCat(full ? "452 4.2.2 " : "451 4.3.0 ", "maildir delivery failed: ", f.what, ": ",
+                         std::strerror(f.err));
+  return r;
+}
+
+// mkdir, and when it created the directory, fsync of its parent: a new mailbox must not
+// vanish in a crash with the first message in it.
+bool MakeDir(const std::string& path, Failure* f) {
+  if (::mkdir(path.c_str(), 0700) != 0) {
+    if (errno == EEXIST) return true;
+    *f = {errno, "mkdir " + path};
+    return false;
+  }
+  size_t slash = path.rfind('/');
+  std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    *f = {errno, "fsync " + parent};
+    if (fd >= 0) ::close(fd);
+    return false;
+  }
+  ::close(fd);
+  return true;
+}
+
+bool WriteAll(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// A header value from an envelope address: never lets a CR or LF through.
+std::string HeaderSafe(std::string_view s) {
+  std::string out;
+  for (char c : s) out.push_back(c == '\r' || c == '\n' ? ' ' : c);
+  return out;
+}
+
+uint64_t Fnv1a(std::string_view s) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+}  // namespace
+
+MaildirAgent::MaildirAgent(MaildirOptions options, asio::any_io_executor blocking)
+    : options_(std::move(options)), blocking_(std::move(blocking)) {
+  for (char c : options_.hostname.empty() ? std::string("localhost") : options_.hostname) {
+    if (c == '/') {
+      host_part_ += "\\057";
+    } else if (c == ':') {
+      host_part_ += "\\072";
+    } else {
+      host_part_.push_back(c);
+    }
+  }
+}
+
+std::string MaildirAgent::MailboxName(std::string_view address) {
+  std::string out;
+  for (size_t i = 0; i < address.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(address[i]);
+    if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c - 'A' + 'a');
+    bool safe = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '@' || c == '_' || c == '+' ||
+                c == '=' || c == '-' || (c == '.' && i > 0);
+    if (safe) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += absl::StrFormat("%%%02X", c);
+    }
+  }
+  if (out.empty()) out = "%00";
+  if (out.size() > 200) out = absl::StrCat(out.substr(0, 180), "%", absl::Hex(Fnv1a(out), absl::kZeroPad16));
+  return out;
+}
+
+std::string MaildirAgent::Destination(const sluice::v1::QueueRecord& record, int recipient_index) const {
+  return MailboxName(record.recipients(recipient_index).address());
+}
+
+std::string MaildirAgent::UniqueName() {
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  auto usec = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
+  return absl::StrCat(usec / 1000000, ".M", usec % 1000000, "P", ::getpid(), "Q", sequence_.fetch_add(1) + 1,
+                      ".", host_part_);
+}
+
+asio::awaitable<std::vector<RecipientResult>> MaildirAgent::Deliver(const sluice::v1::QueueRecord& record,
+                                                                    const std::string& data_path,
+                                                                    const std::vector<int>& recipient_indexes) {
+  co_return co_await RunBlocking(blocking_, [this, &record, &data_path, &recipient_indexes] {
+    std::vector<RecipientResult> results;
+    for (int index : recipient_indexes) results.push_back(DeliverOne(record, data_path, index));
+    return results;
+  });
+}
+
+RecipientResult MaildirAgent::DeliverOne(const sluice::v1::QueueRecord& record, const std::string& data_path,
+                                         int index) {
+  const std::string& address = record.recipients(index).address();
+  Failure f;
+  std::string mailbox = absl::StrCat(options_.root, "/", MailboxName(address));
+  if (!MakeDir(options_.root, &f) || !MakeDir(mailbox, &f) || !MakeDir(mailbox + "/tmp", &f) ||
+      !MakeDir(mailbox + "/new", &f) || !MakeDir(mailbox + "/cur", &f)) {
+    return Transient(index, f);
+  }
+  Fd data(::open(data_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (data.get() < 0) return Transient(index, {errno, "open queue file"});
+
+  // The added header lines end like the message's first line does.
+  char buf[64 * 1024];
+  ssize_t first = ::pread(data.get(), buf, sizeof buf, 0);
+  if (first < 0) return Transient(index, {errno, "read queue file"});
+  std::string_view head(buf, static_cast<size_t>(first));
+  size_t lf = head.find('\n');
+  std::string eol = (lf != std::string_view::npos && (lf == 0 || head[lf - 1] != '\r')) ? "\n" : "\r\n";
+  std::string added = absl::StrCat("Return-Path: <", HeaderSafe(record.sender()), ">", eol,
+                                   "Delivered-To: ", HeaderSafe(address), eol);
+
+  std::string name = UniqueName();
+  std::string tmp_path = absl::StrCat(mailbox, "/tmp/", name);
+  std::string new_path = absl::StrCat(mailbox, "/new/", name);
+  Fd out(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (out.get() < 0) return Transient(index, {errno, "create " + tmp_path});
+  auto fail = [&](int err, std::string what) {
+    ::unlink(tmp_path.c_str());
+    return Transient(index, {err, std::move(what)});
+  };
+  if (!WriteAll(out.get(), added.data(), added.size())) return fail(errno, "write " + tmp_path);
+  off_t offset = 0;
+  for (;;) {
+    ssize_t n = ::pread(data.get(), buf, sizeof buf, offset);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(errno, "read queue file");
+    }
+    if (n == 0) break;
+    if (!WriteAll(out.get(), buf, static_cast<size_t>(n))) return fail(errno, "write " + tmp_path);
+    offset += n;
+  }
+  if (::fsync(out.get()) != 0) return fail(errno, "fsync " + tmp_path);
+  if (::close(out.release()) != 0) return fail(errno, "close " + tmp_path);
+  if (::link(tmp_path.c_str(), new_path.c_str()) != 0) return fail(errno, "link " + new_path);
+  ::unlink(tmp_path.c_str());
+  Fd new_dir(::open((mailbox + "/new").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (new_dir.get() < 0 || ::fsync(new_dir.get()) != 0) {
+    // The file is complete in new/; only its name's durability is in doubt. Retrying would
+    // deliver twice, so report success and say so in the log.
+    observe::Warn("maildir_dir_fsync_failed").Kv("queue_id", record.queue_id()).Kv("path", new_path);
+  }
+  RecipientResult r;
+  r.index = index;
+  r.outcome = DeliveryOutcome::kDelivered;
+  r.reply = "250 2.0.0 delivered to maildir";
+  return r;
+}
+
+}  // namespace sluice::reinject

@@ -1,0 +1,78 @@
+// services/reinject/queue/queue_writer.h
+//
+// One message being written into the queue by the receiver (reinject's after-filter smtpd):
+//
+//   SLUICE_ASSIGN_OR_RETURN(auto writer, store.Begin());   // creates data/<ID>
+//   writer->Append(chunk) ...                              // the message as received, CRLF lines
+//   auto id = co_await writer->Commit(std::move(record));  // durable, then "250 ... queued as ID"
+//
+// The content is the message exactly as it is to be delivered (dot-unstuffed, CRLF line
+// ends, with the receiver's own Received:/Message-ID:/Date: already in it); delivery adds
+// only Return-Path:/Delivered-To: (Maildir) and never rewrites it. Append buffers up to a
+// small bound and then writes through, so memory per message stays bounded however large it
+// is. Commit hands the file and the record to the group committer and resumes the calling
+// coroutine on its own executor once both are fsynced and the record is linked into
+// incoming/ (or hold/ when record.state is HOLD) and that directory is fsynced.
+//
+// Never: returns an id before the commit is durable; leaves a file behind after a failed
+// Commit or when destroyed without one; is used after Commit (one message per writer).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "asio/awaitable.hpp"
+#include "services/reinject/queue/group_commit.h"
+#include "sluice/v1/queue.pb.h"
+
+namespace sluice::reinject {
+
+class QueueStore;
+
+class QueueWriter {
+ public:
+  ~QueueWriter();
+  QueueWriter(const QueueWriter&) = delete;
+  QueueWriter& operator=(const QueueWriter&) = delete;
+
+  // The queue id this message will have (known from Begin, like Postfix's at MAIL time).
+  const std::string& id() const { return id_; }
+  // Bytes appended so far.
+  uint64_t size() const { return size_; }
+
+  // Adds content. After an error the writer is failed: every later call fails too.
+  absl::Status Append(std::string_view bytes);
+
+  // Makes the message durable and returns its queue id. The store fills queue_id,
+  // size_bytes, arrived_at (when unset), attempts and each recipient's PENDING status; the
+  // caller gives sender, recipients (with ORCPT/NOTIFY), DSN RET/ENVID, body_type,
+  // smtputf8, session_id, original_client, peer_address and, for a message the filter stage
+  // held, state = HOLD and hold_reason. INVALID_ARGUMENT without recipients; any I/O error
+  // fails the commit and removes every file of it.
+  asio::awaitable<absl::StatusOr<std::string>> Commit(sluice::v1::QueueRecord record);
+
+ private:
+  friend class QueueStore;
+  QueueWriter(QueueStore* store, std::string id, int fd, size_t buffer_bytes);
+  absl::Status FlushBuffer();
+  absl::Status PrepareCommit(sluice::v1::QueueRecord& record, CommitJob& job);
+  void Abandon();  // close and remove the data file
+
+  enum class State { kWriting, kFailed, kCommitting, kDone };
+
+  QueueStore* store_;
+  std::string id_;
+  int fd_;
+  size_t buffer_bytes_;
+  std::string buffer_;
+  uint64_t size_ = 0;
+  uint64_t accounted_ = 0;  // bytes reported to the store's uncommitted total
+  State state_ = State::kWriting;
+  absl::Status error_;
+};
+
+}  // namespace sluice::reinject
