@@ -316,10 +316,11 @@ std::string HelpText() {
       "Usage: sluicectl [FLAGS] COMMAND [ARGS] [COMMAND FLAGS]\n"
       "\n"
       "Commands:\n";
-  for (const CommandSpec& s : Specs()) {
-    std::string left = absl::StrCat(FullName(s), *s.usage == '\0' ? "" : " ", s.usage);
-    absl::StrAppend(&out, "  ", left, "\n      ", s.summary, "\n");
-  }
+  // "  NAME ARGS" on one line, the summary indented below it.
+  auto entry = [&out](const std::string& left, const char* summary) {
+    absl::StrAppend(&out, "  ", left, "\n      ", summary, "\n");
+  };
+  for (const CommandSpec& s : Specs()) entry(absl::StrCat(FullName(s), *s.usage == '\0' ? "" : " ", s.usage), s.summary);
   absl::StrAppend(&out,
                   "\n"
                   "  Queue commands go to the reinject stage; every other command to every stage.\n"
@@ -329,8 +330,7 @@ std::string HelpText() {
                   "\n"
                   "Flags:\n");
   for (const GlobalFlag& f : kGlobalFlags) {
-    std::string left = absl::StrCat("--", f.name, *f.value == '\0' ? "" : "=", f.value);
-    absl::StrAppend(&out, "  ", left, "\n      ", f.summary, "\n");
+    entry(absl::StrCat("--", f.name, *f.value == '\0' ? "" : "=", f.value), f.summary);
   }
   absl::StrAppend(&out,
                   "\n"

@@ -1,8 +1,9 @@
 // tools/sluicectl/connection.h
 //
-// How sluicectl reaches one admin endpoint: a channel per target (plaintext, TLS with
-// --tls_ca, mTLS with --tls_cert/--tls_key), and per call a deadline and the bearer token
-// as `authorization: Bearer TOKEN` metadata.
+// How sluicectl reaches one admin endpoint: channel credentials (plaintext; TLS verified
+// against --tls_ca; mTLS presenting --tls_cert/--tls_key) and channels from lib/control's
+// admin_channel, the same code the stages use to reach each other; per call a deadline and
+// the bearer token as `authorization: Bearer TOKEN` metadata.
 //
 // Never: sends the token anywhere but in that header; prints it; waits for a replica that
 // is down longer than the call deadline (calls fail fast, never wait_for_ready).
@@ -13,6 +14,7 @@
 
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
+#include <grpcpp/security/credentials.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -23,10 +25,7 @@ namespace sluice::ctl {
 
 struct ConnectionOptions {
   std::string token;  // "" sends no authorization header
-  bool tls = false;
-  std::string tls_ca_pem;    // "" with tls: the system roots
-  std::string tls_cert_pem;  // client certificate (mTLS)
-  std::string tls_key_pem;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;  // null: plaintext
   absl::Duration timeout = absl::Seconds(5);
 };
 

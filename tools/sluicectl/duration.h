@@ -1,10 +1,10 @@
 // tools/sluicectl/duration.h
 //
-// Durations as operators type them on the command line: "5s", "100ms", "5m", "1h30m", "5d",
-// or a plain number meaning a given unit (seconds for --timeout, the unit in a limit's field
-// name for `limits set`). And back: 6000 seconds prints as "1h40m".
+// Durations of sluicectl's own flags (--timeout, drain --timeout): Go/absl style "500ms",
+// "5s", "1m30s", or a plain number of seconds. And back, for tables: 6000 seconds prints as
+// "1h40m". (Limit values go through lib/control's field conversions instead.)
 //
-// Never: accepts a negative, fractional or overflowing value silently.
+// Never: accepts a negative or infinite duration.
 #pragma once
 
 #include <cstdint>

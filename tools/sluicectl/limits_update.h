@@ -1,11 +1,12 @@
 // tools/sluicectl/limits_update.h
 //
 // `limits set KEY=VALUE...` into an UpdateLimitsRequest: KEY is a Limits field name, VALUE
-// is parsed by that field's type through protobuf reflection -- integers within the field's
-// (min_value)/(max_value), "5m"/"1h30m" where the field has the (duration) option (the plain
-// number keeps the unit in the field name), comma-separated lists for repeated fields (each
-// element a CIDR where the field has (cidr_list)), true/false for booleans. The update_mask
-// names exactly the fields given, so every other limit stays as it is.
+// is converted exactly as the stages convert config files and flags (lib/control/field_path:
+// integers, "5m"/"1h30m"/"2d" where the field has the (duration) option and a plain number
+// in the unit of the field's name, comma-separated lists, true/false) and checked against the
+// schema's (min_value)/(max_value) and (cidr_list) (lib/control/proto_defaults), so the
+// client refuses what the server would. The update_mask names exactly the fields given, so
+// every other limit stays as it is.
 //
 // Never: sends a field the operator did not name; accepts an unknown key (the error names it).
 #pragma once

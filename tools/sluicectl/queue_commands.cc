@@ -7,13 +7,13 @@
 // Never: deletes or flushes everything unless asked (delete needs ids; a bare flush is the
 // documented "retry all deferred now").
 #include <algorithm>
-#include <cctype>
 #include <set>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "lib/control/field_path.h"
 #include "sluice/v1/queue.grpc.pb.h"
 #include "tools/sluicectl/commands.h"
 #include "tools/sluicectl/record_format.h"
@@ -28,9 +28,8 @@ using sluice::v1::QueueIdsRequest;
 using sluice::v1::QueueRecord;
 
 std::string StateText(const QueueRecord& r) {
-  std::string name = sluice::v1::QueueState_Name(r.state());
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return name;
+  const auto* value = sluice::v1::QueueState_descriptor()->FindValueByNumber(r.state());
+  return value == nullptr ? absl::StrCat(r.state()) : sluice::control::ShortEnumName(value);  // "deferred"
 }
 
 std::string WhyText(const QueueRecord& r) {
@@ -100,17 +99,13 @@ ExitCode RunQueueShow(CommandEnv& env) {
   } else {
     for (const auto& r : replies) {
       if (!r.status.ok()) continue;
-      env.out << "replica: " << r.target.label << "\n" << RenderRecord(r.response.record()) << "headers:\n"
-              << r.response.headers();
-      if (!r.response.headers().empty() && r.response.headers().back() != '\n') env.out << "\n";
+      const std::string headers = SanitizeBlock(r.response.headers());
+      env.out << "replica: " << r.target.label << "\n" << RenderRecord(r.response.record()) << "headers:\n" << headers;
+      if (!headers.empty() && headers.back() != '\n') env.out << "\n";
     }
   }
-  ExitCode code = ReportFailures(replies, env.err, /*not_found_is_answer=*/true);
-  if (code == kExitOk && !found) {
-    env.err << "sluicectl: queue id " << id << " is on no replica\n";
-    return kExitNotFound;
-  }
-  return code;
+  return NotFoundUnlessFound(ReportFailures(replies, env.err, /*not_found_is_answer=*/true), found, env.err,
+                             "queue id " + id + " is on no replica");
 }
 
 ExitCode RunQueueAction(CommandEnv& env) {
@@ -155,12 +150,8 @@ ExitCode RunQueueAction(CommandEnv& env) {
     }
     env.out << table.Render();
   }
-  ExitCode code = ReportFailures(replies, env.err);
-  if (!nowhere.empty() && code == kExitOk) {
-    env.err << "sluicectl: queue id(s) on no replica: " << absl::StrJoin(nowhere, ", ") << "\n";
-    return kExitNotFound;
-  }
-  return code;
+  return NotFoundUnlessFound(ReportFailures(replies, env.err), nowhere.empty(), env.err,
+                             "queue id(s) on no replica: " + absl::StrJoin(nowhere, ", "));
 }
 
 }  // namespace sluice::ctl

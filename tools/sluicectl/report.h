@@ -20,6 +20,7 @@
 #include "tools/sluicectl/exit_codes.h"
 #include "tools/sluicectl/fanout.h"
 #include "tools/sluicectl/json_output.h"
+#include "tools/sluicectl/table.h"
 #include "tools/sluicectl/targets.h"
 #include "tools/sluicectl/value_format.h"
 
@@ -58,10 +59,18 @@ ExitCode ReportFailures(const std::vector<Reply<R>>& replies, std::ostream& err,
     }
     statuses.push_back(r.status);
     err << "sluicectl: " << r.target.label << ": " << StatusCodeName(r.status.error_code()) << ": "
-        << r.status.error_message() << "\n";
+        << SanitizeCell(r.status.error_message()) << "\n";
   }
   if (replies.empty()) err << "sluicectl: no admin endpoint to call\n";
   return CombineReplicaStatuses(statuses);
+}
+
+// For commands that look for one id on every replica: exit 3, with `what` on stderr, when
+// every replica answered and none had it; otherwise `code` (a silent replica might have it).
+inline ExitCode NotFoundUnlessFound(ExitCode code, bool found, std::ostream& err, const std::string& what) {
+  if (code != kExitOk || found) return code;
+  err << "sluicectl: " << what << "\n";
+  return kExitNotFound;
 }
 
 // {"replica": ..., "stage": ...} members of one target (stage only when known).

@@ -130,12 +130,8 @@ ExitCode RunSession(CommandEnv& env) {
     const SessionMetadata* record = BestRecord(replies);
     env.out << "\nrecord (" << record->stage() << "):\n" << RenderRecord(*record);
   }
-  ExitCode code = ReportFailures(replies, env.err, /*not_found_is_answer=*/true);
-  if (code == kExitOk && !found) {
-    env.err << "sluicectl: session " << id << " is not live on any replica\n";
-    return kExitNotFound;
-  }
-  return code;
+  return NotFoundUnlessFound(ReportFailures(replies, env.err, /*not_found_is_answer=*/true), found, env.err,
+                             "session " + id + " is not live on any replica");
 }
 
 ExitCode RunKill(CommandEnv& env) {
@@ -162,12 +158,8 @@ ExitCode RunKill(CommandEnv& env) {
     }
     env.out << table.Render();
   }
-  ExitCode code = ReportFailures(replies, env.err, /*not_found_is_answer=*/true);
-  if (code == kExitOk && !killed) {
-    env.err << "sluicectl: session " << id << " is not live on any replica\n";
-    return kExitNotFound;
-  }
-  return code;
+  return NotFoundUnlessFound(ReportFailures(replies, env.err, /*not_found_is_answer=*/true), killed, env.err,
+                             "session " + id + " is not live on any replica");
 }
 
 }  // namespace sluice::ctl

@@ -37,6 +37,21 @@ std::string SanitizeCell(const std::string& text) {
   return out;
 }
 
+std::string SanitizeBlock(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') continue;
+    if (c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7F)) {
+      out += static_cast<char>(c);
+    } else {
+      out += absl::StrFormat("\\x%02X", c);
+    }
+  }
+  return out;
+}
+
 Table::Table(std::vector<std::string> header) : header_(std::move(header)) {}
 
 void Table::AddRow(std::vector<std::string> cells) {

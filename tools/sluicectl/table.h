@@ -31,4 +31,8 @@ class Table {
 // A cell safe to print: control bytes become \n, \t, \xNN.
 std::string SanitizeCell(const std::string& text);
 
+// A block of lines safe to print (message headers come from the Internet): CRLF becomes LF,
+// LF and tab stay, every other control byte (a terminal escape, a bare CR) becomes \xNN.
+std::string SanitizeBlock(const std::string& text);
+
 }  // namespace sluice::ctl

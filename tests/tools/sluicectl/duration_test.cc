@@ -1,7 +1,7 @@
 // tests/tools/sluicectl/duration_test.cc
 //
-// Durations typed by operators: units, combinations, what a plain number means, and the
-// shapes that must be refused.
+// Durations of sluicectl's flags: units, combinations, what a plain number means, the shapes
+// that must be refused, and the short form tables print.
 //
 // Never: depends on the clock.
 #include "tools/sluicectl/duration.h"
@@ -15,18 +15,12 @@ namespace {
 
 using ::sluice::testing::StatusIs;
 
-TEST(DurationTest, ParsesEachUnit) {
+TEST(DurationTest, ParsesUnitsAndCombinations) {
   EXPECT_EQ(*ParseDuration("100ms", absl::Seconds(1)), absl::Milliseconds(100));
   EXPECT_EQ(*ParseDuration("5s", absl::Seconds(1)), absl::Seconds(5));
   EXPECT_EQ(*ParseDuration("5m", absl::Seconds(1)), absl::Minutes(5));
-  EXPECT_EQ(*ParseDuration("2h", absl::Seconds(1)), absl::Hours(2));
-  EXPECT_EQ(*ParseDuration("5d", absl::Seconds(1)), absl::Hours(120));
-  EXPECT_EQ(*ParseDuration("1w", absl::Seconds(1)), absl::Hours(168));
-}
-
-TEST(DurationTest, AddsCombinedUnits) {
   EXPECT_EQ(*ParseDuration("1h30m", absl::Seconds(1)), absl::Minutes(90));
-  EXPECT_EQ(*ParseDuration("1m30s500ms", absl::Seconds(1)), absl::Milliseconds(90500));
+  EXPECT_EQ(*ParseDuration("1.5s", absl::Seconds(1)), absl::Milliseconds(1500));
 }
 
 TEST(DurationTest, PlainNumberTakesTheGivenUnit) {
@@ -36,7 +30,7 @@ TEST(DurationTest, PlainNumberTakesTheGivenUnit) {
 }
 
 TEST(DurationTest, RefusesBadShapes) {
-  for (const char* bad : {"", "s", "-5s", "5x", "1.5s", "5 s", "1h30", "99999999999999999999s", "5sm"}) {
+  for (const char* bad : {"", "s", "-5s", "5x", "5 s", "1h30", "inf", "99999999999999999999"}) {
     EXPECT_THAT(ParseDuration(bad, absl::Seconds(1)), StatusIs(absl::StatusCode::kInvalidArgument)) << bad;
   }
 }

@@ -6,6 +6,9 @@
 #include <google/protobuf/util/field_mask_util.h>
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "lib/control/admin_auth.h"
 
 namespace sluice::ctl::testing {
 
@@ -17,16 +20,14 @@ class FakeStage::AdminImpl final : public v1::Admin::Service {
  public:
   explicit AdminImpl(FakeStage& stage) : s_(stage) {}
 
-  grpc::Status GetStatus(grpc::ServerContext* ctx, const v1::GetStatusRequest*, v1::StageStatus* out) override {
-    if (auto a = s_.Authorize(ctx); !a.ok()) return a;
+  grpc::Status GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*, v1::StageStatus* out) override {
     std::lock_guard lock(s_.mu_);
     FillStatus(out);
     return grpc::Status::OK;
   }
 
-  grpc::Status ListSessions(grpc::ServerContext* ctx, const v1::ListSessionsRequest* req,
+  grpc::Status ListSessions(grpc::ServerContext*, const v1::ListSessionsRequest* req,
                             v1::ListSessionsResponse* out) override {
-    if (auto a = s_.Authorize(ctx); !a.ok()) return a;
     std::lock_guard lock(s_.mu_);
     for (const auto& session : s_.config_.sessions) {
       if (req->client_address().empty() || session.client_address() == req->client_address()) {
@@ -36,8 +37,7 @@ class FakeStage::AdminImpl final : public v1::Admin::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status GetSession(grpc::ServerContext* ctx, const v1::GetSessionRequest* req, v1::SessionMetadata* out) override {
-    if (auto a = s_.Authorize(ctx); !a.ok()) return a;
+  grpc::Status GetSession(grpc::ServerContext*, const v1::GetSessionRequest* req, v1::SessionMetadata* out) override {
     std::lock_guard lock(s_.mu_);
     for (const auto& session : s_.config_.sessions) {
       if (session.session_id() == req->session_id()) {
@@ -48,9 +48,8 @@ class FakeStage::AdminImpl final : public v1::Admin::Service {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such session here");
   }
 
-  grpc::Status KillSession(grpc::ServerContext* ctx, const v1::KillSessionRequest* req,
+  grpc::Status KillSession(grpc::ServerContext*, const v1::KillSessionRequest* req,
                            v1::KillSessionResponse* out) override {
-    if (auto a = s_.Authorize(ctx); !a.ok()) return a;
     std::lock_guard lock(s_.mu_);
     auto& sessions = s_.config_.sessions;
     auto it = std::find_if(sessions.begin(), sessions.end(),
@@ -63,15 +62,13 @@ class FakeStage::AdminImpl final : public v1::Admin::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status GetLimits(grpc::ServerContext* ctx, const v1::GetLimitsRequest*, v1::Limits* out) override {
-    if (auto a = s_.Authorize(ctx); !a.ok()) return a;
+  grpc::Status GetLimits(grpc::ServerContext*, const v1::GetLimitsRequest*, v1::Limits* out) override {
     std::lock_guard lock(s_.mu_);
     *out = s_.config_.limits;
     return grpc::Status::OK;
   }
 
-  grpc::Status UpdateLimits(grpc::ServerContext* ctx, const v1::UpdateLimitsRequest* req, v1::Limits* out) override {
-    if (auto a = s_.Authorize(ctx); !a.ok()) return a;
+  grpc::Status UpdateLimits(grpc::ServerContext*, const v1::UpdateLimitsRequest* req, v1::Limits* out) override {
     std::lock_guard lock(s_.mu_);
     s_.limit_updates_.push_back(*req);
     if (!FieldMaskUtil::IsValidFieldMask<v1::Limits>(req->update_mask())) {
@@ -84,8 +81,7 @@ class FakeStage::AdminImpl final : public v1::Admin::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Drain(grpc::ServerContext* ctx, const v1::DrainRequest* req, v1::StageStatus* out) override {
-    if (auto a = s_.Authorize(ctx); !a.ok()) return a;
+  grpc::Status Drain(grpc::ServerContext*, const v1::DrainRequest* req, v1::StageStatus* out) override {
     std::lock_guard lock(s_.mu_);
     s_.last_drain_ = *req;
     s_.state_ = v1::DRAINING;
@@ -93,8 +89,7 @@ class FakeStage::AdminImpl final : public v1::Admin::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Resume(grpc::ServerContext* ctx, const v1::ResumeRequest*, v1::StageStatus* out) override {
-    if (auto a = s_.Authorize(ctx); !a.ok()) return a;
+  grpc::Status Resume(grpc::ServerContext*, const v1::ResumeRequest*, v1::StageStatus* out) override {
     std::lock_guard lock(s_.mu_);
     s_.state_ = v1::SERVING;
     FillStatus(out);
@@ -127,8 +122,7 @@ class FakeStage::QueueImpl final : public v1::Queue::Service {
  public:
   explicit QueueImpl(FakeStage& stage) : s_(stage) {}
 
-  grpc::Status List(grpc::ServerContext* ctx, const v1::ListQueueRequest* req, v1::ListQueueResponse* out) override {
-    if (auto a = s_.Authorize(ctx); !a.ok()) return a;
+  grpc::Status List(grpc::ServerContext*, const v1::ListQueueRequest* req, v1::ListQueueResponse* out) override {
     std::lock_guard lock(s_.mu_);
     s_.queue_lists_.push_back(*req);
     for (const auto& r : s_.config_.queue) {
@@ -141,8 +135,7 @@ class FakeStage::QueueImpl final : public v1::Queue::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Get(grpc::ServerContext* ctx, const v1::GetQueueEntryRequest* req, v1::QueueEntry* out) override {
-    if (auto a = s_.Authorize(ctx); !a.ok()) return a;
+  grpc::Status Get(grpc::ServerContext*, const v1::GetQueueEntryRequest* req, v1::QueueEntry* out) override {
     std::lock_guard lock(s_.mu_);
     for (const auto& r : s_.config_.queue) {
       if (r.queue_id() == req->queue_id()) {
@@ -154,22 +147,21 @@ class FakeStage::QueueImpl final : public v1::Queue::Service {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such queue id here");
   }
 
-  grpc::Status Hold(grpc::ServerContext* ctx, const v1::QueueIdsRequest* req, v1::QueueActionResponse* out) override {
-    return Act(ctx, req, out);
+  grpc::Status Hold(grpc::ServerContext*, const v1::QueueIdsRequest* req, v1::QueueActionResponse* out) override {
+    return Act(req, out);
   }
-  grpc::Status Release(grpc::ServerContext* ctx, const v1::QueueIdsRequest* req, v1::QueueActionResponse* out) override {
-    return Act(ctx, req, out);
+  grpc::Status Release(grpc::ServerContext*, const v1::QueueIdsRequest* req, v1::QueueActionResponse* out) override {
+    return Act(req, out);
   }
-  grpc::Status Delete(grpc::ServerContext* ctx, const v1::QueueIdsRequest* req, v1::QueueActionResponse* out) override {
-    return Act(ctx, req, out);
+  grpc::Status Delete(grpc::ServerContext*, const v1::QueueIdsRequest* req, v1::QueueActionResponse* out) override {
+    return Act(req, out);
   }
-  grpc::Status Flush(grpc::ServerContext* ctx, const v1::QueueIdsRequest* req, v1::QueueActionResponse* out) override {
-    return Act(ctx, req, out);
+  grpc::Status Flush(grpc::ServerContext*, const v1::QueueIdsRequest* req, v1::QueueActionResponse* out) override {
+    return Act(req, out);
   }
 
  private:
-  grpc::Status Act(grpc::ServerContext* ctx, const v1::QueueIdsRequest* req, v1::QueueActionResponse* out) {
-    if (auto a = s_.Authorize(ctx); !a.ok()) return a;
+  grpc::Status Act(const v1::QueueIdsRequest* req, v1::QueueActionResponse* out) {
     std::lock_guard lock(s_.mu_);
     s_.queue_actions_.push_back(*req);
     if (req->all()) {
@@ -190,9 +182,16 @@ class FakeStage::QueueImpl final : public v1::Queue::Service {
 FakeStage::FakeStage(FakeStageConfig config) : config_(std::move(config)) {
   admin_ = std::make_unique<AdminImpl>(*this);
   queue_ = std::make_unique<QueueImpl>(*this);
+  // The stages' own transport-level auth and TLS setup, so the client meets the real policy:
+  // mutating calls need the token, reads stay open.
+  auto auth = std::make_shared<sluice::control::AdminAuth>(config_.token);
+  auto credentials = sluice::control::AdminServerCredentials(config_.tls, auth);
+  if (!credentials.ok()) {
+    ADD_FAILURE() << credentials.status().ToString();
+    return;
+  }
   grpc::ServerBuilder builder;
-  auto credentials = config_.credentials ? config_.credentials : grpc::InsecureServerCredentials();
-  builder.AddListeningPort("127.0.0.1:0", credentials, &port_);
+  builder.AddListeningPort("127.0.0.1:0", *credentials, &port_);
   builder.RegisterService(admin_.get());
   builder.RegisterService(queue_.get());
   server_ = builder.BuildAndStart();
@@ -200,17 +199,6 @@ FakeStage::FakeStage(FakeStageConfig config) : config_(std::move(config)) {
 
 FakeStage::~FakeStage() {
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-}
-
-grpc::Status FakeStage::Authorize(grpc::ServerContext* context) const {
-  if (config_.token.empty()) return grpc::Status::OK;
-  const auto& metadata = context->client_metadata();
-  auto it = metadata.find("authorization");
-  if (it == metadata.end()) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "bearer token required");
-  if (std::string(it->second.data(), it->second.size()) != "Bearer " + config_.token) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "bad token");
-  }
-  return grpc::Status::OK;
 }
 
 std::vector<v1::UpdateLimitsRequest> FakeStage::limit_updates() const {

@@ -2,9 +2,10 @@
 //
 // A small but real gRPC server for sluicectl's end-to-end tests: sluice.v1.Admin and
 // sluice.v1.Queue on 127.0.0.1:<ephemeral>, holding canned sessions, limits and queue
-// records, refusing calls without the bearer token (UNAUTHENTICATED when absent,
-// PERMISSION_DENIED when wrong), and recording what it was asked so tests can check the
-// requests sluicectl built. Stands in for lib/control's Admin service until that exists.
+// records, and recording what it was asked so tests can check the requests sluicectl built.
+// Its credentials are the stages' own (lib/control AdminServerCredentials with AdminAuth):
+// with a token, mutating calls without it get UNAUTHENTICATED and with a wrong one
+// PERMISSION_DENIED, reads stay open; TLS and mTLS from a TlsConfig.
 //
 // Never: used outside tests; pretends to be a stage beyond what the protos say.
 #pragma once
@@ -14,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 
 #include "sluice/v1/admin.grpc.pb.h"
+#include "sluice/v1/config.pb.h"
 #include "sluice/v1/queue.grpc.pb.h"
 
 namespace sluice::ctl::testing {
@@ -26,10 +27,10 @@ struct FakeStageConfig {
   std::string stage = "frontend";
   std::string instance = "fake-0";
   std::string token = "secret";  // "" accepts every call
+  sluice::v1::TlsConfig tls;     // admin_tls: plaintext when cert_file is empty
   sluice::v1::Limits limits;
   std::vector<sluice::v1::SessionMetadata> sessions;
   std::vector<sluice::v1::QueueRecord> queue;
-  std::shared_ptr<grpc::ServerCredentials> credentials;  // null: plaintext
 };
 
 class FakeStage {
@@ -55,8 +56,6 @@ class FakeStage {
   class QueueImpl;
   friend class AdminImpl;
   friend class QueueImpl;
-
-  grpc::Status Authorize(grpc::ServerContext* context) const;
 
   mutable std::mutex mu_;
   FakeStageConfig config_;

@@ -49,5 +49,10 @@ TEST(TableTest, CountsUtf8CharactersNotBytes) {
   EXPECT_EQ(t.Render(), "NAME    X\nr\xC3\xA9sum\xC3\xA9  1\nabcdef  2\n");
 }
 
+TEST(TableTest, BlocksKeepLinesButNotTerminalEscapes) {
+  EXPECT_EQ(SanitizeBlock("Subject: hi\r\nX-Evil: \x1b]0;owned\x07\tend\rbare\r\n"),
+            "Subject: hi\nX-Evil: \\x1B]0;owned\\x07\tend\\x0Dbare\n");
+}
+
 }  // namespace
 }  // namespace sluice::ctl
