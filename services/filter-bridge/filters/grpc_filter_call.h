@@ -1,0 +1,65 @@
+// services/filter-bridge/filters/grpc_filter_call.h
+//
+// One sluice.v1.ContentFilter.Filter call (client streaming) with gRPC's callback API,
+// driven from an Asio coroutine: each reactor event (write done, call done) is handed to the
+// coroutine through a thread-safe channel, so no io thread ever blocks on gRPC and no gRPC
+// thread runs our code beyond a hand-off. Cancelling the awaiting coroutine (the chain's
+// deadline) cancels the call (TryCancel) and still waits for gRPC's OnDone, after which the
+// reactor is no longer used.
+//
+// Never: destroys the reactor before OnDone (the call keeps itself alive until then); calls
+// StartWrite with another write outstanding.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "asio/any_io_executor.hpp"
+#include "asio/awaitable.hpp"
+#include "asio/experimental/concurrent_channel.hpp"
+#include "grpcpp/grpcpp.h"
+#include "sluice/v1/filter.grpc.pb.h"
+
+namespace sluice::filter_bridge {
+
+class GrpcFilterCall : public grpc::ClientWriteReactor<sluice::v1::FilterRequest> {
+ public:
+  // Starts the call with `deadline`; the returned call lives at least until OnDone.
+  static std::shared_ptr<GrpcFilterCall> Start(sluice::v1::ContentFilter::Stub* stub,
+                                               asio::any_io_executor executor,
+                                               std::chrono::steady_clock::time_point deadline);
+
+  // Sends one request; false when the stream is closed (the filter answered early or the call
+  // failed): stop writing and Finish().
+  asio::awaitable<bool> Write(sluice::v1::FilterRequest request);
+  // Half-closes the stream and waits for the end of the call.
+  asio::awaitable<grpc::Status> Finish();
+  const sluice::v1::FilterVerdict& verdict() const { return verdict_; }
+
+  // gRPC reactions (gRPC's threads).
+  void OnWriteDone(bool ok) override;
+  void OnWritesDoneDone(bool ok) override;
+  void OnDone(const grpc::Status& status) override;
+
+  struct Event {
+    enum Kind { kWriteDone, kWritesDoneDone, kDone } kind = kDone;
+    bool ok = false;
+  };
+
+ private:
+  using Channel = asio::experimental::concurrent_channel<void(asio::error_code, Event)>;
+  explicit GrpcFilterCall(asio::any_io_executor executor) : channel_(executor, 8) {}
+  // The next reactor event; a cancelled wait cancels the call and waits on for its end.
+  asio::awaitable<Event> Next();
+
+  grpc::ClientContext context_;
+  sluice::v1::FilterVerdict verdict_;
+  sluice::v1::FilterRequest request_;  // the write in flight
+  grpc::Status status_;                // set in OnDone, read after the kDone event
+  bool done_ = false;                  // the coroutine saw kDone
+  bool writes_closed_ = false;
+  Channel channel_;
+  std::shared_ptr<GrpcFilterCall> self_;  // released in OnDone
+};
+
+}  // namespace sluice::filter_bridge
