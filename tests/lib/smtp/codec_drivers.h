@@ -5,7 +5,8 @@
 // ParseReply over pipelined replies. Unit tests and fuzzers both drive the codec through
 // these, and compare the results of different chunk splits of the same bytes.
 // Bookkeeping the loops can check themselves (consumed counts, lengths) is reported inside
-// the result ("<BROKEN: ...>", chunk_accounting_ok), so a split comparison catches it too.
+// the result (kBrokenLine, "<BROKEN>", chunk_accounting_ok), so a split comparison catches
+// it too.
 //
 // Never: depends on gtest (the fuzz tree has none) or on anything but the codec.
 #pragma once
@@ -83,9 +84,15 @@ inline DataDecode DecodeData(const std::vector<std::string_view>& chunks) {
   return d;
 }
 
+// Markers ReadLines puts among the lines. A line never holds CRLF, so they cannot be
+// mistaken for one.
+inline constexpr std::string_view kTooLongLine = "\r\n<TOO LONG>";
+inline constexpr std::string_view kBrokenLine = "\r\n<BROKEN>";
+
 // A server's command read loop: append what arrived, take every complete line, discard an
-// over-long line up to its CRLF. Lines as read, "<TOO LONG>" for a discarded one, and
-// "<REST ...>" for an unfinished last line.
+// over-long line up to its CRLF. Lines as read, kTooLongLine for a discarded one,
+// "\r\n<REST ...>" for an unfinished last line, and kBrokenLine (ending the list) if the
+// splitter broke its own contract (line bounds, consumed counts, what a skip keeps).
 inline std::vector<std::string> ReadLines(const std::vector<std::string_view>& chunks, size_t max_len) {
   std::vector<std::string> lines;
   std::string buf;
@@ -97,12 +104,12 @@ inline std::vector<std::string> ReadLines(const std::vector<std::string_view>& c
         bool found = false;
         const size_t n = SkipToLineEnd(buf, found);
         if (n > buf.size() || (found && (n < 2 || buf.compare(n - 2, 2, "\r\n") != 0))) {
-          lines.push_back("<BROKEN: skip>");
+          lines.emplace_back(kBrokenLine);
           return lines;
         }
         buf.erase(0, n);
         if (!found) {
-          if (!buf.empty() && buf != "\r") lines.push_back("<BROKEN: skip kept more than a CR>");
+          if (!buf.empty() && buf != "\r") lines.emplace_back(kBrokenLine);
           break;
         }
         skipping = false;
@@ -110,29 +117,30 @@ inline std::vector<std::string> ReadLines(const std::vector<std::string_view>& c
       }
       const LineResult r = NextLine(buf, max_len);
       if (r.status == LineStatus::kNeedMore) {
-        if (buf.size() >= max_len) lines.push_back("<BROKEN: need more at max_len>");
+        if (buf.size() >= max_len) lines.emplace_back(kBrokenLine);
         break;
       }
       if (r.status == LineStatus::kTooLong) {
-        lines.push_back(buf.size() < max_len ? "<BROKEN: too long below max_len>" : "<TOO LONG>");
+        lines.emplace_back(buf.size() < max_len ? kBrokenLine : kTooLongLine);
         skipping = true;
         continue;
       }
       if (r.consumed != r.line.size() + 2 || r.consumed > max_len || r.line.data() != buf.data() ||
           r.line.find("\r\n") != std::string_view::npos) {
-        lines.push_back("<BROKEN: line>");
+        lines.emplace_back(kBrokenLine);
         return lines;
       }
       lines.emplace_back(r.line);
       buf.erase(0, r.consumed);
     }
   }
-  if (!buf.empty() && !skipping) lines.push_back("<REST " + buf + ">");
+  if (!buf.empty() && !skipping) lines.push_back("\r\n<REST " + buf + ">");
   return lines;
 }
 
 // A client's reply read loop over a growing buffer: every complete reply in wire form, then
-// "<ERROR>" if the stream broke off with a parse error.
+// "<ERROR>" if the stream broke off with a parse error, or "<BROKEN>" if the parser broke
+// its contract (a formatted reply starts with a digit, so neither is a reply).
 inline std::vector<std::string> ReadReplies(const std::vector<std::string_view>& chunks,
                                             size_t max_line = 512, size_t max_lines = 20) {
   std::vector<std::string> replies;
@@ -144,11 +152,11 @@ inline std::vector<std::string> ReadReplies(const std::vector<std::string_view>&
       const ReplyParseResult res = ParseReply(buf, r, max_line, max_lines);
       if (res.status == ReplyStatus::kNeedMore) break;
       if (res.status == ReplyStatus::kError) {
-        replies.push_back(res.error.ok() ? "<BROKEN: error without status>" : "<ERROR>");
+        replies.push_back(res.error.ok() ? "<BROKEN>" : "<ERROR>");
         return replies;
       }
       if (res.consumed == 0 || res.consumed > buf.size()) {
-        replies.push_back("<BROKEN: consumed>");
+        replies.push_back("<BROKEN>");
         return replies;
       }
       replies.push_back(r.Format());
