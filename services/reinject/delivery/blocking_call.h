@@ -7,6 +7,11 @@
 //
 // The io threads keep serving SMTP sessions while the disk works.
 //
+// g++ 12 destroys a closure or aggregate *temporary* with non-trivial members twice when it
+// is created inside a co_await expression. Name a lambda that captures strings or protos
+// before awaiting (`auto work = [this, id] {...}; co_await RunBlocking(pool, work);`);
+// lambdas capturing only references and pointers are safe inline.
+//
 // Never: runs `fn` on the caller's executor; drops the caller's outstanding work while
 // `fn` runs (the io_context does not run out of work under an awaiting coroutine).
 #pragma once

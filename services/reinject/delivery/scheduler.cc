@@ -54,6 +54,7 @@ Scheduler::~Scheduler() { store_.SetWakeup(nullptr); }
 void Scheduler::Start() {
   if (started_) return;
   started_ = true;
+  loop_running_.store(true);
   store_.SetWakeup([this] { Wake(); });
   asio::co_spawn(strand_, Loop(), asio::detached);
 }
@@ -97,6 +98,7 @@ asio::awaitable<void> Scheduler::Loop() {
     timer_.expires_after(absl::ToChronoNanoseconds(wait));
     co_await timer_.async_wait(nothrow);
   }
+  loop_running_.store(false);
 }
 
 void Scheduler::Pump() {
@@ -113,14 +115,16 @@ void Scheduler::Pump() {
 
 asio::awaitable<void> Scheduler::Activate(std::string id) {
   if (stopping_.load()) {
-    co_await RunBlocking(blocking_, [this, id] {
+    auto unclaim = [this, id] {
       store_.Unclaim(id);
       return true;
-    });
+    };
+    co_await RunBlocking(blocking_, unclaim);
     messages_.fetch_sub(1);
     co_return;
   }
-  auto record = co_await RunBlocking(blocking_, [this, id] { return store_.Claim(id); });
+  auto claim = [this, id] { return store_.Claim(id); };
+  auto record = co_await RunBlocking(blocking_, claim);
   if (!record.ok()) {
     observe::Info("delivery_skipped").Kv("queue_id", id).Kv("reason", MessageOf(record.status()));
     messages_.fetch_sub(1);
@@ -314,9 +318,8 @@ asio::awaitable<void> Scheduler::FinishMessage(std::string id) {
     stats_.recipients_bounced += bounced;
   }
 
-  auto finished = co_await RunBlocking(blocking_, [this, id, record, retry = limits.minimal_backoff] {
-    return store_.Finish(id, record, retry);
-  });
+  auto finish = [this, id, record, retry = limits.minimal_backoff] { return store_.Finish(id, record, retry); };
+  auto finished = co_await RunBlocking(blocking_, finish);
   if (!finished.ok()) {
     observe::Error("queue_finish_failed").Kv("queue_id", id).Kv("error", MessageOf(finished.status()));
   }
@@ -340,7 +343,8 @@ asio::awaitable<bool> Scheduler::QueueReport(const sluice::v1::QueueRecord& orig
     observe::Error("bounce_failed").Kv("queue_id", original.queue_id()).Kv("error", MessageOf(written));
     co_return false;
   }
-  auto id = co_await writer->Commit(FailureReportEnvelope(original));
+  sluice::v1::QueueRecord envelope = FailureReportEnvelope(original);
+  auto id = co_await writer->Commit(std::move(envelope));
   if (!id.ok()) {
     observe::Error("bounce_failed").Kv("queue_id", original.queue_id()).Kv("error", MessageOf(id.status()));
     co_return false;

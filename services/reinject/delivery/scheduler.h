@@ -80,6 +80,9 @@ class Scheduler {
 
   // Nothing in flight, nothing waiting to be looked at, nothing due at clock.Now().
   bool Idle() const;
+  // The loop runs (between Start and the end of Stop); nothing in flight when false and
+  // Idle() (destroy the scheduler then).
+  bool running() const { return loop_running_.load(); }
   SchedulerStats stats() const;
 
  private:
@@ -127,6 +130,7 @@ class Scheduler {
   // Read from any thread.
   std::atomic<bool> stopping_{false};
   std::atomic<bool> wake_pending_{false};
+  std::atomic<bool> loop_running_{false};
   std::atomic<size_t> messages_{0};  // taken from the store and not yet finished
   mutable std::mutex stats_mu_;
   SchedulerStats stats_;

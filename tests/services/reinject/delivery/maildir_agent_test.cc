@@ -1,0 +1,156 @@
+// tests/services/reinject/delivery/maildir_agent_test.cc -- local Maildir delivery: the
+// message byte for byte in new/ behind Return-Path:/Delivered-To:, nothing left in tmp/,
+// path-safe mailbox names, failures always transient; and the --deliver spec.
+#include "services/reinject/delivery/maildir_agent.h"
+
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "asio/thread_pool.hpp"
+#include "lib/status/status_matchers.h"
+#include "services/reinject/delivery/agent_factory.h"
+#include "tests/services/reinject/testing/queue_test_support.h"
+
+namespace sluice::reinject {
+namespace {
+
+using ::sluice::reinject::testing::Envelope;
+using ::sluice::reinject::testing::Exists;
+using ::sluice::reinject::testing::kMessage;
+using ::sluice::reinject::testing::ListDir;
+using ::sluice::reinject::testing::ReadFile;
+using ::sluice::reinject::testing::RunAwaitable;
+using ::sluice::reinject::testing::TempDir;
+using ::sluice::reinject::testing::WriteFile;
+using ::sluice::testing::IsOk;
+using ::sluice::testing::StatusIs;
+
+class MaildirAgentTest : public ::testing::Test {
+ protected:
+  MaildirAgentTest() : agent_(MaildirOptions{dir_ / "mail", "mx.test"}, pool_.get_executor()) {}
+  ~MaildirAgentTest() override { pool_.join(); }
+
+  std::vector<RecipientResult> Deliver(const sluice::v1::QueueRecord& record, const std::string& content,
+                                       std::vector<int> indexes) {
+    WriteFile(dir_ / "message", content);
+    return RunAwaitable(io_, agent_.Deliver(record, dir_ / "message", indexes));
+  }
+  std::string Mailbox(const std::string& name) { return dir_ / ("mail/" + name); }
+
+  TempDir dir_;
+  asio::io_context io_;
+  asio::thread_pool pool_{2};
+  MaildirAgent agent_;
+};
+
+TEST_F(MaildirAgentTest, DeliversByteExactIntoNewWithReturnPathAndDeliveredTo) {
+  auto record = Envelope("alice@example.org", {"Bob.Smith@Example.COM"});
+  auto results = Deliver(record, kMessage, {0});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].index, 0);
+  EXPECT_EQ(results[0].outcome, DeliveryOutcome::kDelivered);
+  EXPECT_EQ(results[0].reply.substr(0, 3), "250");
+  const std::string box = Mailbox("bob.smith@example.com");
+  auto files = ListDir(box + "/new");
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(ReadFile(box + "/new/" + files[0]),
+            std::string("Return-Path: <alice@example.org>\r\nDelivered-To: Bob.Smith@Example.COM\r\n") + kMessage);
+  EXPECT_TRUE(ListDir(box + "/tmp").empty());
+  EXPECT_TRUE(Exists(box + "/cur"));
+  // time.M<usec>P<pid>Q<seq>.host
+  EXPECT_NE(files[0].find(".M"), std::string::npos);
+  EXPECT_NE(files[0].find("P"), std::string::npos);
+  EXPECT_EQ(files[0].substr(files[0].size() - 8), ".mx.test");
+}
+
+TEST_F(MaildirAgentTest, AddedLinesEndLikeTheMessageLines) {
+  auto record = Envelope("", {"bob@example.com"});
+  Deliver(record, "Subject: lf\n\nbody\n", {0});
+  auto files = ListDir(Mailbox("bob@example.com") + "/new");
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(ReadFile(Mailbox("bob@example.com") + "/new/" + files[0]),
+            "Return-Path: <>\nDelivered-To: bob@example.com\nSubject: lf\n\nbody\n");
+}
+
+TEST_F(MaildirAgentTest, EachRecipientGetsItsOwnMailbox) {
+  auto record = Envelope("a@x.example", {"one@example.com", "two@example.com", "three@example.com"});
+  auto results = Deliver(record, kMessage, {0, 2});
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].index, 0);
+  EXPECT_EQ(results[1].index, 2);
+  EXPECT_EQ(ListDir(Mailbox("one@example.com") + "/new").size(), 1u);
+  EXPECT_EQ(ListDir(Mailbox("three@example.com") + "/new").size(), 1u);
+  EXPECT_FALSE(Exists(Mailbox("two@example.com")));
+}
+
+TEST_F(MaildirAgentTest, RepeatedDeliveriesGetDistinctFiles) {
+  auto record = Envelope("a@x.example", {"bob@example.com"});
+  for (int i = 0; i < 50; ++i) Deliver(record, kMessage, {0});
+  EXPECT_EQ(ListDir(Mailbox("bob@example.com") + "/new").size(), 50u);
+}
+
+TEST_F(MaildirAgentTest, FailureIsTransientNeverPermanent) {
+  WriteFile(dir_ / "mail", "a file where the maildir root should be");
+  auto record = Envelope("a@x.example", {"bob@example.com"});
+  auto results = Deliver(record, kMessage, {0});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].outcome, DeliveryOutcome::kTransient);
+  EXPECT_EQ(results[0].reply.substr(0, 9), "451 4.3.0") << results[0].reply;
+}
+
+TEST_F(MaildirAgentTest, MissingQueueFileIsTransient) {
+  auto record = Envelope("a@x.example", {"bob@example.com"});
+  auto results = RunAwaitable(io_, agent_.Deliver(record, dir_ / "no-such-file", std::vector<int>{0}));
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].outcome, DeliveryOutcome::kTransient);
+  EXPECT_TRUE(ListDir(Mailbox("bob@example.com") + "/new").empty());
+}
+
+TEST(MailboxNameTest, LowerCasesAndKeepsOrdinaryAddresses) {
+  EXPECT_EQ(MaildirAgent::MailboxName("Bob+Tag@Example.COM"), "bob+tag@example.com");
+}
+
+TEST(MailboxNameTest, NeverAPathOrAHiddenName) {
+  for (const char* hostile : {"../../etc/passwd@x", "a/b@x", "..", ".", ".hidden@x", "a\\b@x", "\"a b\"@x"}) {
+    std::string name = MaildirAgent::MailboxName(hostile);
+    EXPECT_EQ(name.find('/'), std::string::npos) << hostile;
+    EXPECT_NE(name[0], '.') << hostile;
+    EXPECT_NE(name, "..");
+  }
+}
+
+TEST(MailboxNameTest, DistinctAddressesGetDistinctNames) {
+  std::set<std::string> names;
+  for (const char* a : {"a/b@x", "a_b@x", "a%2Fb@x", "a b@x", "a.b@x"}) names.insert(MaildirAgent::MailboxName(a));
+  EXPECT_EQ(names.size(), 5u);
+}
+
+TEST(MailboxNameTest, LongAddressesAreBounded) {
+  std::string a(240, '/');
+  a += "@x";
+  EXPECT_LE(MaildirAgent::MailboxName(a).size(), 200u);
+  std::string b = a;
+  b[0] = 'q';
+  EXPECT_NE(MaildirAgent::MailboxName(a), MaildirAgent::MailboxName(b));
+}
+
+TEST(AgentFactoryTest, MaildirSpecMakesAMaildirAgent) {
+  asio::thread_pool pool(1);
+  auto agent = MakeDeliveryAgent("maildir:var/mail", AgentContext{"mx.test", pool.get_executor()});
+  ASSERT_THAT(agent, IsOk());
+  EXPECT_EQ((*agent)->name(), "maildir");
+  pool.join();
+}
+
+TEST(AgentFactoryTest, BadSpecsAreRefusedNamingThem) {
+  asio::thread_pool pool(1);
+  AgentContext context{"mx.test", pool.get_executor()};
+  EXPECT_THAT(MakeDeliveryAgent("maildir:", context), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(MakeDeliveryAgent("pigeon:coop", context), StatusIs(absl::StatusCode::kInvalidArgument, "pigeon"));
+  EXPECT_THAT(MakeDeliveryAgent("smtp:127.0.0.1:25", context), StatusIs(absl::StatusCode::kUnimplemented));
+  pool.join();
+}
+
+}  // namespace
+}  // namespace sluice::reinject
