@@ -134,9 +134,9 @@ Labelled<Metric>::Labelled(prometheus::Registry& registry, const std::string& na
       labels_(std::move(labels)),
       buckets_(std::move(buckets)) {
   for (const LabelSet& l : labels_) {
-    if (l.values.empty()) {
-      throw std::invalid_argument("metric " + name + ": label " + l.name + " has no values");
-    }
+    // A label with no values yet (a filter chain with no filters) has no children to make:
+    // the family stays empty until at() names one.
+    if (l.values.empty()) return;
   }
   // Every combination, odometer style.
   std::vector<size_t> index(labels_.size(), 0);

@@ -96,6 +96,7 @@ class Session {
   uint32_t errors_ = 0;
   uint32_t junk_ = 0;
   bool have_mail_ = false;
+  bool mail_smtputf8_ = false;  // this transaction's MAIL had SMTPUTF8
   uint32_t rcpts_ = 0;
   bool end_ = false;
 };
@@ -244,7 +245,10 @@ asio::awaitable<void> Session::DoMail(const Command& c) {
   }
   Reply r = co_await handler_.OnMail(*mail);
   if (r.empty()) r = replies::Ok();
-  if (r.positive()) have_mail_ = true;
+  if (r.positive()) {
+    have_mail_ = true;
+    mail_smtputf8_ = mail->smtputf8;
+  }
   Respond(r);
 }
 
@@ -258,7 +262,9 @@ asio::awaitable<void> Session::DoRcpt(const Command& c) {
     Respond(replies::TooManyRecipients());
     co_return;
   }
-  auto rcpt = ParseRcptTo(c.argument, MakeParseOptions());
+  ParseOptions opts = MakeParseOptions();
+  opts.allow_smtputf8 = mail_smtputf8_;  // RFC 6531 §3.4: UTF-8 recipients need SMTPUTF8 on MAIL
+  auto rcpt = ParseRcptTo(c.argument, opts);
   if (!rcpt.ok()) {
     Respond(ReplyForCommandError(rcpt.status(), /*is_mail=*/false));
     co_return;
