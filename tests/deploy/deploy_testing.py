@@ -93,9 +93,23 @@ def kustomize(path):
     return [d for d in yaml.safe_load_all(r.stdout) if d], r.stdout
 
 
+_npm_failure = None
+
+
 def npm_tools():
     """The node_modules dir holding NPM_PACKAGES, installing it once; skips without node/npm
-    or without a reachable registry."""
+    or without a reachable registry (and remembers that for the rest of the process)."""
+    global _npm_failure
+    if _npm_failure:
+        raise unittest.SkipTest(_npm_failure)
+    try:
+        return _install_npm_tools()
+    except unittest.SkipTest as e:
+        _npm_failure = str(e)
+        raise
+
+
+def _install_npm_tools():
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
         raise unittest.SkipTest("node/npm not installed: offline schema and Dockerfile lint skipped")
@@ -106,13 +120,15 @@ def npm_tools():
         fcntl.flock(lock, fcntl.LOCK_EX)  # ctest -j runs two users of the cache at once
         if not (os.path.exists(stamp) and open(stamp).read() == want):
             cmd = [npm, "install", "--prefix", NPM_TOOLS, "--no-audit", "--no-fund",
-                   "--loglevel=error", "--fetch-retries=1", "--fetch-timeout=20000"] + list(NPM_PACKAGES)
+                   "--loglevel=error", "--fetch-retries=0", "--fetch-timeout=20000"] + list(NPM_PACKAGES)
             try:
                 r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
             except subprocess.TimeoutExpired:
                 raise unittest.SkipTest("npm install timed out (registry unreachable?): " + " ".join(NPM_PACKAGES))
             if r.returncode != 0:
-                raise unittest.SkipTest("npm install failed (offline?): " + (r.stderr.strip()[-400:]))
+                why = [l for l in r.stderr.splitlines() if "code" in l or "network" in l][:3] or r.stderr.splitlines()[:3]
+                raise unittest.SkipTest("npm install of %s failed (offline?): %s"
+                                        % (" ".join(NPM_PACKAGES), " / ".join(w.strip() for w in why)))
             with open(stamp, "w") as f:
                 f.write(want)
     return os.path.join(NPM_TOOLS, "node_modules")
