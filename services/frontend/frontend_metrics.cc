@@ -33,7 +33,7 @@ FrontendMetrics::FrontendMetrics(prometheus::Registry& r)
                               "max_transactions"})),
       proxy_failures_(CounterSet(r, "sluice_frontend_proxy_failures_total",
                                  "Failures talking to the filter stage (each gave the client a 4xx).", "reason",
-                                 {"connect", "timeout", "lost", "protocol", "unexpected_reply", "backpressure"})) {
+                                 {"connect", "timeout", "lost", "protocol", "unexpected_reply", "backpressure", "spool"})) {
   relay_denied_ = &prometheus::BuildCounter()
                        .Name("sluice_frontend_relay_denied_total")
                        .Help("Recipients refused with 554 5.7.1 Relay access denied.")

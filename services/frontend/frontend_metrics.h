@@ -30,7 +30,8 @@ class FrontendMetrics {
   void Transaction(std::string_view outcome);
   // limit_hits_total{limit}: every limit of Limits that refused something.
   void LimitHit(std::string_view limit);
-  // proxy_failures_total{reason}: connect, timeout, lost, protocol, unexpected_reply.
+  // proxy_failures_total{reason}: connect, timeout, lost, protocol, unexpected_reply,
+  // backpressure, spool (speed_adjust temporary file).
   void ProxyFailure(std::string_view reason);
   void RelayDenied() { relay_denied_->Increment(); }
   void TlsSession(bool ok) { (ok ? tls_ok_ : tls_failed_)->Increment(); }

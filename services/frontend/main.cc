@@ -12,6 +12,7 @@
 #include "lib/control/service_flags.h"
 #include "lib/control/session_id.h"
 #include "lib/control/stage_process.h"
+#include "lib/control/status_watcher.h"
 #include "lib/net/host_port.h"
 #include "lib/observe/log.h"
 #include "lib/smtp/tls_context.h"
@@ -62,10 +63,37 @@ int main(int argc, char** argv) {
   set_exemptions(*p.limits().Get());
   p.limits().OnChange(set_exemptions);
 
+  // Backpressure: watch the filter stage's WatchStatus; while every watched replica says it
+  // has no room (or is draining), new sessions get 421 4.3.2 at once. Without a live watch
+  // the state is kUnknown and connect errors speak for the filter, as without a watch.
+  control::StageRuntime& runtime = p.runtime();
+  std::unique_ptr<control::StatusWatcher> watcher;
+  if (config.filter_admin_size() > 0) {
+    control::StatusWatcherOptions wo;
+    wo.targets.assign(config.filter_admin().begin(), config.filter_admin().end());
+    auto creds = control::AdminChannelCredentials(config.server().admin_tls());
+    if (!creds.ok()) return Fail(absl::InvalidArgumentError(absl::StrCat("filter_admin: ", creds.status().message())));
+    wo.client.credentials = *creds;
+    watcher = std::make_unique<control::StatusWatcher>(std::move(wo));
+    watcher->OnChange([&metrics, &runtime](control::Downstream d) {
+      metrics.filter_accepting().Set(d == control::Downstream::kFull ? 0 : 1);
+      observe::Info("filter_state").Kv("state", std::string(control::DownstreamName(d)));
+      runtime.NotifyChanged();  // our own upstream watchers see the change too
+    });
+    ctx.filter_state = [w = watcher.get()] {
+      switch (w->state()) {
+        case control::Downstream::kAccepting: return frontend::FilterState::kAccepting;
+        case control::Downstream::kFull: return frontend::FilterState::kFull;
+        case control::Downstream::kUnknown: break;
+      }
+      return frontend::FilterState::kUnknown;
+    };
+    watcher->Start();
+  }
+
   auto tls = smtp::MakeServerTlsContext(config.server().smtp_tls());
   if (!tls.ok()) return Fail(tls.status());
 
-  control::StageRuntime& runtime = p.runtime();
   frontend::FrontendServer server(
       ctx, p.pool(), tls->get(),
       [&runtime](const sluice::v1::SessionMetadata& meta, std::function<void()> kill) {

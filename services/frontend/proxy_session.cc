@@ -6,7 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "lib/control/limits_store.h"
 #include "lib/observe/log.h"
-#include "lib/smtp/received_header.h"
 
 namespace sluice::frontend {
 namespace {
@@ -28,7 +27,7 @@ std::string_view FailureReason(const absl::Status& st) {
 ProxySession::ProxySession(FrontendContext& ctx, smtp::SessionFacts& facts, asio::any_io_executor executor,
                            MetadataUpdater update_metadata)
     : ctx_(ctx), facts_(facts), executor_(std::move(executor)), update_metadata_(std::move(update_metadata)),
-      limits_(ctx.limits->Get()) {}
+      limits_(ctx.limits->Get()), speed_adjust_(ctx.config.speed_adjust()) {}
 
 ProxySession::~ProxySession() = default;
 
@@ -67,6 +66,8 @@ asio::awaitable<smtp::Reply> ProxySession::OnMail(const smtp::MailFrom& mail) {
   mail_from_ = mail.address;
   mail_line_ = absl::StrCat("MAIL FROM:<", mail.address, ">", smtp::FormatParams(mail.params));
   recipients_.clear();
+  rcpt_lines_.clear();
+  spool_ = SpoolFile();
   content_bytes_ = 0;
   ctx_.transactions_in_flight.fetch_add(1);
   update_metadata_([&](sluice::v1::SessionMetadata& m) {
@@ -180,42 +181,64 @@ asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
     ctx_.metrics->LimitHit("recipient_rate");
     co_return smtp::replies::RecipientRateExceeded(facts_.client_address);
   }
+  std::string line = absl::StrCat("RCPT TO:<", rcpt.address, ">", smtp::FormatParams(rcpt.params));
+  if (speed_adjust_) {
+    // speed_adjust: no filter connection until the whole message is here; the recipient is
+    // accepted locally and replayed then (a refusal becomes the end-of-DATA reply).
+    rcpt_lines_.push_back(std::move(line));
+    smtp::Reply ok = smtp::replies::Ok();
+    RecordRecipient(rcpt, ok);
+    co_return ok;
+  }
   if (!filter_) {
+    if (!recipients_.empty()) {
+      // The filter connection that took the earlier recipients is gone (it failed): a new
+      // one would carry the message for the later recipients only, while the client thinks
+      // all of them were accepted. Nothing more can succeed in this transaction.
+      co_return smtp::replies::ProxyError();
+    }
     smtp::Reply opened = co_await OpenFilter();
     if (!opened.empty()) co_return opened;
   }
-  std::string line = absl::StrCat("RCPT TO:<", rcpt.address, ">", smtp::FormatParams(rcpt.params));
   auto r = co_await filter_->Command(line);
   if (!r.ok()) co_return ProxyFailed("rcpt", r.status());
   if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
-  if (r->positive()) {
-    recipients_.push_back(rcpt.address);
-    update_metadata_([&](sluice::v1::SessionMetadata& m) {
-      auto* rc = m.mutable_current()->add_recipients();
-      rc->set_address(rcpt.address);
-      rc->set_notify(rcpt.notify);
-      rc->set_orcpt(rcpt.orcpt);
-      rc->set_reply(r->ToString());
-    });
-  }
+  if (r->positive()) RecordRecipient(rcpt, *r);
   co_return *r;
 }
 
-std::string ProxySession::ReceivedHeader() const {
+void ProxySession::RecordRecipient(const smtp::RcptTo& rcpt, const smtp::Reply& reply) {
+  recipients_.push_back(rcpt.address);
+  update_metadata_([&](sluice::v1::SessionMetadata& m) {
+    auto* rc = m.mutable_current()->add_recipients();
+    rc->set_address(rcpt.address);
+    rc->set_notify(rcpt.notify);
+    rc->set_orcpt(rcpt.orcpt);
+    rc->set_reply(reply.ToString());
+  });
+}
+
+smtp::ReceivedInfo ReceivedInfoFor(const smtp::SessionFacts& facts, const std::string& hostname,
+                                   const std::vector<std::string>& recipients) {
   smtp::ReceivedInfo info;
-  info.helo = facts_.helo;
-  info.client_name = facts_.client_name;
-  info.client_address = facts_.client_address;
-  info.by_hostname = ctx_.hostname;
-  info.protocol = facts_.Protocol();
-  info.id = facts_.session_id;
-  info.tls_version = facts_.tls_version;
-  info.tls_cipher = facts_.tls_cipher;
-  if (recipients_.size() == 1) info.for_recipient = recipients_.front();
-  return smtp::FormatReceived(info, std::time(nullptr));
+  info.helo = facts.helo;
+  info.client_name = facts.client_name;
+  info.client_address = facts.client_address;
+  info.by_hostname = hostname;
+  info.protocol = facts.Protocol();
+  info.id = facts.session_id;
+  info.tls_version = facts.tls_version;
+  info.tls_cipher = facts.tls_cipher;
+  if (recipients.size() == 1) info.for_recipient = recipients.front();
+  return info;
+}
+
+std::string ProxySession::ReceivedHeader() const {
+  return smtp::FormatReceived(ReceivedInfoFor(facts_, ctx_.hostname, recipients_), std::time(nullptr));
 }
 
 asio::awaitable<smtp::Reply> ProxySession::OnData() {
+  if (speed_adjust_) co_return StartSpool();
   if (!filter_) co_return smtp::replies::ProxyError();  // cannot happen: an accepted RCPT opened it
   auto r = co_await filter_->Command("DATA");
   if (!r.ok()) co_return ProxyFailed("data", r.status());
@@ -234,6 +257,7 @@ asio::awaitable<smtp::Reply> ProxySession::OnData() {
 asio::awaitable<absl::Status> ProxySession::OnContent(std::string_view chunk) {
   content_bytes_ += chunk.size();
   ctx_.metrics->received_bytes().Increment(static_cast<double>(chunk.size()));
+  if (speed_adjust_) co_return SpoolContent(chunk);
   if (!filter_) co_return absl::UnavailableError("filter connection gone");
   absl::Status st = co_await filter_->SendContent(chunk);
   if (!st.ok()) {
@@ -246,29 +270,37 @@ asio::awaitable<absl::Status> ProxySession::OnContent(std::string_view chunk) {
 asio::awaitable<smtp::Reply> ProxySession::OnDataEnd(smtp::DataOutcome outcome) {
   in_data_ = false;
   smtp::Reply reply;
-  if (outcome != smtp::DataOutcome::kComplete) {
+  if (outcome != smtp::DataOutcome::kComplete && outcome != smtp::DataOutcome::kHandlerFailed) {
     // Never send the final dot of a message we refuse: drop the filter connection instead,
     // so the filter discards what it got.
     if (filter_) filter_->Close();
     filter_.reset();
-    reply = smtp::replies::ProxyError();
+    spool_ = SpoolFile();
     EndTransaction("aborted");
-    co_return reply;
-  }
-  if (!filter_) {
-    EndTransaction("deferred");
     co_return smtp::replies::ProxyError();
   }
-  auto started = std::chrono::steady_clock::now();
-  auto r = co_await filter_->FinishContent();
-  if (!r.ok()) {
-    reply = ProxyFailed("end_of_data", r.status());
-  } else if (r->intermediate() || r->code < 200) {
-    reply = Unexpected("end_of_data", *r);
+  if (outcome == smtp::DataOutcome::kHandlerFailed) {
+    // The content could not be relayed or spooled (already logged): a 4xx, nothing sent on.
+    if (filter_) filter_->Close();
+    filter_.reset();
+    reply = smtp::replies::ProxyError();
+  } else if (speed_adjust_) {
+    reply = co_await Replay();
+  } else if (!filter_) {
+    reply = smtp::replies::ProxyError();
   } else {
-    ctx_.metrics->proxy_reply_seconds().Observe(SecondsSince(started));
-    reply = *r;
+    auto started = std::chrono::steady_clock::now();
+    auto r = co_await filter_->FinishContent();
+    if (!r.ok()) {
+      reply = ProxyFailed("end_of_data", r.status());
+    } else if (r->intermediate() || r->code < 200) {
+      reply = Unexpected("end_of_data", *r);
+    } else {
+      ctx_.metrics->proxy_reply_seconds().Observe(SecondsSince(started));
+      reply = *r;
+    }
   }
+  spool_ = SpoolFile();
   observe::Info("transaction")
       .Kv("session", facts_.session_id)
       .Kv("client", facts_.client_address)
@@ -310,6 +342,7 @@ asio::awaitable<void> ProxySession::OnReset() {
     filter_.reset();
   }
   in_data_ = false;
+  spool_ = SpoolFile();
   co_await CloseFilter();
   EndTransaction("aborted");
 }

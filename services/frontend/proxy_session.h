@@ -6,7 +6,9 @@
 // policy, rates) with EHLO, XFORWARD (only announced attributes) and the saved MAIL; every
 // later RCPT, DATA and the content go through as they arrive, our Received: first; every
 // filter reply is the client's reply. RSET, the end of DATA or the session's end close the
-// filter connection with QUIT.
+// filter connection with QUIT. With speed_adjust the recipients are accepted locally, the
+// content is spooled to an unlinked temporary file, and the whole transaction is replayed
+// to the filter at the end of DATA, where any refusal becomes the client's reply.
 //
 // Never: answers 250 to DATA before the filter did; lets a filter failure (unreachable,
 // timeout, lost connection, unexpected reply) reach the client as anything but
@@ -21,11 +23,19 @@
 
 #include "asio/any_io_executor.hpp"
 #include "lib/smtp/client_session.h"
+#include "lib/smtp/received_header.h"
 #include "lib/smtp/server_handler.h"
 #include "services/frontend/frontend_context.h"
+#include "services/frontend/spool_file.h"
 #include "sluice/v1/session.pb.h"
 
 namespace sluice::frontend {
+
+// The facts of our Received: header (Postfix's before-filter smtpd layout): the client as
+// it said and as we know it, our name, the protocol, the session id as "id", TLS facts, and
+// "for <rcpt>" only when exactly one recipient was accepted.
+smtp::ReceivedInfo ReceivedInfoFor(const smtp::SessionFacts& facts, const std::string& hostname,
+                                   const std::vector<std::string>& recipients);
 
 // How the session record (served by Admin.GetSession) is updated.
 using MetadataUpdater = std::function<void(const std::function<void(sluice::v1::SessionMetadata&)>&)>;
@@ -55,6 +65,14 @@ class ProxySession : public smtp::ServerHandler {
   smtp::Reply ProxyFailed(std::string_view stage, const absl::Status& status);
   smtp::Reply Unexpected(std::string_view stage, const smtp::Reply& reply);
   asio::awaitable<void> CloseFilter();
+  void RecordRecipient(const smtp::RcptTo& rcpt, const smtp::Reply& reply);
+
+  // speed_adjust (proxy_replay.cc): spool the content, then replay the whole transaction.
+  smtp::Reply StartSpool();
+  absl::Status SpoolContent(std::string_view chunk);
+  // Opens the filter connection, replays MAIL, every RCPT, DATA and the spooled content;
+  // returns the client's end-of-DATA reply.
+  asio::awaitable<smtp::Reply> Replay();
   void EndTransaction(std::string_view outcome);
   std::string ReceivedHeader() const;
   smtp::XforwardAttrs XforwardFacts() const;
@@ -65,12 +83,15 @@ class ProxySession : public smtp::ServerHandler {
   asio::any_io_executor executor_;
   MetadataUpdater update_metadata_;
   std::shared_ptr<const sluice::v1::Limits> limits_;
+  const bool speed_adjust_;
 
   // The transaction.
   bool in_transaction_ = false;
   std::string mail_line_;  // "MAIL FROM:<a> SIZE=…", replayed to the filter
   std::string mail_from_;
-  std::vector<std::string> recipients_;  // accepted by the filter
+  std::vector<std::string> recipients_;  // accepted by the filter (speed_adjust: locally)
+  std::vector<std::string> rcpt_lines_;  // speed_adjust: "RCPT TO:<…> …" to replay
+  SpoolFile spool_;                      // speed_adjust: the content, our Received: first
   std::unique_ptr<smtp::SmtpClient> filter_;
   bool in_data_ = false;
   uint64_t content_bytes_ = 0;

@@ -1,0 +1,112 @@
+// services/frontend/proxy_replay.cc
+//
+// ProxySession's speed_adjust half (Postfix smtpd_proxy_options = speed_adjust): the content
+// goes to an unlinked temporary file while the client sends it, and only then is the filter
+// connection opened and the whole transaction replayed -- EHLO, XFORWARD, MAIL, every RCPT,
+// DATA, our Received: and the content. The client was told 250 for each recipient, so the
+// transaction is all or nothing: a refused recipient aborts it before DATA and its refusal
+// (a 4xx when any refusal was a 4xx, so the client retries all of them) is the client's
+// end-of-DATA reply; otherwise the filter's final reply is.
+//
+// Never: sends the message to the filter for only some of the recipients the client was
+// told we accepted; keeps the spool file past the transaction; answers the client 2xx
+// unless the filter did.
+#include "absl/strings/str_cat.h"
+#include "lib/control/limits_store.h"
+#include "lib/observe/log.h"
+#include "services/frontend/proxy_session.h"
+
+namespace sluice::frontend {
+namespace {
+
+constexpr size_t kReplayChunkBytes = 64 * 1024;
+
+}  // namespace
+
+smtp::Reply ProxySession::StartSpool() {
+  auto spool = SpoolFile::Create(ctx_.config.spool_dir());
+  absl::Status st = spool.ok() ? spool->Append(ReceivedHeader()) : spool.status();
+  if (!st.ok()) {
+    ctx_.metrics->ProxyFailure("spool");
+    observe::Warn("spool_failed")
+        .Kv("session", facts_.session_id)
+        .Kv("client", facts_.client_address)
+        .Kv("error", std::string(st.message()));
+    return smtp::replies::QueueWriteError();
+  }
+  spool_ = *std::move(spool);
+  in_data_ = true;
+  update_metadata_([](sluice::v1::SessionMetadata& m) { m.set_state("data"); });
+  return smtp::Reply{};  // "354"
+}
+
+absl::Status ProxySession::SpoolContent(std::string_view chunk) {
+  if (!spool_.open()) return absl::FailedPreconditionError("no spool file");
+  absl::Status st = spool_.Append(chunk);
+  if (!st.ok()) {
+    ctx_.metrics->ProxyFailure("spool");
+    observe::Warn("spool_failed")
+        .Kv("session", facts_.session_id)
+        .Kv("client", facts_.client_address)
+        .Kv("error", std::string(st.message()));
+    spool_ = SpoolFile();
+  }
+  return st;
+}
+
+asio::awaitable<smtp::Reply> ProxySession::Replay() {
+  if (!spool_.open()) co_return smtp::replies::ProxyError();
+  smtp::Reply opened = co_await OpenFilter();  // connect, EHLO, XFORWARD, MAIL
+  if (!opened.empty()) co_return opened;       // the filter's refusal of MAIL, or 451 4.3.0
+
+  // Every recipient; the first refusal decides, but a temporary one wins over a permanent
+  // one (the client must then retry the whole message, nobody may be bounced for good).
+  std::optional<smtp::Reply> refusal;
+  for (const std::string& line : rcpt_lines_) {
+    auto r = co_await filter_->Command(line);
+    if (!r.ok()) co_return ProxyFailed("rcpt", r.status());
+    if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
+    if (r->positive()) continue;
+    if (!refusal || (r->transient() && !refusal->transient())) refusal = *r;
+  }
+  if (refusal) {
+    observe::Info("replay_refused")
+        .Kv("session", facts_.session_id)
+        .Kv("client", facts_.client_address)
+        .Kv("reply", refusal->ToString());
+    co_await CloseFilter();
+    co_return *refusal;
+  }
+
+  auto data = co_await filter_->Command("DATA");
+  if (!data.ok()) co_return ProxyFailed("data", data.status());
+  if (data->code != 354) {
+    if (data->transient() || data->permanent()) {
+      co_await CloseFilter();
+      co_return *data;
+    }
+    co_return Unexpected("data", *data);
+  }
+  std::string chunk;
+  for (uint64_t offset = 0; offset < spool_.size(); offset += chunk.size()) {
+    absl::Status st = spool_.ReadAt(offset, kReplayChunkBytes, chunk);
+    if (st.ok() && chunk.empty()) st = absl::DataLossError("spool file shorter than written");
+    if (!st.ok()) {
+      observe::Warn("spool_failed").Kv("session", facts_.session_id).Kv("error", std::string(st.message()));
+      if (filter_) filter_->Close();  // never let the filter see an end of a partial message
+      filter_.reset();
+      co_return smtp::replies::QueueWriteError();
+    }
+    st = co_await filter_->SendContent(chunk);
+    if (!st.ok()) co_return ProxyFailed("content", st);
+  }
+  auto started = std::chrono::steady_clock::now();
+  auto r = co_await filter_->FinishContent();
+  if (!r.ok()) co_return ProxyFailed("end_of_data", r.status());
+  if (r->intermediate() || r->code < 200) co_return Unexpected("end_of_data", *r);
+  ctx_.metrics->proxy_reply_seconds().Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  co_return *r;
+}
+
+}  // namespace sluice::frontend
