@@ -1,0 +1,91 @@
+"""tests/integration/test_frontend_drain.py -- SIGTERM drains sluice-frontend.
+
+On SIGTERM the listener stops (new connections are refused), an idle session gets
+"421 4.3.2" at once, a transaction in flight finishes with the filter's reply, and the
+process exits 0 once nothing is left. A session that outlives drain_timeout gets 421.
+
+Never: waits on a fixed sleep where a condition can be polled; leaves a process running.
+"""
+import signal
+import socket
+import unittest
+
+from harness import TempDirTest
+from test_frontend_support import RawClient, ScriptedSmtp, start_frontend, wait_for
+
+
+def refused(port):
+    """True when a new connection is refused or gets no greeting other than 421."""
+    try:
+        c = RawClient(port, timeout=5)
+    except OSError:
+        return True
+    try:
+        code, _ = c.reply()
+        return code in (None, 421)
+    except OSError:
+        return True
+    finally:
+        c.close()
+
+
+class FrontendDrainTest(TempDirTest):
+
+    def setUp(self):
+        super().setUp()
+        self.filter = ScriptedSmtp()
+        self.addCleanup(self.filter.stop)
+
+    def test_sigterm_lets_the_transaction_in_flight_finish_and_exits_0(self):
+        fe = start_frontend(self, self.filter.address)
+        busy = RawClient(fe.smtp_port)
+        self.addCleanup(busy.close)
+        self.assertEqual(busy.reply()[0], 220)
+        busy.cmd("EHLO client.test")
+        self.assertEqual(busy.cmd("MAIL FROM:<alice@example.org>")[0], 250)
+        self.assertEqual(busy.cmd("RCPT TO:<bob@example.net>")[0], 250)
+        self.assertEqual(busy.cmd("DATA")[0], 354)
+        busy.send(b"Subject: in flight\r\n\r\nfirst half\r\n")
+        idle = RawClient(fe.smtp_port)
+        self.addCleanup(idle.close)
+        self.assertEqual(idle.reply()[0], 220)
+        self.assertEqual(idle.cmd("EHLO idle.test")[0], 250)
+
+        fe.signal(signal.SIGTERM)
+        code, text = idle.reply()
+        self.assertEqual(code, 421, text)
+        self.assertIn("4.3.2", text)
+        wait_for(lambda: refused(fe.smtp_port), 10, what="new connections refused while draining")
+        self.assertTrue(fe.alive(), "a transaction is in flight: the process waits for it")
+
+        busy.send(b"second half\r\n.\r\n")
+        code, text = busy.reply()
+        self.assertEqual(code, 250, text)
+        self.assertEqual(len(self.filter.messages()), 1)
+        self.assertTrue(self.filter.messages()[0].endswith(b"first half\r\nsecond half\r\n"))
+        # The session ends at the next command boundary outside a transaction.
+        code, text = busy.cmd("NOOP")
+        self.assertIn(code, (221, 421, None), text)
+        fe.proc.wait(20)
+        self.assertEqual(fe.proc.returncode, 0)
+
+    def test_drain_timeout_ends_what_is_left_with_421(self):
+        fe = start_frontend(self, self.filter.address, config="limits:\n  drain_timeout_seconds: 1\n")
+        c = RawClient(fe.smtp_port)
+        self.addCleanup(c.close)
+        c.reply()
+        c.cmd("EHLO client.test")
+        c.cmd("MAIL FROM:<alice@example.org>")
+        c.cmd("RCPT TO:<bob@example.net>")
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.send(b"Subject: slow\r\n\r\nnever finished\r\n")
+        fe.signal(signal.SIGTERM)
+        code, text = c.reply()
+        self.assertEqual(code, 421, text)
+        fe.proc.wait(20)
+        self.assertEqual(fe.proc.returncode, 0)
+        self.assertEqual(self.filter.messages(), [], "an unfinished message is never delivered")
+
+
+if __name__ == "__main__":
+    unittest.main()
