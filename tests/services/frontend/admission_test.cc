@@ -1,0 +1,157 @@
+// tests/services/frontend/admission_test.cc
+//
+// Admission: the session limit, per-client concurrent connections, per-client connection,
+// message and recipient rates in anvil's fixed windows, exemptions, and the sweep that keeps
+// the client table as small as the set of active clients. Time is a fake clock.
+//
+// Never: sleeps; depends on the real clock.
+#include "services/frontend/admission.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+namespace sluice::frontend {
+namespace {
+
+using Clock = Admission::Clock;
+
+class AdmissionTest : public ::testing::Test {
+ protected:
+  AdmissionTest() {
+    limits_.set_max_sessions(100);
+    limits_.set_per_client_connection_limit(0);
+    limits_.set_rate_time_unit_seconds(60);
+    admission_.set_clock_for_test([this] { return now_; });
+  }
+  AdmitDecision Admit(const std::string& client, bool exempt = false) {
+    std::unique_ptr<Admission::Ticket> t;
+    AdmitDecision d = admission_.Admit(client, exempt, limits_, t);
+    EXPECT_EQ(d == AdmitDecision::kAdmit, t != nullptr);
+    if (t) tickets_.push_back(std::move(t));
+    return d;
+  }
+
+  sluice::v1::Limits limits_;
+  Admission admission_;
+  Clock::time_point now_ = Clock::time_point() + std::chrono::hours(1);
+  std::vector<std::unique_ptr<Admission::Ticket>> tickets_;
+};
+
+TEST_F(AdmissionTest, MaxSessionsRefusesTheNextAndAFreedSlotAdmitsAgain) {
+  limits_.set_max_sessions(2);
+  EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kAdmit);
+  EXPECT_EQ(Admit("192.0.2.2"), AdmitDecision::kAdmit);
+  EXPECT_EQ(Admit("192.0.2.3"), AdmitDecision::kMaxSessions);
+  EXPECT_EQ(admission_.sessions(), 2u);
+  tickets_.erase(tickets_.begin());
+  EXPECT_EQ(admission_.sessions(), 1u);
+  EXPECT_EQ(Admit("192.0.2.3"), AdmitDecision::kAdmit);
+}
+
+TEST_F(AdmissionTest, MaxSessionsAppliesToExemptClientsToo) {
+  limits_.set_max_sessions(1);
+  EXPECT_EQ(Admit("127.0.0.1", true), AdmitDecision::kAdmit);
+  EXPECT_EQ(Admit("127.0.0.1", true), AdmitDecision::kMaxSessions);
+}
+
+TEST_F(AdmissionTest, PerClientConnectionLimitCountsEachClientSeparately) {
+  limits_.set_per_client_connection_limit(2);
+  EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kAdmit);
+  EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kAdmit);
+  EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kPerClientConnections);
+  EXPECT_EQ(Admit("192.0.2.2"), AdmitDecision::kAdmit);
+  EXPECT_EQ(admission_.sessions(), 3u) << "a refused connection gives its session slot back";
+  tickets_.erase(tickets_.begin());
+  EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kAdmit);
+}
+
+TEST_F(AdmissionTest, ExemptClientsSkipPerClientLimits) {
+  limits_.set_per_client_connection_limit(1);
+  limits_.set_per_client_connection_rate_limit(1);
+  limits_.set_per_client_message_rate_limit(1);
+  limits_.set_per_client_recipient_rate_limit(1);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Admit("127.0.0.1", true), AdmitDecision::kAdmit);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(admission_.AllowMessage("127.0.0.1", true, limits_));
+    EXPECT_TRUE(admission_.AllowRecipient("127.0.0.1", true, limits_));
+  }
+  EXPECT_EQ(admission_.tracked_clients(), 0u) << "exempt clients are not tracked";
+}
+
+TEST_F(AdmissionTest, ConnectionRateIsAFixedWindowFromTheFirstEvent) {
+  limits_.set_per_client_connection_rate_limit(3);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kAdmit);
+  EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kConnectionRate);
+  now_ += std::chrono::seconds(59);
+  EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kConnectionRate);
+  EXPECT_EQ(Admit("192.0.2.2"), AdmitDecision::kAdmit) << "another client has its own window";
+  now_ += std::chrono::seconds(1);
+  EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kAdmit) << "a new window starts after one time unit";
+}
+
+TEST_F(AdmissionTest, MessageAndRecipientRates) {
+  limits_.set_per_client_message_rate_limit(2);
+  limits_.set_per_client_recipient_rate_limit(3);
+  limits_.set_rate_time_unit_seconds(10);
+  EXPECT_TRUE(admission_.AllowMessage("192.0.2.1", false, limits_));
+  EXPECT_TRUE(admission_.AllowMessage("192.0.2.1", false, limits_));
+  EXPECT_FALSE(admission_.AllowMessage("192.0.2.1", false, limits_));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(admission_.AllowRecipient("192.0.2.1", false, limits_));
+  EXPECT_FALSE(admission_.AllowRecipient("192.0.2.1", false, limits_));
+  EXPECT_TRUE(admission_.AllowMessage("192.0.2.9", false, limits_));
+  now_ += std::chrono::seconds(10);
+  EXPECT_TRUE(admission_.AllowMessage("192.0.2.1", false, limits_));
+  EXPECT_TRUE(admission_.AllowRecipient("192.0.2.1", false, limits_));
+}
+
+TEST_F(AdmissionTest, ZeroMeansNoLimit) {
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kAdmit);
+    EXPECT_TRUE(admission_.AllowMessage("192.0.2.1", false, limits_));
+    EXPECT_TRUE(admission_.AllowRecipient("192.0.2.1", false, limits_));
+  }
+}
+
+TEST_F(AdmissionTest, LimitsChangeLiveForTheNextDecision) {
+  limits_.set_per_client_connection_limit(1);
+  EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kAdmit);
+  EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kPerClientConnections);
+  limits_.set_per_client_connection_limit(3);
+  EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kAdmit);
+}
+
+TEST_F(AdmissionTest, SweepDropsIdleClientsWithExpiredWindowsOnly) {
+  limits_.set_per_client_connection_limit(10);
+  limits_.set_per_client_message_rate_limit(100);
+  EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kAdmit);  // stays connected
+  EXPECT_EQ(Admit("192.0.2.2"), AdmitDecision::kAdmit);
+  tickets_.pop_back();  // 192.0.2.2 disconnects
+  EXPECT_TRUE(admission_.AllowMessage("192.0.2.3", false, limits_));  // a live rate window
+  EXPECT_EQ(admission_.tracked_clients(), 3u);
+  now_ += std::chrono::seconds(61);
+  EXPECT_TRUE(admission_.AllowMessage("192.0.2.4", false, limits_));  // fresh window
+  EXPECT_EQ(Admit("192.0.2.5"), AdmitDecision::kAdmit);  // triggers the sweep
+  // 192.0.2.2 (no connection) and 192.0.2.3 (expired window) are gone.
+  EXPECT_EQ(admission_.tracked_clients(), 3u);
+  // Releasing after a sweep is harmless and the counts stay right.
+  tickets_.clear();
+  EXPECT_EQ(admission_.sessions(), 0u);
+  now_ += std::chrono::seconds(61);
+  EXPECT_EQ(Admit("192.0.2.6"), AdmitDecision::kAdmit);
+  EXPECT_EQ(admission_.tracked_clients(), 1u);
+}
+
+TEST_F(AdmissionTest, ManyClientsDoNotAccumulate) {
+  limits_.set_per_client_connection_limit(10);
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_EQ(Admit("198.51.100." + std::to_string(i % 250) + "/" + std::to_string(i)), AdmitDecision::kAdmit);
+    tickets_.clear();
+    now_ += std::chrono::seconds(1);
+  }
+  EXPECT_LE(admission_.tracked_clients(), 61u);
+}
+
+}  // namespace
+}  // namespace sluice::frontend
