@@ -143,6 +143,15 @@ asio::awaitable<Session::ReadResult> Session::ReadLine(std::string& line) {
       control_->set_idle(false);
       co_return ReadResult::kInterrupted;
     }
+    if (in_.empty()) {
+      // A session waiting for its client keeps no buffers: the EHLO reply, the last command
+      // and its line would otherwise hold their heap capacity for as long as the client
+      // sits idle (thousands of idle sessions per process, a few KB each at most). The
+      // next reply or read allocates again, which costs nothing next to the network wait.
+      std::string().swap(in_);
+      std::string().swap(out_);  // empty: Flush() above sent it
+      std::string().swap(line);  // the previous command, already handled
+    }
     std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, s_.command_timeout);
     control_->set_idle(false);
     if (ec == asio::error::timed_out) co_return ReadResult::kTimeout;
