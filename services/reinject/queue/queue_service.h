@@ -15,6 +15,10 @@
 // header block only).
 #pragma once
 
+// A standard header before the first Asio one: Asio decides between aligned_alloc and
+// operator new from libstdc++'s config macros, and every TU must decide alike.
+#include <memory>
+
 #include "asio/thread_pool.hpp"
 #include "services/reinject/queue/queue_store.h"
 #include "sluice/v1/queue.grpc.pb.h"

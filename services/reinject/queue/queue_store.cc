@@ -275,8 +275,12 @@ sluice::v1::QueueState QueueStore::Settle(const std::string& id, std::function<v
 
 void QueueStore::MarkCorrupt(const std::string& id, QueueDir dir, const absl::Status& why) {
   auto name = MoveToCorrupt(*layout_, dir, id, MessageOf(why));
+  absl::Time later = clock_->Now() + absl::Minutes(5);
   Settle(id, [&](IndexEntry& x) {
-    if (!name.ok()) return;  // left where it is; tried again when due
+    if (!name.ok()) {
+      x.due_at = later;  // left where it is; looked at again later, not in a loop
+      return;
+    }
     x.state = sluice::v1::CORRUPT;
     x.file = *name;
     x.pending_hold = false;

@@ -355,6 +355,23 @@ TEST_F(QueueStoreTest, HoldBetweenTakeAndClaimStopsTheDelivery) {
   EXPECT_TRUE(Exists(Q("hold/" + *id)));
 }
 
+TEST_F(QueueStoreTest, FailedFinishKeepsTheEntryAndRetriesItLater) {
+  auto store = Open();
+  auto id = Commit(io_, *store, kMessage, Envelope("a@x.example", {"b@y.example"}));
+  ASSERT_THAT(id, IsOk());
+  ASSERT_EQ(store->TakeDue(clock_.Now(), 10).size(), 1u);
+  auto record = store->Claim(*id);
+  ASSERT_THAT(record, IsOk());
+  ASSERT_EQ(::rmdir(Q("tmp").c_str()), 0);  // the rewrite of the record cannot happen
+  record->set_state(sluice::v1::DEFERRED);
+  record->mutable_recipients(0)->set_status(sluice::v1::RECIPIENT_STATUS_DEFERRED);
+  EXPECT_FALSE(store->Finish(*id, *record, absl::Seconds(60)).ok());
+  // The old record is still there, still active, due again after the retry delay.
+  EXPECT_EQ(OnDisk("active/" + *id).recipients(0).status(), sluice::v1::RECIPIENT_STATUS_PENDING);
+  EXPECT_FALSE(store->HasDue(clock_.Now()));
+  EXPECT_TRUE(store->HasDue(clock_.Now() + absl::Seconds(60)));
+}
+
 TEST_F(QueueStoreTest, GetShowsTheHeaderBlockOnly) {
   auto store = Open();
   auto id = Commit(io_, *store, kMessage, Envelope("a@x.example", {"b@y.example"}));
