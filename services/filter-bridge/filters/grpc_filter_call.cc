@@ -2,6 +2,7 @@
 #include "services/filter-bridge/filters/grpc_filter_call.h"
 
 #include "asio/experimental/as_tuple.hpp"
+#include "asio/post.hpp"
 #include "asio/use_awaitable.hpp"
 
 namespace sluice::filter_bridge {
@@ -23,17 +24,23 @@ std::shared_ptr<GrpcFilterCall> GrpcFilterCall::Start(sluice::v1::ContentFilter:
   return call;
 }
 
-void GrpcFilterCall::OnWriteDone(bool ok) { channel_.try_send(asio::error_code(), Event{Event::kWriteDone, ok}); }
+void GrpcFilterCall::Post(Event event, std::shared_ptr<GrpcFilterCall> keep) {
+  // The coroutine waits for this event, so its io_context has work and is alive.
+  asio::post(executor_, [event, keep = std::move(keep)] {
+    keep->channel_.try_send(asio::error_code(), event);
+  });
+}
+
+void GrpcFilterCall::OnWriteDone(bool ok) { Post(Event{Event::kWriteDone, ok}, shared_from_this()); }
 
 void GrpcFilterCall::OnWritesDoneDone(bool ok) {
-  channel_.try_send(asio::error_code(), Event{Event::kWritesDoneDone, ok});
+  Post(Event{Event::kWritesDoneDone, ok}, shared_from_this());
 }
 
 void GrpcFilterCall::OnDone(const grpc::Status& status) {
   status_ = status;
-  // The last reaction: keep the call alive until the hand-off is complete, then let go.
-  std::shared_ptr<GrpcFilterCall> keep = std::move(self_);
-  keep->channel_.try_send(asio::error_code(), Event{Event::kDone, true});
+  // The last reaction: the posted hand-off holds the last gRPC-side reference.
+  Post(Event{Event::kDone, true}, std::move(self_));
 }
 
 asio::awaitable<GrpcFilterCall::Event> GrpcFilterCall::Next() {

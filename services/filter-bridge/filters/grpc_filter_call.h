@@ -1,11 +1,15 @@
 // services/filter-bridge/filters/grpc_filter_call.h
 //
 // One sluice.v1.ContentFilter.Filter call (client streaming) with gRPC's callback API,
-// driven from an Asio coroutine: each reactor event (write done, call done) is handed to the
-// coroutine through a thread-safe channel, so no io thread ever blocks on gRPC and no gRPC
-// thread runs our code beyond a hand-off. Cancelling the awaiting coroutine (the chain's
+// driven from an Asio coroutine: each reactor event (write done, call done) is posted to the
+// coroutine's executor and handed over through a channel there, so no io thread ever blocks
+// on gRPC and no gRPC thread runs our code beyond a post. The posted handler holds a
+// reference, so the call is released on the io thread, while the coroutine still waits (its
+// io_context is then necessarily alive). Cancelling the awaiting coroutine (the chain's
 // deadline) cancels the call (TryCancel) and still waits for gRPC's OnDone, after which the
 // reactor is no longer used.
+//
+// The io_context must outlive a call in flight (a draining stage lets its sessions finish).
 //
 // Never: destroys the reactor before OnDone (the call keeps itself alive until then); calls
 // StartWrite with another write outstanding.
@@ -22,7 +26,8 @@
 
 namespace sluice::filter_bridge {
 
-class GrpcFilterCall : public grpc::ClientWriteReactor<sluice::v1::FilterRequest> {
+class GrpcFilterCall : public grpc::ClientWriteReactor<sluice::v1::FilterRequest>,
+                       public std::enable_shared_from_this<GrpcFilterCall> {
  public:
   // Starts the call with `deadline`; the returned call lives at least until OnDone.
   static std::shared_ptr<GrpcFilterCall> Start(sluice::v1::ContentFilter::Stub* stub,
@@ -48,7 +53,9 @@ class GrpcFilterCall : public grpc::ClientWriteReactor<sluice::v1::FilterRequest
 
  private:
   using Channel = asio::experimental::concurrent_channel<void(asio::error_code, Event)>;
-  explicit GrpcFilterCall(asio::any_io_executor executor) : channel_(executor, 8) {}
+  explicit GrpcFilterCall(asio::any_io_executor executor) : executor_(executor), channel_(executor, 8) {}
+  // From a gRPC thread: delivers `event` on the io thread.
+  void Post(Event event, std::shared_ptr<GrpcFilterCall> keep);
   // The next reactor event; a cancelled wait cancels the call and waits on for its end.
   asio::awaitable<Event> Next();
 
@@ -58,6 +65,7 @@ class GrpcFilterCall : public grpc::ClientWriteReactor<sluice::v1::FilterRequest
   grpc::Status status_;                // set in OnDone, read after the kDone event
   bool done_ = false;                  // the coroutine saw kDone
   bool writes_closed_ = false;
+  asio::any_io_executor executor_;
   Channel channel_;
   std::shared_ptr<GrpcFilterCall> self_;  // released in OnDone
 };
