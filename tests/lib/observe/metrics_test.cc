@@ -179,8 +179,10 @@ TEST(Labelled, FindsChildrenByValueAndCreatesSurprisesOnDemand) {
   c.at({"INTERNAL"}).Increment();  // not declared: still counted
   EXPECT_EQ(c.at({"INTERNAL"}).Value(), 1);
   EXPECT_THROW(c.at({"OK", "extra"}), std::invalid_argument);
-  EXPECT_THROW(Labelled<prometheus::Gauge>(r, "sluice_example_x", "x", {{"kind", {}}}),
-               std::invalid_argument);
+  // A label with no declared values yet (a filter chain without filters): the family exists
+  // empty, and at() still creates children on demand.
+  Labelled<prometheus::Gauge> empty(r, "sluice_example_x", "x", {{"kind", {}}});
+  EXPECT_EQ(empty.at({"late"}).Value(), 0);
 }
 
 }  // namespace
