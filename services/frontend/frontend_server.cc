@@ -20,10 +20,11 @@ class FrontendSession : public ProxySession {
  public:
   FrontendSession(FrontendContext& ctx, smtp::SessionFacts& facts, asio::any_io_executor ex, SessionRegistration reg,
                   std::unique_ptr<Admission::Ticket> ticket)
-      : ProxySession(ctx, facts, std::move(ex), reg.update), reg_(std::move(reg)), ticket_(std::move(ticket)) {}
+      : ProxySession(ctx, facts, std::move(ex), std::move(reg.update)), keepalive_(std::move(reg.keepalive)),
+        ticket_(std::move(ticket)) {}
 
  private:
-  SessionRegistration reg_;
+  std::shared_ptr<void> keepalive_;  // the registry entry (see SessionRegistration)
   std::unique_ptr<Admission::Ticket> ticket_;
 };
 

@@ -34,36 +34,36 @@ smtp::Reply ProxySession::StartSpool() {
         .Kv("error", std::string(st.message()));
     return smtp::replies::QueueWriteError();
   }
-  spool_ = *std::move(spool);
-  in_data_ = true;
+  t_->spool = *std::move(spool);
+  t_->in_data = true;
   update_metadata_([](sluice::v1::SessionMetadata& m) { m.set_state("data"); });
   return smtp::Reply{};  // "354"
 }
 
 absl::Status ProxySession::SpoolContent(std::string_view chunk) {
-  if (!spool_.open()) return absl::FailedPreconditionError("no spool file");
-  absl::Status st = spool_.Append(chunk);
+  if (!t_->spool.open()) return absl::FailedPreconditionError("no spool file");
+  absl::Status st = t_->spool.Append(chunk);
   if (!st.ok()) {
     ctx_.metrics->ProxyFailure("spool");
     observe::Warn("spool_failed")
         .Kv("session", facts_.session_id)
         .Kv("client", facts_.client_address)
         .Kv("error", std::string(st.message()));
-    spool_ = SpoolFile();
+    t_->spool = SpoolFile();
   }
   return st;
 }
 
 asio::awaitable<smtp::Reply> ProxySession::Replay() {
-  if (!spool_.open()) co_return smtp::replies::ProxyError();
+  if (!t_->spool.open()) co_return smtp::replies::ProxyError();
   smtp::Reply opened = co_await OpenFilter();  // connect, EHLO, XFORWARD, MAIL
   if (!opened.empty()) co_return opened;       // the filter's refusal of MAIL, or 451 4.3.0
 
   // Every recipient; the first refusal decides, but a temporary one wins over a permanent
   // one (the client must then retry the whole message, nobody may be bounced for good).
   std::optional<smtp::Reply> refusal;
-  for (const std::string& line : rcpt_lines_) {
-    auto r = co_await filter_->Command(line);
+  for (const std::string& line : t_->rcpt_lines) {
+    auto r = co_await t_->filter->Command(line);
     if (!r.ok()) co_return ProxyFailed("rcpt", r.status());
     if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
     if (r->positive()) continue;
@@ -78,7 +78,7 @@ asio::awaitable<smtp::Reply> ProxySession::Replay() {
     co_return *refusal;
   }
 
-  auto data = co_await filter_->Command("DATA");
+  auto data = co_await t_->filter->Command("DATA");
   if (!data.ok()) co_return ProxyFailed("data", data.status());
   if (data->code != 354) {
     if (data->transient() || data->permanent()) {
@@ -88,20 +88,19 @@ asio::awaitable<smtp::Reply> ProxySession::Replay() {
     co_return Unexpected("data", *data);
   }
   std::string chunk;
-  for (uint64_t offset = 0; offset < spool_.size(); offset += chunk.size()) {
-    absl::Status st = spool_.ReadAt(offset, kReplayChunkBytes, chunk);
+  for (uint64_t offset = 0; offset < t_->spool.size(); offset += chunk.size()) {
+    absl::Status st = t_->spool.ReadAt(offset, kReplayChunkBytes, chunk);
     if (st.ok() && chunk.empty()) st = absl::DataLossError("spool file shorter than written");
     if (!st.ok()) {
       observe::Warn("spool_failed").Kv("session", facts_.session_id).Kv("error", std::string(st.message()));
-      if (filter_) filter_->Close();  // never let the filter see an end of a partial message
-      filter_.reset();
+      DropFilter();  // never let the filter see an end of a partial message
       co_return smtp::replies::QueueWriteError();
     }
-    st = co_await filter_->SendContent(chunk);
+    st = co_await t_->filter->SendContent(chunk);
     if (!st.ok()) co_return ProxyFailed("content", st);
   }
   auto started = std::chrono::steady_clock::now();
-  auto r = co_await filter_->FinishContent();
+  auto r = co_await t_->filter->FinishContent();
   if (!r.ok()) co_return ProxyFailed("end_of_data", r.status());
   if (r->intermediate() || r->code < 200) co_return Unexpected("end_of_data", *r);
   ctx_.metrics->proxy_reply_seconds().Observe(

@@ -63,12 +63,9 @@ asio::awaitable<smtp::Reply> ProxySession::OnMail(const smtp::MailFrom& mail) {
     co_return smtp::replies::MessageRateExceeded(facts_.client_address);
   }
   in_transaction_ = true;
-  mail_from_ = mail.address;
-  mail_line_ = absl::StrCat("MAIL FROM:<", mail.address, ">", smtp::FormatParams(mail.params));
-  recipients_.clear();
-  rcpt_lines_.clear();
-  spool_ = SpoolFile();
-  content_bytes_ = 0;
+  t_ = std::make_unique<Transaction>();
+  t_->mail_from = mail.address;
+  t_->mail_line = absl::StrCat("MAIL FROM:<", mail.address, ">", smtp::FormatParams(mail.params));
   ctx_.transactions_in_flight.fetch_add(1);
   update_metadata_([&](sluice::v1::SessionMetadata& m) {
     auto* t = m.mutable_current();
@@ -112,8 +109,7 @@ smtp::Reply ProxySession::ProxyFailed(std::string_view stage, const absl::Status
       .Kv("step", stage)
       .Kv("reason", reason)
       .Kv("error", std::string(status.message()));
-  if (filter_) filter_->Close();
-  filter_.reset();
+  DropFilter();
   return smtp::replies::ProxyError();
 }
 
@@ -127,8 +123,7 @@ smtp::Reply ProxySession::Unexpected(std::string_view stage, const smtp::Reply& 
       .Kv("step", stage)
       .Kv("reason", "unexpected_reply")
       .Kv("reply", reply.ToString());
-  if (filter_) filter_->Close();
-  filter_.reset();
+  DropFilter();
   return smtp::replies::ProxyError();
 }
 
@@ -144,20 +139,20 @@ asio::awaitable<smtp::Reply> ProxySession::OpenFilter() {
   t.connect = std::chrono::seconds(limits_->connect_timeout_seconds());
   t.reply = std::chrono::seconds(limits_->proxy_timeout_seconds());
   t.data_done = t.reply;
-  filter_ = std::make_unique<smtp::SmtpClient>(executor_, t);
+  t_->filter = std::make_unique<smtp::SmtpClient>(executor_, t);
 
-  auto greeting = co_await filter_->Connect(ctx_.filter);
+  auto greeting = co_await t_->filter->Connect(ctx_.filter);
   if (!greeting.ok()) co_return ProxyFailed("connect", greeting.status());
   if (greeting->code != 220) co_return greeting->transient() ? ProxyFailed("connect", absl::UnavailableError(greeting->ToString())) : Unexpected("connect", *greeting);
-  auto ehlo = co_await filter_->Hello(ctx_.proxy_ehlo);
+  auto ehlo = co_await t_->filter->Hello(ctx_.proxy_ehlo);
   if (!ehlo.ok()) co_return ProxyFailed("ehlo", ehlo.status());
   if (ehlo->code != 250) co_return Unexpected("ehlo", *ehlo);
-  if (filter_->capabilities().xforward) {
-    auto xf = co_await filter_->Xforward(XforwardFacts());
+  if (t_->filter->capabilities().xforward) {
+    auto xf = co_await t_->filter->Xforward(XforwardFacts());
     if (!xf.ok()) co_return ProxyFailed("xforward", xf.status());
     if (xf->code != 250) co_return Unexpected("xforward", *xf);
   }
-  auto mail = co_await filter_->Command(mail_line_);
+  auto mail = co_await t_->filter->Command(t_->mail_line);
   if (!mail.ok()) co_return ProxyFailed("mail", mail.status());
   ctx_.metrics->proxy_connect_seconds().Observe(SecondsSince(started));
   if (mail->positive() && !mail->intermediate()) co_return smtp::Reply{};
@@ -185,13 +180,13 @@ asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
   if (speed_adjust_) {
     // speed_adjust: no filter connection until the whole message is here; the recipient is
     // accepted locally and replayed then (a refusal becomes the end-of-DATA reply).
-    rcpt_lines_.push_back(std::move(line));
+    t_->rcpt_lines.push_back(std::move(line));
     smtp::Reply ok = smtp::replies::Ok();
     RecordRecipient(rcpt, ok);
     co_return ok;
   }
-  if (!filter_) {
-    if (!recipients_.empty()) {
+  if (!t_->filter) {
+    if (!t_->recipients.empty()) {
       // The filter connection that took the earlier recipients is gone (it failed): a new
       // one would carry the message for the later recipients only, while the client thinks
       // all of them were accepted. Nothing more can succeed in this transaction.
@@ -200,7 +195,7 @@ asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
     smtp::Reply opened = co_await OpenFilter();
     if (!opened.empty()) co_return opened;
   }
-  auto r = co_await filter_->Command(line);
+  auto r = co_await t_->filter->Command(line);
   if (!r.ok()) co_return ProxyFailed("rcpt", r.status());
   if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
   if (r->positive()) RecordRecipient(rcpt, *r);
@@ -208,7 +203,7 @@ asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
 }
 
 void ProxySession::RecordRecipient(const smtp::RcptTo& rcpt, const smtp::Reply& reply) {
-  recipients_.push_back(rcpt.address);
+  t_->recipients.push_back(rcpt.address);
   update_metadata_([&](sluice::v1::SessionMetadata& m) {
     auto* rc = m.mutable_current()->add_recipients();
     rc->set_address(rcpt.address);
@@ -234,32 +229,32 @@ smtp::ReceivedInfo ReceivedInfoFor(const smtp::SessionFacts& facts, const std::s
 }
 
 std::string ProxySession::ReceivedHeader() const {
-  return smtp::FormatReceived(ReceivedInfoFor(facts_, ctx_.hostname, recipients_), std::time(nullptr));
+  return smtp::FormatReceived(ReceivedInfoFor(facts_, ctx_.hostname, t_->recipients), std::time(nullptr));
 }
 
 asio::awaitable<smtp::Reply> ProxySession::OnData() {
   if (speed_adjust_) co_return StartSpool();
-  if (!filter_) co_return smtp::replies::ProxyError();  // cannot happen: an accepted RCPT opened it
-  auto r = co_await filter_->Command("DATA");
+  if (!t_->filter) co_return smtp::replies::ProxyError();  // cannot happen: an accepted RCPT opened it
+  auto r = co_await t_->filter->Command("DATA");
   if (!r.ok()) co_return ProxyFailed("data", r.status());
   if (r->code != 354) {
     if (r->transient() || r->permanent()) co_return *r;
     co_return Unexpected("data", *r);
   }
-  in_data_ = true;
+  t_->in_data = true;
   update_metadata_([](sluice::v1::SessionMetadata& m) { m.set_state("data"); });
   // Our trace header first, as Postfix's before-filter smtpd does.
-  absl::Status st = co_await filter_->SendContent(ReceivedHeader());
+  absl::Status st = co_await t_->filter->SendContent(ReceivedHeader());
   if (!st.ok()) co_return ProxyFailed("data", st);
   co_return *r;  // the filter's 354 is the client's 354
 }
 
 asio::awaitable<absl::Status> ProxySession::OnContent(std::string_view chunk) {
-  content_bytes_ += chunk.size();
+  t_->content_bytes += chunk.size();
   ctx_.metrics->received_bytes().Increment(static_cast<double>(chunk.size()));
   if (speed_adjust_) co_return SpoolContent(chunk);
-  if (!filter_) co_return absl::UnavailableError("filter connection gone");
-  absl::Status st = co_await filter_->SendContent(chunk);
+  if (!t_->filter) co_return absl::UnavailableError("filter connection gone");
+  absl::Status st = co_await t_->filter->SendContent(chunk);
   if (!st.ok()) {
     (void)ProxyFailed("content", st);
     co_return st;
@@ -268,29 +263,27 @@ asio::awaitable<absl::Status> ProxySession::OnContent(std::string_view chunk) {
 }
 
 asio::awaitable<smtp::Reply> ProxySession::OnDataEnd(smtp::DataOutcome outcome) {
-  in_data_ = false;
+  t_->in_data = false;
   smtp::Reply reply;
   if (outcome != smtp::DataOutcome::kComplete && outcome != smtp::DataOutcome::kHandlerFailed) {
     // Never send the final dot of a message we refuse: drop the filter connection instead,
     // so the filter discards what it got.
-    if (filter_) filter_->Close();
-    filter_.reset();
-    spool_ = SpoolFile();
+    DropFilter();
+    t_.reset();
     EndTransaction("aborted");
     co_return smtp::replies::ProxyError();
   }
   if (outcome == smtp::DataOutcome::kHandlerFailed) {
     // The content could not be relayed or spooled (already logged): a 4xx, nothing sent on.
-    if (filter_) filter_->Close();
-    filter_.reset();
+    DropFilter();
     reply = smtp::replies::ProxyError();
   } else if (speed_adjust_) {
     reply = co_await Replay();
-  } else if (!filter_) {
+  } else if (!t_->filter) {
     reply = smtp::replies::ProxyError();
   } else {
     auto started = std::chrono::steady_clock::now();
-    auto r = co_await filter_->FinishContent();
+    auto r = co_await t_->filter->FinishContent();
     if (!r.ok()) {
       reply = ProxyFailed("end_of_data", r.status());
     } else if (r->intermediate() || r->code < 200) {
@@ -300,20 +293,20 @@ asio::awaitable<smtp::Reply> ProxySession::OnDataEnd(smtp::DataOutcome outcome) 
       reply = *r;
     }
   }
-  spool_ = SpoolFile();
   observe::Info("transaction")
       .Kv("session", facts_.session_id)
       .Kv("client", facts_.client_address)
-      .Kv("from", mail_from_)
-      .Kv("nrcpt", static_cast<uint64_t>(recipients_.size()))
-      .Kv("size", content_bytes_)
+      .Kv("from", t_->mail_from)
+      .Kv("nrcpt", static_cast<uint64_t>(t_->recipients.size()))
+      .Kv("size", t_->content_bytes)
       .Kv("reply", reply.ToString());
   update_metadata_([&](sluice::v1::SessionMetadata& m) {
-    m.mutable_current()->set_size_bytes(content_bytes_);
+    m.mutable_current()->set_size_bytes(t_->content_bytes);
     m.mutable_current()->set_final_reply(reply.ToString());
   });
   EndTransaction(reply.positive() ? "delivered" : reply.permanent() ? "rejected" : "deferred");
   co_await CloseFilter();
+  t_.reset();
   co_return reply;
 }
 
@@ -329,21 +322,24 @@ void ProxySession::EndTransaction(std::string_view outcome) {
 }
 
 asio::awaitable<void> ProxySession::CloseFilter() {
-  if (filter_) {
+  if (t_ && t_->filter) {
     // Postfix ends the filter connection with QUIT and does not wait for the 221.
-    co_await filter_->Quit(/*wait_reply=*/false);
-    filter_.reset();
+    co_await t_->filter->Quit(/*wait_reply=*/false);
+    t_->filter.reset();
+  }
+}
+
+void ProxySession::DropFilter() {
+  if (t_ && t_->filter) {
+    t_->filter->Close();
+    t_->filter.reset();
   }
 }
 
 asio::awaitable<void> ProxySession::OnReset() {
-  if (in_data_ && filter_) {
-    filter_->Close();  // mid-content: never let the filter see an end
-    filter_.reset();
-  }
-  in_data_ = false;
-  spool_ = SpoolFile();
+  if (t_ && t_->in_data) DropFilter();  // mid-content: never let the filter see an end
   co_await CloseFilter();
+  t_.reset();  // and with it the speed_adjust spool file
   EndTransaction("aborted");
 }
 

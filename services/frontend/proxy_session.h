@@ -85,16 +85,23 @@ class ProxySession : public smtp::ServerHandler {
   std::shared_ptr<const sluice::v1::Limits> limits_;
   const bool speed_adjust_;
 
-  // The transaction.
+  // The transaction, allocated at MAIL and freed at its end: an idle session holds none of
+  // it (the idle-session memory budget, bench/idle_sessions.py).
+  struct Transaction {
+    std::string mail_line;  // "MAIL FROM:<a> SIZE=…", replayed to the filter
+    std::string mail_from;
+    std::vector<std::string> recipients;  // accepted by the filter (speed_adjust: locally)
+    std::vector<std::string> rcpt_lines;  // speed_adjust: "RCPT TO:<…> …" to replay
+    SpoolFile spool;                      // speed_adjust: the content, our Received: first
+    std::unique_ptr<smtp::SmtpClient> filter;
+    bool in_data = false;
+    uint64_t content_bytes = 0;
+  };
+  // Closes the filter connection without a word (after a failure, or mid-content).
+  void DropFilter();
+
   bool in_transaction_ = false;
-  std::string mail_line_;  // "MAIL FROM:<a> SIZE=…", replayed to the filter
-  std::string mail_from_;
-  std::vector<std::string> recipients_;  // accepted by the filter (speed_adjust: locally)
-  std::vector<std::string> rcpt_lines_;  // speed_adjust: "RCPT TO:<…> …" to replay
-  SpoolFile spool_;                      // speed_adjust: the content, our Received: first
-  std::unique_ptr<smtp::SmtpClient> filter_;
-  bool in_data_ = false;
-  uint64_t content_bytes_ = 0;
+  std::unique_ptr<Transaction> t_;
 };
 
 }  // namespace sluice::frontend
