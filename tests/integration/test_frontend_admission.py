@@ -7,11 +7,32 @@ not relay outside accepted_domains (554 5.7.1, and the filter never hears of it)
 
 Never: leaves a connection or a process behind; uses any address but loopback.
 """
+import importlib
 import smtplib
 import unittest
+import urllib.request
 
-from harness import TempDirTest, send_mail
+import grpc
+
+from harness import TempDirTest, grpc_stubs, send_mail
 from test_frontend_support import RawClient, ScriptedSmtp, start_frontend, wait_for
+
+
+def admin_stubs():
+    """The Admin stubs (harness.grpc_stubs() imports them, then may fail on grpc.health)."""
+    try:
+        return grpc_stubs()
+    except ModuleNotFoundError:
+        return {n: importlib.import_module("sluice.v1." + n) for n in ("admin_pb2", "admin_pb2_grpc", "limits_pb2")}
+
+
+def metric(port, name):
+    """The value of one sample line of /metrics ("name{labels}" exactly as exposed)."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+    raise AssertionError("no metric " + name)
 
 BODY = b"Subject: admission\r\n\r\nhello\r\n"
 
@@ -58,6 +79,9 @@ class FrontendAdmissionTest(TempDirTest):
                 c.close()
         wait_for(admitted, 10, what="a freed session slot")
         self.assertRegex(fe.log(), r"event=refused .*reason=max_sessions")
+        self.assertEqual(metric(fe.metrics_port, 'sluice_frontend_connections_total{outcome="max_sessions"}'), 1)
+        self.assertEqual(metric(fe.metrics_port, 'sluice_frontend_limit_hits_total{limit="max_sessions"}'), 1)
+        self.assertEqual(metric(fe.metrics_port, 'sluice_frontend_transactions_total{outcome="delivered"}'), 1)
 
     def test_per_client_limit_plus_one_gets_421_while_others_proceed(self):
         config = ("limits:\n"
@@ -81,6 +105,65 @@ class FrontendAdmissionTest(TempDirTest):
         self.assertEqual(a[0].cmd("EHLO client.test")[0], 250)
         self.assertEqual(a[0].cmd("NOOP")[0], 250)
         self.assertRegex(fe.log(), r"event=refused client=127\.0\.0\.2 reason=per_client_limit")
+
+    def test_message_and_recipient_rates_per_client(self):
+        config = ("limits:\n"
+                  "  per_client_message_rate_limit: 2\n"
+                  "  per_client_recipient_rate_limit: 3\n"
+                  "  limit_exemptions: [\"192.0.2.0/24\"]\n")
+        fe = start_frontend(self, self.filter.address, config=config)
+        s = smtplib.SMTP("127.0.0.1", fe.smtp_port, local_hostname="c.test", timeout=20,
+                         source_address=("127.0.0.2", 0))
+        self.addCleanup(s.close)
+        s.ehlo("c.test")
+        self.assertEqual(s.mail("a@example.org")[0], 250)
+        for r in ("b1@example.net", "b2@example.net", "b3@example.net"):
+            self.assertEqual(s.rcpt(r)[0], 250)
+        code, text = s.rcpt("b4@example.net")
+        self.assertEqual(code, 450, text)
+        self.assertIn(b"4.7.1", text)
+        self.assertEqual(s.data(BODY)[0], 250)
+        self.assertEqual(s.mail("a@example.org")[0], 250)
+        s.rset()
+        code, text = s.mail("a@example.org")
+        self.assertEqual(code, 450, text)
+        # Another client has its own budget.
+        code, _ = send_mail(fe.smtp_port, "a@example.org", ["b@example.net"], BODY, source_address="127.0.0.3")
+        self.assertEqual(code, 250)
+
+    def test_max_sessions_changes_live_through_the_admin_api(self):
+        fe = start_frontend(self, self.filter.address)
+        first = self.connect(fe.smtp_port)
+        self.assertEqual(first.reply()[0], 220)
+        m = admin_stubs()
+        with grpc.insecure_channel(fe.admin) as ch:
+            admin = m["admin_pb2_grpc"].AdminStub(ch)
+            limits = m["limits_pb2"].Limits(max_sessions=1)
+            admin.UpdateLimits(m["admin_pb2"].UpdateLimitsRequest(limits=limits), timeout=10)
+        second = self.connect(fe.smtp_port)
+        code, text = second.reply()
+        self.assertEqual(code, 421, text)
+        self.assertEqual(first.cmd("NOOP")[0], 250, "the admitted session is not affected")
+
+    def test_message_over_the_size_limit_is_552_and_never_reaches_the_filter_whole(self):
+        fe = start_frontend(self, self.filter.address, ["--message_size_limit=10000"])
+        c = self.connect(fe.smtp_port)
+        c.reply()
+        code, text = c.cmd("EHLO client.test")
+        self.assertIn("SIZE 10000", text)
+        code, text = c.cmd("MAIL FROM:<a@example.org> SIZE=20000")
+        self.assertEqual(code, 552, text)
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.org>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<b@example.net>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.send(b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 20 + b".\r\n")
+        code, text = c.reply()
+        self.assertEqual(code, 552, text)
+        self.assertIn("5.3.4", text)
+        self.assertEqual(self.filter.messages(), [])
+        wait_for(lambda: self.filter.conns[0].aborted_data or self.filter.conns[0].closed, 10,
+                 what="the filter connection dropped without a final dot")
+        self.assertEqual(c.cmd("QUIT")[0], 221)
 
     def test_loopback_is_exempt_from_the_per_client_limit_by_default(self):
         fe = start_frontend(self, self.filter.address, ["--per_client_connection_limit=1"])
