@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "asio/co_spawn.hpp"
@@ -63,6 +64,16 @@ void Scheduler::Stop() {
   stopping_.store(true);
   store_.SetWakeup(nullptr);
   asio::post(strand_, [this] { timer_.cancel(); });
+}
+
+bool Scheduler::StopAndWait(absl::Duration timeout) {
+  Stop();
+  auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
+  while (loop_running_.load() || messages_.load() > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
 }
 
 void Scheduler::Wake() {

@@ -75,6 +75,10 @@ class Scheduler {
   // No new deliveries; deliveries in flight finish (or are dropped with the io_context, and
   // their entries are found in active/ at the next start).
   void Stop();
+  // Stop(), then waits (blocking the caller, which must not be one of the io threads) until
+  // the loop has ended and the messages taken have finished, at most `timeout`. True when
+  // all is done; the scheduler may be destroyed then. On false, stop the io_context first.
+  bool StopAndWait(absl::Duration timeout);
   // Look for due work now (thread-safe). The store calls it on commits, releases, flushes.
   void Wake();
 

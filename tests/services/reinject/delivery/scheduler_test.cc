@@ -7,10 +7,13 @@
 
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include <gtest/gtest.h>
 
+#include "asio/executor_work_guard.hpp"
 #include "asio/experimental/as_tuple.hpp"
+#include "asio/post.hpp"
 #include "asio/steady_timer.hpp"
 #include "asio/this_coro.hpp"
 #include "asio/thread_pool.hpp"
@@ -447,6 +450,26 @@ TEST_F(SchedulerTest, DeliveryOverItsTimeLimitIsDeferred) {
   auto record = Record(id);
   EXPECT_EQ(record.state(), sluice::v1::DEFERRED);
   EXPECT_EQ(record.recipients(0).last_reply().substr(0, 9), "451 4.4.7");
+}
+
+TEST_F(SchedulerTest, StopAndWaitLetsTheDeliveryInFlightFinish) {
+  agent_.Gate();
+  Start();
+  std::string id = Queue(Envelope("alice@origin.example", {"bob@remote.example"}));
+  ASSERT_TRUE(RunUntil(io_, [&] { return agent_.in_flight() == 1; }));
+  // From here the io_context runs on its own thread, as in sluice-reinject.
+  auto guard = asio::make_work_guard(io_);
+  io_.restart();
+  std::thread io_thread([&] { io_.run(); });
+  asio::post(io_, [&] { agent_.OpenGate(); });
+  EXPECT_TRUE(scheduler_->StopAndWait(absl::Seconds(30)));
+  EXPECT_FALSE(scheduler_->running());
+  guard.reset();
+  io_.stop();
+  io_thread.join();
+  EXPECT_EQ(agent_.calls().size(), 1u);
+  EXPECT_EQ(Queued(), 0u);
+  (void)id;
 }
 
 TEST_F(SchedulerTest, MaildirEndToEnd) {
