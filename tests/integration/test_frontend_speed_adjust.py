@@ -12,23 +12,25 @@ import os
 import smtplib
 import unittest
 
-from harness import TempDirTest, send_mail
-from test_frontend_support import RawClient, ScriptedSmtp, start_frontend, strip_received, wait_for
+from harness import send_mail
+from test_frontend_support import DROP, RawClient, SharedFrontendTest, strip_received, wait_for
 
 BODY = (b"From: alice@example.org\r\nSubject: spooled\r\n\r\n"
         b".dot line\r\n" + b"z" * 5000 + b"\r\nend\r\n")
 
 
-class FrontendSpeedAdjustTest(TempDirTest):
+def _config(tmp):
+    os.makedirs(os.path.join(tmp, "spool"))
+    return "speed_adjust: true\nspool_dir: %s/spool\nlimits:\n  proxy_timeout_seconds: 2\n" % tmp
+
+
+class FrontendSpeedAdjustTest(SharedFrontendTest):
+
+    frontend_config = staticmethod(_config)
 
     def setUp(self):
         super().setUp()
-        self.filter = ScriptedSmtp()
-        self.addCleanup(self.filter.stop)
         self.spool = os.path.join(self.tmp, "spool")
-        os.makedirs(self.spool)
-        config = "speed_adjust: true\nspool_dir: %s\nlimits:\n  proxy_timeout_seconds: 2\n" % self.spool
-        self.fe = start_frontend(self, self.filter.address, config=config)
 
     def test_no_filter_connection_until_the_message_is_complete(self):
         c = RawClient(self.fe.smtp_port)
@@ -99,7 +101,8 @@ class FrontendSpeedAdjustTest(TempDirTest):
         self.filter.script["data"] = "250 wrong"
         code, text = send_mail(self.fe.smtp_port, "alice@example.org", ["bob@example.net"], BODY)
         self.assertEqual(code, 451, text)
-        self.filter.stop()
+        self.filter.script["data"] = "354 go ahead"
+        self.filter.script["greeting"] = DROP
         code, text = send_mail(self.fe.smtp_port, "alice@example.org", ["bob@example.net"], BODY)
         self.assertEqual(code, 451, text)
         self.assertEqual(os.listdir(self.spool), [])

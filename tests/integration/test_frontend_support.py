@@ -244,7 +244,7 @@ class SharedFrontendTest(unittest.TestCase):
     the log lines written since it began (new_log)."""
 
     frontend_flags = ()
-    frontend_config = None
+    frontend_config = None  # YAML text, or a function of the class's temp dir returning it
 
     @classmethod
     def setUpClass(cls):
@@ -252,8 +252,11 @@ class SharedFrontendTest(unittest.TestCase):
         cls.filter = ScriptedSmtp()
         try:
             argv = ["--filter=" + cls.filter.address]
-            if cls.frontend_config is not None:
-                argv.append("--config=" + write_config(os.path.join(cls.tmp, "frontend.yaml"), cls.frontend_config))
+            config = cls.frontend_config
+            if callable(config):
+                config = config(cls.tmp)
+            if config is not None:
+                argv.append("--config=" + write_config(os.path.join(cls.tmp, "frontend.yaml"), config))
             cls.fe = Stage("sluice-frontend", argv + list(cls.frontend_flags), cls.tmp, "frontend")
         except BaseException:
             cls.filter.stop()

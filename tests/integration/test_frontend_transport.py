@@ -18,7 +18,8 @@ import threading
 import unittest
 
 from harness import TempDirTest, send_mail
-from test_frontend_support import RawClient, ScriptedSmtp, start_frontend, strip_received, vm_rss_bytes, wait_for
+from test_frontend_support import (RawClient, ScriptedSmtp, SharedFrontendTest, start_frontend, strip_received,
+                                   vm_rss_bytes, wait_for)
 
 BODY = b"Subject: transport\r\n\r\nhello\r\n"
 
@@ -99,17 +100,12 @@ def proxy_v2(src, dst, sport, dport, family=socket.AF_INET, command=0x1):
     return sig + bytes([0x20 | command, fam]) + struct.pack("!H", len(block) + len(tlv)) + block + tlv
 
 
-class FrontendProxyProtocolTest(TempDirTest):
+class FrontendProxyProtocolTest(SharedFrontendTest):
 
-    def setUp(self):
-        super().setUp()
-        self.filter = ScriptedSmtp()
-        self.addCleanup(self.filter.stop)
-        config = ("proxy_protocol_trusted: [\"127.0.0.1/32\"]\n"
-                  "resolve_client_names: false\n"
-                  "mynetworks: [\"127.0.0.0/8\"]\n"
-                  "accepted_domains: [\"example.net\"]\n")
-        self.fe = start_frontend(self, self.filter.address, config=config)
+    frontend_config = ("proxy_protocol_trusted: [\"127.0.0.1/32\"]\n"
+                       "resolve_client_names: false\n"
+                       "mynetworks: [\"127.0.0.0/8\"]\n"
+                       "accepted_domains: [\"example.net\"]\n")
 
     def mail_through(self, header, rcpt="bob@example.net"):
         c = RawClient(self.fe.smtp_port, prefix=header)
@@ -168,7 +164,7 @@ class FrontendProxyProtocolTest(TempDirTest):
         self.addCleanup(c.close)
         code, _ = c.reply()
         self.assertIsNone(code, "no greeting for a balancer connection without its PROXY header")
-        self.assertRegex(self.fe.log(), r"event=proxy_protocol_error")
+        self.assertRegex(self.new_log(), r"event=proxy_protocol_error")
 
     def test_malformed_v1_header_is_dropped(self):
         c = RawClient(self.fe.smtp_port, prefix=b"PROXY TCP4 999.1.1.1 127.0.0.1 1 25\r\n")
