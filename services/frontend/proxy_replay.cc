@@ -23,15 +23,19 @@ constexpr size_t kReplayChunkBytes = 64 * 1024;
 
 }  // namespace
 
+void ProxySession::SpoolFailed(const absl::Status& st) {
+  ctx_.metrics->ProxyFailure("spool");
+  observe::Warn("spool_failed")
+      .Kv("session", facts_.session_id)
+      .Kv("client", facts_.client_address)
+      .Kv("error", std::string(st.message()));
+}
+
 smtp::Reply ProxySession::StartSpool() {
   auto spool = SpoolFile::Create(ctx_.config.spool_dir());
   absl::Status st = spool.ok() ? spool->Append(ReceivedHeader()) : spool.status();
   if (!st.ok()) {
-    ctx_.metrics->ProxyFailure("spool");
-    observe::Warn("spool_failed")
-        .Kv("session", facts_.session_id)
-        .Kv("client", facts_.client_address)
-        .Kv("error", std::string(st.message()));
+    SpoolFailed(st);
     return smtp::replies::QueueWriteError();
   }
   t_->spool = *std::move(spool);
@@ -44,11 +48,7 @@ absl::Status ProxySession::SpoolContent(std::string_view chunk) {
   if (!t_->spool.open()) return absl::FailedPreconditionError("no spool file");
   absl::Status st = t_->spool.Append(chunk);
   if (!st.ok()) {
-    ctx_.metrics->ProxyFailure("spool");
-    observe::Warn("spool_failed")
-        .Kv("session", facts_.session_id)
-        .Kv("client", facts_.client_address)
-        .Kv("error", std::string(st.message()));
+    SpoolFailed(st);
     t_->spool = SpoolFile();
   }
   return st;
@@ -92,7 +92,7 @@ asio::awaitable<smtp::Reply> ProxySession::Replay() {
     absl::Status st = t_->spool.ReadAt(offset, kReplayChunkBytes, chunk);
     if (st.ok() && chunk.empty()) st = absl::DataLossError("spool file shorter than written");
     if (!st.ok()) {
-      observe::Warn("spool_failed").Kv("session", facts_.session_id).Kv("error", std::string(st.message()));
+      SpoolFailed(st);
       DropFilter();  // never let the filter see an end of a partial message
       co_return smtp::replies::QueueWriteError();
     }

@@ -70,6 +70,7 @@ class ProxySession : public smtp::ServerHandler {
   // speed_adjust (proxy_replay.cc): spool the content, then replay the whole transaction.
   smtp::Reply StartSpool();
   absl::Status SpoolContent(std::string_view chunk);
+  void SpoolFailed(const absl::Status& status);  // log and count (the reply is the caller's)
   // Opens the filter connection, replays MAIL, every RCPT, DATA and the spooled content;
   // returns the client's end-of-DATA reply.
   asio::awaitable<smtp::Reply> Replay();

@@ -7,23 +7,14 @@ not relay outside accepted_domains (554 5.7.1, and the filter never hears of it)
 
 Never: leaves a connection or a process behind; uses any address but loopback.
 """
-import importlib
 import smtplib
 import unittest
 import urllib.request
 
 import grpc
 
-from harness import TempDirTest, grpc_stubs, send_mail
-from test_frontend_support import RawClient, ScriptedSmtp, start_frontend, wait_for
-
-
-def admin_stubs():
-    """The Admin stubs (harness.grpc_stubs() imports them, then may fail on grpc.health)."""
-    try:
-        return grpc_stubs()
-    except ModuleNotFoundError:
-        return {n: importlib.import_module("sluice.v1." + n) for n in ("admin_pb2", "admin_pb2_grpc", "limits_pb2")}
+from harness import TempDirTest, send_mail
+from test_frontend_support import RawClient, ScriptedSmtp, admin_stubs, start_frontend, wait_for
 
 
 def metric(port, name):
@@ -33,6 +24,7 @@ def metric(port, name):
             if line.startswith(name + " "):
                 return float(line.split()[-1])
     raise AssertionError("no metric " + name)
+
 
 BODY = b"Subject: admission\r\n\r\nhello\r\n"
 

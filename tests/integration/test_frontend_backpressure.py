@@ -8,24 +8,13 @@ and the connect error speaks (451 4.3.0 at RCPT).
 
 Never: waits on a fixed sleep where a condition can be polled; leaves a process running.
 """
-import importlib
 import os
 import unittest
 
 import grpc
 
-from harness import Stage, TempDirTest, grpc_stubs
-from test_frontend_support import RawClient, ScriptedSmtp, start_frontend, wait_for, write_config
-
-
-def admin_stubs():
-    """The Admin stubs. harness.grpc_stubs() imports the sluice.v1 modules first and then
-    fails on grpc.health (the grpcio package shadows the generated grpc/ folder); only the
-    former are needed here."""
-    try:
-        return grpc_stubs()
-    except ModuleNotFoundError:
-        return {n: importlib.import_module("sluice.v1." + n) for n in ("admin_pb2", "admin_pb2_grpc")}
+from harness import Stage, TempDirTest
+from test_frontend_support import RawClient, ScriptedSmtp, admin_stubs, start_frontend, wait_for, write_config
 
 
 def greeting(port):

@@ -247,11 +247,7 @@ class FrontendProxyTest(SharedFrontendTest):
     def test_client_vanishing_mid_data_delivers_nothing(self):
         c = RawClient(self.fe.smtp_port)
         self.addCleanup(c.close)
-        c.reply()
-        c.cmd("EHLO client.test")
-        c.cmd("MAIL FROM:<alice@example.org>")
-        c.cmd("RCPT TO:<bob@example.net>")
-        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.start_data(self)
         c.send(b"Subject: half\r\n\r\n" + b"y" * 200000 + b"\r\n")
         c.close()
         wait_for(lambda: self.filter.conns[0].closed or self.filter.conns[0].aborted_data, 10,
@@ -265,11 +261,7 @@ class FrontendProxyTest(SharedFrontendTest):
         and the client for further commands."""
         c = RawClient(self.fe.smtp_port)
         self.addCleanup(c.close)
-        self.assertEqual(c.reply()[0], 220)
-        c.cmd("EHLO client.test")
-        self.assertEqual(c.cmd("MAIL FROM:<alice@example.org>")[0], 250)
-        self.assertEqual(c.cmd("RCPT TO:<bob@example.net>")[0], 250)
-        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.start_data(self)
         c.send(content)
         return c.reply(), c
 

@@ -341,6 +341,27 @@ class RawClient:
         except OSError:
             pass
 
+    def start_data(self, test, sender="alice@example.org", rcpt="bob@example.net"):
+        """Greeting, EHLO, MAIL, RCPT and DATA, each asserted; the content is the caller's."""
+        test.assertEqual(self.reply()[0], 220)
+        test.assertEqual(self.cmd("EHLO client.test")[0], 250)
+        test.assertEqual(self.cmd("MAIL FROM:<%s>" % sender)[0], 250)
+        test.assertEqual(self.cmd("RCPT TO:<%s>" % rcpt)[0], 250)
+        test.assertEqual(self.cmd("DATA")[0], 354)
+        return self
+
+
+def admin_stubs():
+    """The Admin API stubs. harness.grpc_stubs() imports the sluice.v1 modules first and may
+    then fail on grpc.health (the grpcio package shadows the generated grpc/ folder); the
+    former are all the frontend's tests need."""
+    from harness import grpc_stubs
+    try:
+        return grpc_stubs()
+    except ModuleNotFoundError:
+        import importlib
+        return {n: importlib.import_module("sluice.v1." + n) for n in ("admin_pb2", "admin_pb2_grpc", "limits_pb2")}
+
 
 def strip_received(message):
     """Splits our prepended Received: header (with its folded lines) off the raw message."""
@@ -352,5 +373,5 @@ def strip_received(message):
     return b"\r\n".join(lines[:i]) + b"\r\n", b"\r\n".join(lines[i:])
 
 
-__all__ = ["DROP", "ScriptedSmtp", "SharedFrontendTest", "start_frontend", "vm_rss_bytes", "RawClient", "strip_received",
+__all__ = ["DROP", "ScriptedSmtp", "SharedFrontendTest", "admin_stubs", "start_frontend", "vm_rss_bytes", "RawClient", "strip_received",
            "write_config", "wait_for", "BIN_DIR", "Process"]
