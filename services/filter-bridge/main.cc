@@ -10,7 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "lib/control/flags.h"
 #include "lib/control/service_flags.h"
+#include "lib/control/session_fetcher.h"
 #include "lib/control/stage_process.h"
+#include "lib/control/status_watcher.h"
 #include "lib/net/host_port.h"
 #include "lib/observe/log.h"
 #include "lib/smtp/tls_context.h"
@@ -60,11 +62,43 @@ int main(int argc, char** argv) {
   if (!xforward.ok()) return Fail(xforward.status());
   ctx.xforward_hosts = *std::move(xforward);
 
+  // Backpressure from the next stage: reinject's WatchStatus (queue full, draining).
+  control::StageRuntime& runtime = p.runtime();
+  std::unique_ptr<control::StatusWatcher> watcher;
+  if (config.next_hop_admin_size() > 0) {
+    control::StatusWatcherOptions wo;
+    wo.targets.assign(config.next_hop_admin().begin(), config.next_hop_admin().end());
+    auto creds = control::AdminChannelCredentials(config.server().admin_tls());
+    if (!creds.ok()) return Fail(absl::InvalidArgumentError(absl::StrCat("next_hop_admin: ", creds.status().message())));
+    wo.client.credentials = *creds;
+    watcher = std::make_unique<control::StatusWatcher>(std::move(wo));
+    watcher->OnChange([&runtime](control::Downstream d) {
+      observe::Info("next_hop_state").Kv("state", std::string(control::DownstreamName(d)));
+      runtime.NotifyChanged();  // the frontend's watch of us sees the change at once
+    });
+    ctx.next_hop_state = [w = watcher.get()] { return w->state(); };
+    watcher->Start();
+  }
+
+  // The upstream stage owns each session's full record (TLS, SASL, PROXY facts): fetched
+  // by the XFORWARD IDENT from <peer address>:<upstream_admin_port>, or upstream_admin.
+  std::unique_ptr<control::SessionFetcher> fetcher;
+  std::unique_ptr<filter_bridge::SessionLookup> lookup;
+  if (config.upstream_admin_port() != 0 || !config.upstream_admin().empty()) {
+    control::SessionFetcherOptions fo;
+    auto creds = control::AdminChannelCredentials(config.server().admin_tls());
+    if (!creds.ok()) return Fail(absl::InvalidArgumentError(absl::StrCat("upstream_admin: ", creds.status().message())));
+    fo.client.credentials = *creds;
+    fetcher = std::make_unique<control::SessionFetcher>(std::move(fo));
+    lookup = std::make_unique<filter_bridge::SessionLookup>(*fetcher, config.upstream_admin(),
+                                                            config.upstream_admin_port(), absl::Milliseconds(500));
+    ctx.session_lookup = lookup.get();
+  }
+
   auto tls = smtp::MakeServerTlsContext(config.server().smtp_tls());
   if (!tls.ok()) return Fail(tls.status());
   filter_bridge::BridgeServer server(ctx, p.pool(), tls->get());
 
-  control::StageRuntime& runtime = p.runtime();
   runtime.SetStatusHook([&runtime, &ctx](sluice::v1::StageStatus& s) {
     auto limits = runtime.limits().Get();
     uint32_t capacity = limits->max_filter_transactions() > 0 ? limits->max_filter_transactions()
@@ -73,6 +107,9 @@ int main(int argc, char** argv) {
     s.set_filter_capacity(capacity > in_flight ? capacity - in_flight : 0);
     if (capacity <= in_flight) s.set_accepting(false);
     s.set_downstream(ctx.next_hop.ToString());
+    bool next_hop_full = ctx.next_hop_state() == control::Downstream::kFull;
+    s.set_downstream_accepting(!next_hop_full);
+    if (next_hop_full) s.set_accepting(false);  // capacity flows upstream
   });
   smtp::SessionServer& sessions = server.sessions();
   p.SetDrainTarget({.begin = [&] { sessions.BeginDrain(); },

@@ -14,6 +14,10 @@
 #include "lib/net/host_port.h"
 #include "lib/observe/log.h"
 #include "lib/smtp/tls_context.h"
+#include "asio/thread_pool.hpp"
+#include "services/reinject/delivery/agent_factory.h"
+#include "services/reinject/delivery/scheduler.h"
+#include "services/reinject/queue/clock.h"
 #include "services/reinject/queue/queue_metrics.h"
 #include "services/reinject/queue/queue_service.h"
 #include "services/reinject/queue/queue_store.h"
@@ -69,6 +73,21 @@ int main(int argc, char** argv) {
   reinject::ReceiveServer server(ctx, p.runtime(), p.pool(), tls->get());
 
   reinject::QueueStore& queue = **store;
+
+  // Delivery runs beside receiving: deliveries on the io threads, disk work on its own pool.
+  asio::thread_pool blocking(2);
+  reinject::AgentContext agent_context;
+  agent_context.hostname = config.delivery_ehlo().empty() ? p.hostname() : config.delivery_ehlo();
+  agent_context.blocking = blocking.get_executor();
+  auto agent = reinject::MakeDeliveryAgent(config.deliver(), agent_context);
+  if (!agent.ok()) return Fail(absl::Status(agent.status().code(), absl::StrCat("deliver: ", agent.status().message())));
+  reinject::SchedulerOptions so;
+  so.limits = qo.limits;
+  so.bounce.hostname = p.hostname();
+  so.bounce.bounce_from = config.bounce_from();
+  reinject::Scheduler scheduler(p.pool().next().get_executor(), blocking.get_executor(), queue, **agent,
+                                reinject::SystemClock(), &queue_metrics, so);
+  p.SetBeforeStop([&scheduler] { scheduler.StopAndWait(absl::Seconds(10)); });
   p.runtime().SetStatusHook([&queue](sluice::v1::StageStatus& s) {
     reinject::QueueCounters c = queue.Counters();
     s.set_queue_bytes(c.total_bytes);
@@ -88,6 +107,7 @@ int main(int argc, char** argv) {
                     .kill_all = [&] { sessions.KillAll(); },
                     .active = [&] { return sessions.active(); }});
   if (absl::Status st = p.StartControl({{&queue_service, "sluice.v1.Queue"}}); !st.ok()) return Fail(st);
+  scheduler.Start();
   auto listen = net::ParseHostPort(config.server().smtp_listen());
   if (!listen.ok()) return Fail(listen.status());
   if (absl::Status st = server.Start(*listen); !st.ok()) return Fail(st);

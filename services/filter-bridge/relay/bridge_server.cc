@@ -25,7 +25,8 @@ asio::awaitable<smtp::AcceptedSession> BridgeServer::Accept(smtp::SmtpStream& st
     co_return out;
   }
   std::shared_ptr<const sluice::v1::Limits> limits = ctx_.runtime->limits().Get();
-  if (server_.draining() || ctx_.runtime->sessions().active() >= limits->max_sessions()) {
+  if (server_.draining() || ctx_.runtime->sessions().active() >= limits->max_sessions() ||
+      ctx_.next_hop_state() == control::Downstream::kFull) {
     ctx_.metrics->connections.at({"draining"}).Increment();
     co_await smtp::SessionServer::Refuse(stream, smtp::replies::ServiceNotAvailable(ctx_.hostname));
     co_return out;

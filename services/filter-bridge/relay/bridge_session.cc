@@ -121,7 +121,7 @@ asio::awaitable<smtp::Reply> BridgeSession::OnMail(const smtp::MailFrom& mail) {
   limits_ = ctx_.runtime->limits().Get();
   uint32_t capacity = limits_->max_filter_transactions() > 0 ? limits_->max_filter_transactions()
                                                              : limits_->max_sessions();
-  if (ctx_.runtime->transactions_in_flight() >= capacity) {
+  if (ctx_.runtime->transactions_in_flight() >= capacity || ctx_.next_hop_state() == control::Downstream::kFull) {
     ctx_.metrics->downstream_failures.at({"capacity"}).Increment();
     co_return smtp::replies::TransactionTempUnavailable();
   }
@@ -304,8 +304,8 @@ asio::awaitable<smtp::Reply> BridgeSession::OnDataEnd(smtp::DataOutcome outcome)
   }
 
   sluice::v1::SessionMetadata session = SessionForFilters();
-  if (ctx_.fetch_session && Known(xforward_.ident)) {
-    auto full = co_await ctx_.fetch_session(facts_.peer_address, *xforward_.ident);
+  if (ctx_.session_lookup != nullptr && Known(xforward_.ident)) {
+    auto full = co_await ctx_.session_lookup->Fetch(facts_.peer_address, *xforward_.ident);
     if (full) {
       session = *std::move(full);
       session.set_complete(true);

@@ -20,6 +20,7 @@
 #include "asio/any_io_executor.hpp"
 #include "lib/control/session_registry.h"
 #include "lib/control/stage_runtime.h"
+#include "lib/control/status_watcher.h"
 #include "lib/net/cidr.h"
 #include "lib/net/host_port.h"
 #include "lib/smtp/client_session.h"
@@ -27,6 +28,7 @@
 #include "services/filter-bridge/filters/filter_chain.h"
 #include "services/filter-bridge/message/message_spool.h"
 #include "services/filter-bridge/relay/bridge_metrics.h"
+#include "services/filter-bridge/relay/session_lookup.h"
 #include "sluice/v1/config.pb.h"
 #include "sluice/v1/session.pb.h"
 
@@ -42,9 +44,11 @@ struct BridgeContext {
   BridgeMetrics* metrics = nullptr;
   net::CidrSet mynetworks;
   net::CidrSet xforward_hosts;
+  // The next hop's capacity from its WatchStatus (kUnknown without a watch): while it is
+  // full, new sessions get 421 4.3.2 and new transactions 451 4.3.0 at once.
+  std::function<control::Downstream()> next_hop_state = [] { return control::Downstream::kUnknown; };
   // Fetches the owner's full session record (GetSession at the upstream stage); may be null.
-  std::function<asio::awaitable<std::optional<sluice::v1::SessionMetadata>>(std::string peer, std::string id)>
-      fetch_session;
+  SessionLookup* session_lookup = nullptr;
 };
 
 class BridgeSession : public smtp::ServerHandler {
