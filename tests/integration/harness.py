@@ -9,6 +9,7 @@ Never: uses a fixed port that another test could hold; leaves a process running.
 """
 import os
 import re
+import shutil
 import signal
 import smtplib
 import socket
@@ -168,17 +169,23 @@ def grpc_stubs():
         subprocess.run(["protoc", "-I" + proto_root, "-I/usr/include", "--python_out=" + _stubs_dir,
                         "--grpc_out=" + _stubs_dir, "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin"] + files,
                        check=True)
-        subprocess.run(["protoc", "-I/usr/share/grpc-proto", "--python_out=" + _stubs_dir,
+        # The health proto's Python package would be "grpc.health.v1", which the grpcio
+        # package shadows: generate it under another module path (the gRPC service name,
+        # from the proto package, stays grpc.health.v1.Health).
+        hdir = os.path.join(_stubs_dir, "src", "sluice_health")
+        os.makedirs(hdir)
+        shutil.copy("/usr/share/grpc-proto/grpc/health/v1/health.proto", os.path.join(hdir, "health.proto"))
+        subprocess.run(["protoc", "-I" + os.path.join(_stubs_dir, "src"), "--python_out=" + _stubs_dir,
                         "--grpc_out=" + _stubs_dir, "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin",
-                        "grpc/health/v1/health.proto"], check=True)
+                        "sluice_health/health.proto"], check=True)
         sys.path.insert(0, _stubs_dir)
     import importlib
     mods = {}
     for n in ("admin_pb2", "admin_pb2_grpc", "queue_pb2", "queue_pb2_grpc", "limits_pb2", "session_pb2",
               "filter_pb2", "filter_pb2_grpc"):
         mods[n] = importlib.import_module("sluice.v1." + n)
-    mods["health_pb2"] = importlib.import_module("grpc.health.v1.health_pb2")
-    mods["health_pb2_grpc"] = importlib.import_module("grpc.health.v1.health_pb2_grpc")
+    mods["health_pb2"] = importlib.import_module("sluice_health.health_pb2")
+    mods["health_pb2_grpc"] = importlib.import_module("sluice_health.health_pb2_grpc")
     return mods
 
 
