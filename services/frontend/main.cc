@@ -1,8 +1,9 @@
 // services/frontend/main.cc
 //
 // sluice-frontend: the public SMTP server. Parses the command line and config (CLI contract
-// in DESIGN.md), builds the shared frontend context, starts the admin/metrics servers and the
-// SMTP listener, and runs until SIGTERM/SIGINT, which drains.
+// in DESIGN.md), builds the shared frontend context, starts the admin/metrics servers, the
+// watch on the filter stage's capacity (filter_admin: Admin.WatchStatus) and the SMTP
+// listener, and runs until SIGTERM/SIGINT, which drains.
 //
 // Never: starts serving with an invalid config (it exits non-zero naming the problem).
 #include <cstdio>

@@ -56,18 +56,15 @@ absl::Status ProxySession::SpoolContent(std::string_view chunk) {
 
 asio::awaitable<smtp::Reply> ProxySession::Replay() {
   if (!t_->spool.open()) co_return smtp::replies::ProxyError();
-  smtp::Reply opened = co_await OpenFilter();  // connect, EHLO, XFORWARD, MAIL
-  if (!opened.empty()) co_return opened;       // the filter's refusal of MAIL, or 451 4.3.0
-
   // Every recipient; the first refusal decides, but a temporary one wins over a permanent
   // one (the client must then retry the whole message, nobody may be bounced for good).
+  std::vector<smtp::Reply> replies;
+  smtp::Reply failed = co_await OpenFilter(t_->rcpt_lines, replies);
+  if (!failed.empty()) co_return failed;  // the filter's refusal of MAIL, or 451 4.3.0
   std::optional<smtp::Reply> refusal;
-  for (const std::string& line : t_->rcpt_lines) {
-    auto r = co_await t_->filter->Command(line);
-    if (!r.ok()) co_return ProxyFailed("rcpt", r.status());
-    if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
-    if (r->positive()) continue;
-    if (!refusal || (r->transient() && !refusal->transient())) refusal = *r;
+  for (const smtp::Reply& r : replies) {
+    if (r.positive()) continue;
+    if (!refusal || (r.transient() && !refusal->transient())) refusal = r;
   }
   if (refusal) {
     observe::Info("replay_refused")

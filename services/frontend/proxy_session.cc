@@ -127,7 +127,9 @@ smtp::Reply ProxySession::Unexpected(std::string_view stage, const smtp::Reply& 
   return smtp::replies::ProxyError();
 }
 
-asio::awaitable<smtp::Reply> ProxySession::OpenFilter() {
+asio::awaitable<smtp::Reply> ProxySession::OpenFilter(const std::vector<std::string>& rcpt_lines,
+                                                      std::vector<smtp::Reply>& rcpt_replies) {
+  rcpt_replies.clear();
   if (ctx_.filter_state() == FilterState::kFull) {
     // The filter stage said it has no room: tell the client now instead of letting it wait.
     ctx_.metrics->ProxyFailure("backpressure");
@@ -140,26 +142,54 @@ asio::awaitable<smtp::Reply> ProxySession::OpenFilter() {
   t.reply = std::chrono::seconds(limits_->proxy_timeout_seconds());
   t.data_done = t.reply;
   t_->filter = std::make_unique<smtp::SmtpClient>(executor_, t);
+  smtp::SmtpClient& f = *t_->filter;
 
-  auto greeting = co_await t_->filter->Connect(ctx_.filter);
+  auto greeting = co_await f.Connect(ctx_.filter);
   if (!greeting.ok()) co_return ProxyFailed("connect", greeting.status());
   if (greeting->code != 220) co_return greeting->transient() ? ProxyFailed("connect", absl::UnavailableError(greeting->ToString())) : Unexpected("connect", *greeting);
-  auto ehlo = co_await t_->filter->Hello(ctx_.proxy_ehlo);
+  auto ehlo = co_await f.Hello(ctx_.proxy_ehlo);
   if (!ehlo.ok()) co_return ProxyFailed("ehlo", ehlo.status());
   if (ehlo->code != 250) co_return Unexpected("ehlo", *ehlo);
-  if (t_->filter->capabilities().xforward) {
-    auto xf = co_await t_->filter->Xforward(XforwardFacts());
+  if (f.capabilities().xforward) {
+    auto xf = co_await f.Xforward(XforwardFacts());
     if (!xf.ok()) co_return ProxyFailed("xforward", xf.status());
     if (xf->code != 250) co_return Unexpected("xforward", *xf);
   }
-  auto mail = co_await t_->filter->Command(t_->mail_line);
+  // Unlike Postfix, MAIL and the recipients go in one write to a filter that announces
+  // PIPELINING (RFC 2920 §3.1: MAIL and RCPT may be pipelined); replies come back in order.
+  bool pipelined = f.capabilities().pipelining;
+  absl::StatusOr<smtp::Reply> mail;
+  if (pipelined) {
+    f.Queue(t_->mail_line);
+    for (const std::string& line : rcpt_lines) f.Queue(line);
+    absl::Status st = co_await f.SendQueued();
+    if (!st.ok()) co_return ProxyFailed("mail", st);
+    mail = co_await f.ReadReply();
+  } else {
+    mail = co_await f.Command(t_->mail_line);
+  }
   if (!mail.ok()) co_return ProxyFailed("mail", mail.status());
   ctx_.metrics->proxy_connect_seconds().Observe(SecondsSince(started));
-  if (mail->positive() && !mail->intermediate()) co_return smtp::Reply{};
   if (mail->intermediate()) co_return Unexpected("mail", *mail);
-  // The filter refused the sender: that is the client's answer to this RCPT.
-  co_await CloseFilter();
-  co_return *mail;
+  if (!mail->positive()) {
+    // The filter refused the sender: that is the client's answer (pipelined RCPT replies,
+    // refusals of their own, are not waited for: QUIT ends the connection).
+    co_await CloseFilter();
+    co_return *mail;
+  }
+  for (const std::string& line : rcpt_lines) {
+    // One co_await per statement: g++ 12 miscompiles co_await inside ?: operands.
+    absl::StatusOr<smtp::Reply> r;
+    if (pipelined) {
+      r = co_await f.ReadReply();
+    } else {
+      r = co_await f.Command(line);
+    }
+    if (!r.ok()) co_return ProxyFailed("rcpt", r.status());
+    if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
+    rcpt_replies.push_back(*std::move(r));
+  }
+  co_return smtp::Reply{};
 }
 
 asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
@@ -185,6 +215,7 @@ asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
     RecordRecipient(rcpt, ok);
     co_return ok;
   }
+  smtp::Reply reply;
   if (!t_->filter) {
     if (!t_->recipients.empty()) {
       // The filter connection that took the earlier recipients is gone (it failed): a new
@@ -192,14 +223,22 @@ asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
       // all of them were accepted. Nothing more can succeed in this transaction.
       co_return smtp::replies::ProxyError();
     }
-    smtp::Reply opened = co_await OpenFilter();
-    if (!opened.empty()) co_return opened;
+    // The first recipient that passed our checks opens the filter connection (Postfix).
+    // (No initializer list here: g++ 12 mishandles their backing arrays in coroutines.)
+    std::vector<std::string> lines;
+    lines.push_back(line);
+    std::vector<smtp::Reply> replies;
+    smtp::Reply failed = co_await OpenFilter(lines, replies);
+    if (!failed.empty()) co_return failed;
+    reply = std::move(replies.front());
+  } else {
+    auto r = co_await t_->filter->Command(line);
+    if (!r.ok()) co_return ProxyFailed("rcpt", r.status());
+    if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
+    reply = *std::move(r);
   }
-  auto r = co_await t_->filter->Command(line);
-  if (!r.ok()) co_return ProxyFailed("rcpt", r.status());
-  if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
-  if (r->positive()) RecordRecipient(rcpt, *r);
-  co_return *r;
+  if (reply.positive()) RecordRecipient(rcpt, reply);
+  co_return reply;
 }
 
 void ProxySession::RecordRecipient(const smtp::RcptTo& rcpt, const smtp::Reply& reply) {

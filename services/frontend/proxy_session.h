@@ -5,7 +5,8 @@
 // saved; the filter connection opens at the first RCPT that passes our own checks (relay
 // policy, rates) with EHLO, XFORWARD (only announced attributes) and the saved MAIL; every
 // later RCPT, DATA and the content go through as they arrive, our Received: first; every
-// filter reply is the client's reply. RSET, the end of DATA or the session's end close the
+// filter reply is the client's reply. Unlike Postfix, MAIL and the recipients it opens with
+// are pipelined to a filter that announces PIPELINING. RSET, the end of DATA or the session's end close the
 // filter connection with QUIT. With speed_adjust the recipients are accepted locally, the
 // content is spooled to an unlinked temporary file, and the whole transaction is replayed
 // to the filter at the end of DATA, where any refusal becomes the client's reply.
@@ -58,9 +59,12 @@ class ProxySession : public smtp::ServerHandler {
   void OnLimitHit(std::string_view limit) override;
 
  private:
-  // Opens the filter connection and replays the saved MAIL. Returns an empty Reply when the
-  // filter took MAIL, else the reply for the client (the filter's refusal or 451 4.3.0).
-  asio::awaitable<smtp::Reply> OpenFilter();
+  // Opens the filter connection (EHLO, XFORWARD), replays the saved MAIL and sends
+  // `rcpt_lines` (pipelined when the filter announces PIPELINING). Returns an empty Reply
+  // when the filter took MAIL, with one reply per line in `rcpt_replies`; else the reply for
+  // the client (the filter's refusal of MAIL, or 451 4.3.0 after a failure).
+  asio::awaitable<smtp::Reply> OpenFilter(const std::vector<std::string>& rcpt_lines,
+                                          std::vector<smtp::Reply>& rcpt_replies);
   // A filter exchange failed: log, count, close, and return 451 4.3.0 for the client.
   smtp::Reply ProxyFailed(std::string_view stage, const absl::Status& status);
   smtp::Reply Unexpected(std::string_view stage, const smtp::Reply& reply);

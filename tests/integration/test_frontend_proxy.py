@@ -92,6 +92,23 @@ class FrontendProxyTest(SharedFrontendTest):
         self.assertEqual(cmds[-2:], ["DATA", "QUIT"] if cmds[-1] == "QUIT" else cmds[-2:])
         wait_for(lambda: conn.closed, 5, what="the filter connection to end with QUIT")
         self.assertEqual(conn.commands[-1], "QUIT")
+        self.assertEqual(conn.pipelined, [], "no pipelining to a filter that does not announce it")
+
+    def test_mail_and_the_first_rcpt_are_pipelined_to_a_pipelining_filter(self):
+        self.filter.pipelining = True
+        code, _ = send_mail(self.fe.smtp_port, "alice@example.org", ["bob@example.net", "carol@example.net"], BODY)
+        self.assertEqual(code, 250)
+        conn = self.filter.conns[0]
+        self.assertEqual(conn.pipelined, ["RCPT TO:<bob@example.net>"])
+        self.assertEqual([c for c in conn.commands if c.startswith("RCPT")],
+                         ["RCPT TO:<bob@example.net>", "RCPT TO:<carol@example.net>"])
+
+    def test_pipelined_mail_refused_by_the_filter_is_the_rcpt_reply(self):
+        self.filter.pipelining = True
+        self.filter.script["mail"] = "550 5.7.1 sender refused"
+        s = self.smtp()
+        self.assertEqual(s.mail("alice@example.org")[0], 250)
+        self.assertEqual(s.rcpt("bob@example.net"), (550, b"5.7.1 sender refused"))
 
     def test_message_via_swaks_arrives_byte_exact(self):
         data = os.path.join(self.tmp, "swaks.eml")

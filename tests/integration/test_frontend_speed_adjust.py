@@ -60,6 +60,15 @@ class FrontendSpeedAdjustTest(SharedFrontendTest):
         self.assertNotIn(b"for <", received)
         self.assertEqual(os.listdir(self.spool), [])
 
+    def test_the_replay_is_pipelined_to_a_pipelining_filter(self):
+        self.filter.pipelining = True
+        rcpts = ["bob@example.net", "carol@example.net", "dave@example.net"]
+        code, _ = send_mail(self.fe.smtp_port, "alice@example.org", rcpts, BODY)
+        self.assertEqual(code, 250)
+        conn = self.filter.conns[0]
+        self.assertEqual(conn.pipelined, ["RCPT TO:<%s>" % r for r in rcpts])
+        self.assertEqual(len(conn.messages), 1)
+
     def test_a_refused_recipient_is_the_end_of_data_reply_and_nothing_is_delivered(self):
         self.filter.script["rcpt"] = lambda line: ("550 5.1.1 <nobody@example.net>: Recipient address rejected"
                                                    if "nobody@" in line else "250 2.1.5 Ok")

@@ -31,6 +31,7 @@ class Conn:
         self.peer = peer
         self.commands = []    # command lines without CRLF, in order
         self.messages = []    # raw DATA bytes (dot-stuffed, up to and excluding ".\r\n")
+        self.pipelined = []   # commands that arrived before the reply to the one before them
         self.closed = False   # the client ended the connection (EOF)
         self.aborted_data = False  # the connection ended inside DATA
 
@@ -123,12 +124,29 @@ class ScriptedSmtp:
             return None
         return action
 
+    @staticmethod
+    def _drain(s, buf):
+        """Adds whatever the client has sent so far without waiting (EOF stays for later)."""
+        s.setblocking(False)
+        try:
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    break
+                buf += data
+        except (BlockingIOError, InterruptedError):
+            pass
+        finally:
+            s.settimeout(60)
+        return buf
+
     def _serve(self, s, conn):
         s.settimeout(60)
         buf = b""
         try:
             if not self._answer("greeting", "220 filter.test ESMTP scripted", None, s):
                 return
+            next_is_pipelined = False
             while not self._stop.is_set():
                 while b"\r\n" not in buf:
                     data = s.recv(65536)
@@ -139,7 +157,13 @@ class ScriptedSmtp:
                 line, buf = buf.split(b"\r\n", 1)
                 text = line.decode("utf-8", "replace")
                 with self._lock:
+                    if next_is_pipelined:
+                        conn.pipelined.append(text)
                     conn.commands.append(text)
+                # A complete command already here before we answer this one was sent without
+                # waiting for the answer: the client pipelines (RFC 2920).
+                buf = self._drain(s, buf)
+                next_is_pipelined = b"\r\n" in buf
                 verb = text.split(" ", 1)[0].upper()
                 if verb == "EHLO":
                     lines = ["250-filter.test", "250-SIZE 0", "250-8BITMIME", "250-ENHANCEDSTATUSCODES"]
