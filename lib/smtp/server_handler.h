@@ -75,6 +75,8 @@ class ServerHandler {
   virtual asio::awaitable<void> OnClose() { co_return; }
   // STARTTLS completed (facts.tls* are set).
   virtual void OnTlsStarted() {}
+  // The STARTTLS handshake failed (the session then ends); for metrics.
+  virtual void OnTlsFailed() {}
   // The session enforced a limit ("line_length", "max_recipients", "message_size",
   // "header_size", "hard_errors", "timeout", "bare_newline", "session_deadline",
   // "max_transactions", "junk_commands"), for metrics.

@@ -405,6 +405,7 @@ asio::awaitable<bool> Session::DoStartTls(const Command& c) {
   if (!co_await Flush()) co_return false;
   std::error_code ec = co_await stream_.StartTlsServer(*s_.tls, s_.command_timeout);
   if (ec) {
+    handler_.OnTlsFailed();  // the handler counts failed handshakes (the session ends here)
     observe::Info("tls_handshake_failed").Kv("session", facts_.session_id).Kv("client", facts_.client_address).Kv("error", ec.message());
     co_return false;
   }
