@@ -38,6 +38,8 @@ bool ProxySession::ClientTrusted() const {
 
 void ProxySession::OnLimitHit(std::string_view limit) { ctx_.metrics->LimitHit(limit); }
 
+void ProxySession::OnTlsFailed() { ctx_.metrics->TlsSession(false); }
+
 void ProxySession::OnTlsStarted() {
   ctx_.metrics->TlsSession(true);
   update_metadata_([&](sluice::v1::SessionMetadata& m) {

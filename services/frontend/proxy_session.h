@@ -56,6 +56,7 @@ class ProxySession : public smtp::ServerHandler {
   asio::awaitable<void> OnReset() override;
   asio::awaitable<void> OnClose() override;
   void OnTlsStarted() override;
+  void OnTlsFailed() override;
   void OnLimitHit(std::string_view limit) override;
 
  private:

@@ -16,12 +16,26 @@ import struct
 import subprocess
 import threading
 import unittest
+import urllib.request
+
+import grpc
 
 from harness import TempDirTest, send_mail
-from test_frontend_support import (RawClient, ScriptedSmtp, SharedFrontendTest, start_frontend, strip_received,
-                                   vm_rss_bytes, wait_for)
+from test_frontend_support import (RawClient, ScriptedSmtp, SharedFrontendTest, admin_stubs, start_frontend,
+                                   strip_received, vm_rss_bytes, wait_for)
 
 BODY = b"Subject: transport\r\n\r\nhello\r\n"
+
+
+def list_sessions(stage):
+    m = admin_stubs()
+    with grpc.insecure_channel(stage.admin) as ch:
+        return m["admin_pb2_grpc"].AdminStub(ch).ListSessions(m["admin_pb2"].ListSessionsRequest(), timeout=10).sessions
+
+
+def metrics_text(stage):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % stage.metrics_port, timeout=10) as r:
+        return r.read().decode()
 
 
 def make_certificate(directory):
@@ -82,8 +96,25 @@ class FrontendStartTlsTest(TempDirTest):
         self.assertNotIn(b"STARTTLS", b"".join(lines), "no STARTTLS inside TLS")
         tls.sendall(b"RCPT TO:<bob@example.net>\r\n")
         self.assertTrue(tf.readline().startswith(b"503"), "the injected MAIL was not executed")
+        # The session record shows the TLS facts (Admin.ListSessions).
+        sessions = [x for x in list_sessions(self.fe) if x.helo == "client.test"]
+        self.assertEqual(len(sessions), 1, sessions)
+        self.assertRegex(sessions[0].tls_version, r"^TLSv1\.[23]$")
+        self.assertTrue(sessions[0].tls_cipher)
+        self.assertEqual(sessions[0].protocol, "ESMTPS")
         tls.sendall(b"QUIT\r\n")
         self.assertTrue(tf.readline().startswith(b"221"))
+
+    def test_a_failed_handshake_is_counted_and_ends_the_session(self):
+        c = RawClient(self.fe.smtp_port)
+        self.addCleanup(c.close)
+        c.reply()
+        c.cmd("EHLO client.test")
+        self.assertEqual(c.cmd("STARTTLS")[0], 220)
+        c.send(b"this is not a TLS ClientHello\r\n" * 4)
+        self.assertTrue(c.eof(10))
+        wait_for(lambda: 'sluice_frontend_tls_sessions_total{outcome="failed"} 1' in metrics_text(self.fe), 10,
+                 what="the failed handshake counted")
 
 
 def proxy_v2(src, dst, sport, dport, family=socket.AF_INET, command=0x1):
@@ -131,6 +162,16 @@ class FrontendProxyProtocolTest(SharedFrontendTest):
         self.assertEqual((xf["ADDR"], xf["PORT"]), ("198.51.100.7", "40001"))
         received, _ = strip_received(self.filter.messages()[0])
         self.assertIn(b"[198.51.100.7]", received)
+
+    def test_the_session_record_names_the_real_client_and_the_balancer(self):
+        c = RawClient(self.fe.smtp_port, prefix=b"PROXY TCP4 198.51.100.8 127.0.0.1 40009 25\r\n")
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("EHLO balanced.test")[0], 250)
+        sessions = [x for x in list_sessions(self.fe) if x.client_address == "198.51.100.8"]
+        self.assertEqual(len(sessions), 1)
+        self.assertEqual((sessions[0].client_port, sessions[0].proxy_source_address), (40009, "127.0.0.1"))
+        self.assertEqual(sessions[0].helo, "balanced.test")
 
     def test_v1_client_outside_mynetworks_cannot_relay(self):
         code, text = self.mail_through(b"PROXY TCP4 198.51.100.7 127.0.0.1 40001 25\r\n", rcpt="x@example.com")
