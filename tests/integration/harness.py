@@ -104,9 +104,11 @@ class Process:
 class Stage(Process):
     """A sluice stage started with ephemeral ports; smtp_port/admin_port/metrics_port."""
 
-    def __init__(self, binary, flags, workdir, name):
+    def __init__(self, binary, flags, workdir, name, smtp_listen="127.0.0.1:0", admin_listen="127.0.0.1:0"):
+        # smtp_listen/admin_listen: a fixed HOST:PORT when a peer must know it before this
+        # stage starts (e.g. a port from a free-port probe); ephemeral by default.
         argv = [os.path.join(BIN_DIR, binary),
-                "--smtp_listen=127.0.0.1:0", "--admin_listen=127.0.0.1:0",
+                "--smtp_listen=" + smtp_listen, "--admin_listen=" + admin_listen,
                 "--metrics_listen=127.0.0.1:0", "--hostname=%s.test" % name] + list(flags)
         super().__init__(argv, os.path.join(workdir, name + ".log"), name=name)
         m = self.wait_log(r"event=listening smtp=[^ ]*:(\d+)")
