@@ -40,6 +40,37 @@ HealthCheckResponse::ServingStatus Health(const TestStage& stage, const std::str
   return resp.status();
 }
 
+// One WatchStatus stream from the client side; Cancel() ends it and returns how it ended.
+class Watch {
+ public:
+  explicit Watch(sluice::v1::Admin::Stub& stub, uint32_t interval_seconds = 0) : ctx_(Context()) {
+    sluice::v1::WatchStatusRequest req;
+    req.set_interval_seconds(interval_seconds);
+    reader_ = stub.WatchStatus(ctx_.get(), req);
+  }
+  ~Watch() { Cancel(); }
+  bool Next(sluice::v1::StageStatus* status) { return reader_->Read(status); }
+  // Reads what is left until the server ends the stream, then its status.
+  grpc::Status End() {
+    sluice::v1::StageStatus rest;
+    while (reader_->Read(&rest)) {
+    }
+    if (!finished_) status_ = reader_->Finish();
+    finished_ = true;
+    return status_;
+  }
+  grpc::Status Cancel() {
+    if (!finished_) ctx_->TryCancel();
+    return End();
+  }
+
+ private:
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  std::unique_ptr<grpc::ClientReader<sluice::v1::StageStatus>> reader_;
+  bool finished_ = false;
+  grpc::Status status_;
+};
+
 TEST(AdminServer, GetStatusReportsTheStage) {
   TestStage stage("filter-bridge", "pod-7");
   stage.Start();
@@ -198,22 +229,19 @@ TEST(AdminServer, WatchStatusSendsAtOnceThenOnEveryChange) {
   TestStage stage;
   stage.Start();
   auto stub = stage.Stub();
-  auto ctx = Context();
-  sluice::v1::WatchStatusRequest req;
-  req.set_interval_seconds(3600);  // no interval push during the test
-  auto reader = stub->WatchStatus(ctx.get(), req);
+  Watch watch(*stub, /*interval_seconds=*/3600);  // no interval push during the test
   sluice::v1::StageStatus status;
-  ASSERT_TRUE(reader->Read(&status));
+  ASSERT_TRUE(watch.Next(&status));
   EXPECT_EQ(status.state(), sluice::v1::SERVING);
   EXPECT_EQ(status.filter_capacity(), 0u);
 
   stage.runtime.SetStatusHook([](sluice::v1::StageStatus& s) { s.set_filter_capacity(42); });
   stage.runtime.NotifyChanged();
-  ASSERT_TRUE(reader->Read(&status));
+  ASSERT_TRUE(watch.Next(&status));
   EXPECT_EQ(status.filter_capacity(), 42u);
 
   stage.runtime.BeginDrain(absl::Seconds(5));  // a state change pushes too
-  ASSERT_TRUE(reader->Read(&status));
+  ASSERT_TRUE(watch.Next(&status));
   EXPECT_EQ(status.state(), sluice::v1::DRAINING);
   EXPECT_FALSE(status.accepting());
 
@@ -221,46 +249,30 @@ TEST(AdminServer, WatchStatusSendsAtOnceThenOnEveryChange) {
   update.mutable_limits()->set_max_sessions(9);
   update.mutable_update_mask()->add_paths("max_sessions");
   ASSERT_TRUE(stage.limits.Update(update).ok());
-  ASSERT_TRUE(reader->Read(&status));
+  ASSERT_TRUE(watch.Next(&status));
   EXPECT_EQ(status.sessions_max(), 9u);
-  ctx->TryCancel();
-  while (reader->Read(&status)) {
-  }
-  reader->Finish();
 }
 
 TEST(AdminServer, WatchStatusSendsEveryIntervalWithoutChanges) {
   TestStage stage;
   stage.Start();
   auto stub = stage.Stub();
-  auto ctx = Context();
-  sluice::v1::WatchStatusRequest req;
-  req.set_interval_seconds(1);
-  auto reader = stub->WatchStatus(ctx.get(), req);
+  Watch watch(*stub, /*interval_seconds=*/1);
   std::vector<sluice::v1::StageStatus> got(3);
-  for (auto& status : got) ASSERT_TRUE(reader->Read(&status));
+  for (auto& status : got) ASSERT_TRUE(watch.Next(&status));
   EXPECT_LT(got[0].now().seconds() * 1000000000LL + got[0].now().nanos(),
             got[2].now().seconds() * 1000000000LL + got[2].now().nanos());
-  ctx->TryCancel();
-  sluice::v1::StageStatus rest;
-  while (reader->Read(&rest)) {
-  }
-  reader->Finish();
 }
 
 TEST(AdminServer, WatchStatusEndsWhenTheClientCancels) {
   TestStage stage;
   stage.Start();
   auto stub = stage.Stub();
-  auto ctx = Context();
-  auto reader = stub->WatchStatus(ctx.get(), {});
+  Watch watch(*stub);
   sluice::v1::StageStatus status;
-  ASSERT_TRUE(reader->Read(&status));
+  ASSERT_TRUE(watch.Next(&status));
   EXPECT_TRUE(WaitFor([&] { return stage.server->service().watches() == 1; }));
-  ctx->TryCancel();
-  while (reader->Read(&status)) {
-  }
-  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(watch.Cancel().error_code(), grpc::StatusCode::CANCELLED);
   // The server side is gone too: the reactor finished and left the broadcaster.
   EXPECT_TRUE(WaitFor([&] { return stage.server->service().watches() == 0; }));
   stage.runtime.NotifyChanged();  // nobody to push to: must not touch the dead stream
@@ -270,15 +282,12 @@ TEST(AdminServer, WatchStatusEndsWithUnavailableOnShutdown) {
   TestStage stage;
   stage.Start();
   auto stub = stage.Stub();
-  auto ctx = Context();
-  auto reader = stub->WatchStatus(ctx.get(), {});
+  Watch watch(*stub);
   sluice::v1::StageStatus status;
-  ASSERT_TRUE(reader->Read(&status));
+  ASSERT_TRUE(watch.Next(&status));
   // A long grace: the stream must still end at once, by the server closing it.
   std::thread shutdown([&] { stage.server->Shutdown(absl::Seconds(60)); });
-  while (reader->Read(&status)) {
-  }
-  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(watch.End().error_code(), grpc::StatusCode::UNAVAILABLE);
   shutdown.join();
   EXPECT_EQ(stage.server->service().watches(), 0u);
 }
@@ -286,21 +295,15 @@ TEST(AdminServer, WatchStatusEndsWithUnavailableOnShutdown) {
 TEST(AdminServer, ManyWatchersComeAndGo) {
   TestStage stage;
   stage.Start();
-  auto channel = stage.Channel();
-  auto stub = sluice::v1::Admin::NewStub(channel);
+  auto stub = stage.Stub();
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 10; ++i) {
-        auto ctx = Context();
-        auto reader = stub->WatchStatus(ctx.get(), {});
+        Watch watch(*stub);
         sluice::v1::StageStatus status;
-        EXPECT_TRUE(reader->Read(&status));
+        EXPECT_TRUE(watch.Next(&status));
         stage.runtime.NotifyChanged();
-        ctx->TryCancel();
-        while (reader->Read(&status)) {
-        }
-        reader->Finish();
       }
     });
   }
