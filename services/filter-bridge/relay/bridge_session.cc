@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/control/limits_store.h"
 #include "lib/observe/log.h"
+#include "lib/smtp/xforward_session.h"
 #include "services/filter-bridge/message/message_edits.h"
 
 namespace sluice::filter_bridge {
@@ -17,9 +18,6 @@ constexpr size_t kSendChunkBytes = 64 * 1024;
 // left of it minus this margin.
 constexpr auto kDownstreamMargin = std::chrono::seconds(5);
 
-bool Known(const std::optional<std::string>& v) {
-  return v.has_value() && !v->empty() && *v != smtp::kXforwardUnavailable && *v != smtp::kXforwardTempUnavailable;
-}
 
 std::string_view FailureReason(const absl::Status& st) {
   switch (st.code()) {
@@ -48,29 +46,20 @@ BridgeSession::BridgeSession(BridgeContext& ctx, smtp::SessionFacts& facts, asio
 BridgeSession::~BridgeSession() = default;
 
 asio::awaitable<smtp::Reply> BridgeSession::OnHelo() {
-  handle_->Update([&](sluice::v1::SessionMetadata& m) { m.set_protocol(facts_.Protocol()); });
+  // Without XFORWARD the peer is the client: its EHLO name is the HELO filters see (milters
+  // get it as the HELO event). XFORWARD HELO, when it came, names the original client's.
+  handle_->Update([&](sluice::v1::SessionMetadata& m) {
+    if (!Known(xforward_.proto)) m.set_protocol(facts_.Protocol());
+    if (!Known(xforward_.helo)) m.set_helo(facts_.helo);
+  });
   co_return smtp::Reply{};
 }
 
 asio::awaitable<smtp::Reply> BridgeSession::OnXforward(const smtp::XforwardAttrs& attrs) {
-  if (attrs.name) xforward_.name = attrs.name;
-  if (attrs.addr) xforward_.addr = attrs.addr;
-  if (attrs.port) xforward_.port = attrs.port;
-  if (attrs.proto) xforward_.proto = attrs.proto;
-  if (attrs.helo) xforward_.helo = attrs.helo;
-  if (attrs.ident) xforward_.ident = attrs.ident;
-  if (attrs.source) xforward_.source = attrs.source;
+  smtp::MergeXforward(xforward_, attrs);
   xforward_pending_ = true;
-  handle_->Update([&](sluice::v1::SessionMetadata& m) {
-    if (Known(xforward_.ident)) m.set_session_id(*xforward_.ident);  // findable under the frontend's id
-    if (Known(xforward_.addr)) m.set_client_address(*xforward_.addr);
-    uint32_t port = 0;
-    if (Known(xforward_.port) && absl::SimpleAtoi(*xforward_.port, &port)) m.set_client_port(port);
-    if (Known(xforward_.name)) m.set_client_name(*xforward_.name);
-    if (Known(xforward_.helo)) m.set_helo(*xforward_.helo);
-    if (Known(xforward_.source)) m.set_source(*xforward_.source);
-    if (Known(xforward_.proto)) m.set_protocol(*xforward_.proto);
-  });
+  // IDENT is the frontend's session id: this hop is then found under it at every stage.
+  handle_->Update([&](sluice::v1::SessionMetadata& m) { smtp::ApplyXforward(xforward_, m); });
   co_return smtp::Reply{};
 }
 
@@ -304,7 +293,7 @@ asio::awaitable<smtp::Reply> BridgeSession::OnDataEnd(smtp::DataOutcome outcome)
   }
 
   sluice::v1::SessionMetadata session = SessionForFilters();
-  if (ctx_.session_lookup != nullptr && Known(xforward_.ident)) {
+  if (ctx_.session_lookup != nullptr && smtp::XforwardKnown(xforward_.ident)) {
     auto full = co_await ctx_.session_lookup->Fetch(facts_.peer_address, *xforward_.ident);
     if (full) {
       session = *std::move(full);

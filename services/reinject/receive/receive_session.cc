@@ -6,14 +6,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "lib/observe/log.h"
+#include "lib/smtp/xforward_session.h"
 #include "lib/smtp/received_header.h"
 
 namespace sluice::reinject {
 namespace {
 
-bool Known(const std::optional<std::string>& v) {
-  return v.has_value() && !v->empty() && *v != smtp::kXforwardUnavailable && *v != smtp::kXforwardTempUnavailable;
-}
 
 std::string MessageIdFor(const std::string& queue_id, const std::string& hostname) {
   std::time_t now = std::time(nullptr);
@@ -31,8 +29,8 @@ ReceiveSession::ReceiveSession(ReceiveContext& ctx, smtp::SessionFacts& facts,
     : ctx_(ctx), facts_(facts), handle_(std::move(handle)), peer_trusted_(peer_trusted) {}
 
 std::string ReceiveSession::OrigClientText() const {
-  if (!Known(xforward_.addr)) return "";
-  return absl::StrCat(Known(xforward_.name) ? *xforward_.name : "unknown", "[", *xforward_.addr, "]");
+  if (!smtp::XforwardKnown(xforward_.addr)) return "";
+  return absl::StrCat(smtp::XforwardKnown(xforward_.name) ? *xforward_.name : "unknown", "[", *xforward_.addr, "]");
 }
 
 asio::awaitable<smtp::Reply> ReceiveSession::OnHelo() {
@@ -41,24 +39,9 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnHelo() {
 }
 
 asio::awaitable<smtp::Reply> ReceiveSession::OnXforward(const smtp::XforwardAttrs& attrs) {
-  // Attributes accumulate over several XFORWARD commands (Postfix splits long sets).
-  if (attrs.name) xforward_.name = attrs.name;
-  if (attrs.addr) xforward_.addr = attrs.addr;
-  if (attrs.port) xforward_.port = attrs.port;
-  if (attrs.proto) xforward_.proto = attrs.proto;
-  if (attrs.helo) xforward_.helo = attrs.helo;
-  if (attrs.ident) xforward_.ident = attrs.ident;
-  if (attrs.source) xforward_.source = attrs.source;
-  handle_->Update([&](sluice::v1::SessionMetadata& m) {
-    // The frontend's session id makes this hop findable under the same id at every stage.
-    if (Known(xforward_.ident)) m.set_session_id(*xforward_.ident);
-    if (Known(xforward_.addr)) m.set_client_address(*xforward_.addr);
-    uint32_t port = 0;
-    if (Known(xforward_.port) && absl::SimpleAtoi(*xforward_.port, &port)) m.set_client_port(port);
-    if (Known(xforward_.name)) m.set_client_name(*xforward_.name);
-    if (Known(xforward_.helo)) m.set_helo(*xforward_.helo);
-    if (Known(xforward_.source)) m.set_source(*xforward_.source);
-  });
+  smtp::MergeXforward(xforward_, attrs);
+  // IDENT is the frontend's session id: this hop is then found under it at every stage.
+  handle_->Update([&](sluice::v1::SessionMetadata& m) { smtp::ApplyXforward(xforward_, m); });
   co_return smtp::Reply{};
 }
 
@@ -149,10 +132,10 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnDataEnd(smtp::DataOutcome outcome
     Abort("write_error");
     co_return smtp::replies::QueueWriteError();
   }
-  std::string session_id = Known(xforward_.ident) ? *xforward_.ident : handle_->session_id();
+  std::string session_id = smtp::XforwardKnown(xforward_.ident) ? *xforward_.ident : handle_->session_id();
   record_.set_session_id(session_id);
   record_.set_peer_address(facts_.peer_address);
-  if (Known(xforward_.addr)) {
+  if (smtp::XforwardKnown(xforward_.addr)) {
     sluice::v1::SessionMetadata* oc = record_.mutable_original_client();
     *oc = handle_->Snapshot();
     oc->clear_current();
