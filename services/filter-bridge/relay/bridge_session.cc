@@ -49,8 +49,8 @@ asio::awaitable<smtp::Reply> BridgeSession::OnHelo() {
   // Without XFORWARD the peer is the client: its EHLO name is the HELO filters see (milters
   // get it as the HELO event). XFORWARD HELO, when it came, names the original client's.
   handle_->Update([&](sluice::v1::SessionMetadata& m) {
-    if (!Known(xforward_.proto)) m.set_protocol(facts_.Protocol());
-    if (!Known(xforward_.helo)) m.set_helo(facts_.helo);
+    if (!smtp::XforwardKnown(xforward_.proto)) m.set_protocol(facts_.Protocol());
+    if (!smtp::XforwardKnown(xforward_.helo)) m.set_helo(facts_.helo);
   });
   co_return smtp::Reply{};
 }
