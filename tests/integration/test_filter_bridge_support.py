@@ -459,8 +459,8 @@ def start_bridge(workdir, next_hop, config=None, flags=(), name="filter-bridge")
     return Stage("sluice-filter-bridge", argv + list(flags), workdir, name)
 
 
-def start_reinject(workdir, flags=(), name="reinject"):
-    queue = os.path.join(workdir, name + "-queue")
+def start_reinject(workdir, flags=(), name="reinject", queue_dir=None):
+    queue = queue_dir or os.path.join(workdir, name + "-queue")
     mail = os.path.join(workdir, name + "-mail")
     stage = Stage("sluice-reinject", ["--queue_dir=" + queue, "--deliver=maildir:" + mail] + list(flags),
                   workdir, name)

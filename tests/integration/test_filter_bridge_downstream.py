@@ -1,0 +1,166 @@
+"""tests/integration/test_filter_bridge_downstream.py -- what the next hop says reaches the
+sender unchanged, and a next hop that dies costs a 4xx, never a message (issue 4).
+
+sluice-filter-bridge (no filters) talks to:
+  * an aiosmtpd server in this process that refuses chosen recipients (5xx and 4xx) and
+    chosen messages at end of data: each refusal reaches the SMTP client byte for byte, and
+    only accepted recipients get the message;
+  * a scripted SMTP server (test_frontend_support.ScriptedSmtp) that refuses DATA, or closes
+    the connection partway through the content the bridge streams to it;
+  * sluice-reinject, killed (SIGKILL) while the sender is still in DATA: the sender gets
+    451 4.3.0 and, after a restart on the same queue directory, nothing is queued.
+Also: XFORWARD facts given to the bridge go on to a next hop that announces XFORWARD.
+
+Never: leaves a process, thread or socket running.
+"""
+import os
+import shutil
+import signal
+import smtplib
+import tempfile
+import unittest
+
+import grpc
+
+import harness
+import test_filter_bridge_support as fbs
+from test_frontend_support import ScriptedSmtp, RawClient
+
+MESSAGE = (b"From: a@example.org\r\nTo: b@example.com\r\nSubject: downstream\r\n"
+           b"Message-ID: <downstream@example.org>\r\n\r\nbody line\r\n.dot line\r\n")
+
+
+class DownstreamRefusalTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="sluice-it-")
+        cls.sink = fbs.SinkSmtp(
+            refuse_rcpt={"nobody@example.com": "550 5.1.1 <nobody@example.com>: Recipient address rejected: "
+                                               "User unknown in virtual mailbox table",
+                         "full@example.com": "452 4.2.2 <full@example.com>: Mailbox full, try later"},
+            refuse_content=lambda raw: ("554 5.7.0 Downstream refuses this content (marker seen)"
+                                        if b"X-Refuse-Me: yes" in raw else None))
+        try:
+            cls.bridge = fbs.start_bridge(cls.tmp, cls.sink.address, {"upstream_admin_port": 0})
+        except BaseException:
+            cls.sink.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.bridge.stop()
+        cls.sink.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_refused_recipients_reach_the_sender_unchanged(self):
+        s = smtplib.SMTP("127.0.0.1", self.bridge.smtp_port, local_hostname="client.test", timeout=30)
+        self.addCleanup(s.close)
+        s.ehlo("client.test")
+        self.assertEqual(s.mail("a@example.org")[0], 250)
+        code, text = s.rcpt("nobody@example.com")
+        self.assertEqual((code, text.decode()), (550, "5.1.1 <nobody@example.com>: Recipient address rejected: "
+                                                      "User unknown in virtual mailbox table"))
+        code, text = s.rcpt("full@example.com")
+        self.assertEqual((code, text.decode()), (452, "4.2.2 <full@example.com>: Mailbox full, try later"))
+        self.assertEqual(s.rcpt("b@example.com")[0], 250)
+        code, text = s.data(MESSAGE.replace(b"downstream@", b"refused-rcpt@"))
+        self.assertEqual(code, 250, text)
+        s.quit()
+        got = [m for m in self.sink.received() if b"<refused-rcpt@example.org>" in m[2]]
+        self.assertEqual(len(got), 1)
+        self.assertEqual(got[0][1], ["b@example.com"])  # only the accepted recipient
+
+    def test_refused_message_reaches_the_sender_unchanged(self):
+        before = len(self.sink.received())
+        code, text = harness.send_mail(self.bridge.smtp_port, "a@example.org", ["b@example.com"],
+                                       b"X-Refuse-Me: yes\r\n" + MESSAGE)
+        self.assertEqual((code, text.decode()), (554, "5.7.0 Downstream refuses this content (marker seen)"))
+        self.assertEqual(len(self.sink.received()), before)
+
+
+class DownstreamFailureTest(harness.TempDirTest):
+
+    def stage(self, process):
+        # A cleanup, not track(): cleanups run last-registered first, so the clients a test
+        # opens later are closed before the stage drains (no drain waits on an open client).
+        self.addCleanup(process.stop)
+        return process
+
+    def scripted(self, script=None, **kw):
+        server = ScriptedSmtp(script, **kw)
+        self.addCleanup(server.stop)
+        bridge = self.stage(fbs.start_bridge(self.tmp, server.address, {"upstream_admin_port": 0}))
+        return server, bridge
+
+    def test_downstream_refusing_data_is_passed_on_and_never_a_250(self):
+        server, bridge = self.scripted({"data": "451 4.3.0 Not now: queue busy"})
+        c = RawClient(bridge.smtp_port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.org>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<b@example.com>")[0], 250)
+        self.assertEqual(c.cmd("DATA"), (451, "451 4.3.0 Not now: queue busy"))
+        self.assertEqual(server.messages(), [])
+
+    def test_downstream_dying_mid_data_gives_4xx_and_delivers_nothing(self):
+        # The next hop closes the connection after 64 KiB of the content the bridge streams.
+        server, bridge = self.scripted({"data_drop_after": 65536})
+        big = MESSAGE + (b"z" * 998 + b"\r\n") * 1000  # ~1 MB
+        code, text = harness.send_mail(bridge.smtp_port, "a@example.org", ["b@example.com"], big)
+        self.assertEqual(code, 451, text)
+        self.assertEqual(text.decode(), "4.3.0 Error: queue file write error")
+        self.assertEqual(server.messages(), [])
+        self.assertTrue(server.conns[0].aborted_data)
+        self.assertRegex(bridge.log(), r"event=downstream_failed [^\n]*step=end_of_data")
+
+    def test_xforward_facts_go_on_to_the_next_hop(self):
+        server, bridge = self.scripted()
+        c = RawClient(bridge.smtp_port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply()[0], 220)
+        code, ehlo = c.cmd("EHLO frontend.test")
+        self.assertIn("XFORWARD", ehlo)
+        self.assertEqual(c.cmd("XFORWARD NAME=mail.example.net ADDR=192.0.2.7 PORT=40123 HELO=mail.example.net")[0],
+                         250)
+        self.assertEqual(c.cmd("XFORWARD PROTO=ESMTPS IDENT=1ABCDEF SOURCE=REMOTE")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.org>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<b@example.com>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.send(MESSAGE + b".\r\n")
+        self.assertEqual(c.reply()[0], 250)
+        commands = server.conns[0].commands
+        xf = " ".join(x for x in commands if x.startswith("XFORWARD"))
+        for fact in ("NAME=mail.example.net", "ADDR=192.0.2.7", "PORT=40123", "HELO=mail.example.net",
+                     "PROTO=ESMTPS", "IDENT=1ABCDEF", "SOURCE=REMOTE"):
+            self.assertIn(fact, xf)
+        # XFORWARD before MAIL, never inside the transaction.
+        self.assertLess(max(i for i, x in enumerate(commands) if x.startswith("XFORWARD")),
+                        next(i for i, x in enumerate(commands) if x.startswith("MAIL")))
+
+    def test_reinject_killed_mid_data_gives_4xx_and_nothing_is_queued(self):
+        reinject = self.stage(fbs.start_reinject(self.tmp))
+        bridge = self.stage(fbs.start_bridge(self.tmp, "127.0.0.1:%d" % reinject.smtp_port,
+                                             {"upstream_admin_port": 0}))
+        c = RawClient(bridge.smtp_port)
+        self.addCleanup(c.close)
+        c.start_data(self, sender="a@example.org", rcpt="b@example.com")
+        c.send(MESSAGE + b"first half of the content\r\n")
+        # reinject is in DATA too: the bridge opened it at once.
+        reinject.kill()
+        c.send(b"second half\r\n.\r\n")
+        code, text = c.reply()
+        self.assertEqual(code, 451, text)
+        self.assertIn("4.3.0", text)
+        # A restarted reinject on the same queue finds nothing: no message, not even a part.
+        again = self.stage(fbs.start_reinject(self.tmp, name="reinject-again", queue_dir=reinject.queue_dir))
+        stubs = harness.grpc_stubs()
+        with grpc.insecure_channel(again.admin) as ch:
+            listed = stubs["queue_pb2_grpc"].QueueStub(ch).List(stubs["queue_pb2"].ListQueueRequest(), timeout=10)
+        self.assertEqual(list(listed.records), [])
+        self.assertEqual(fbs.maildir_messages(reinject.maildir, "b@example.com"), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
