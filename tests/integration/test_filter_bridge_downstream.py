@@ -64,12 +64,15 @@ class DownstreamRefusalTest(unittest.TestCase):
         code, text = s.rcpt("full@example.com")
         self.assertEqual((code, text.decode()), (452, "4.2.2 <full@example.com>: Mailbox full, try later"))
         self.assertEqual(s.rcpt("b@example.com")[0], 250)
-        code, text = s.data(MESSAGE.replace(b"downstream@", b"refused-rcpt@"))
+        raw = MESSAGE.replace(b"downstream@", b"refused-rcpt@")
+        code, text = s.data(raw)
         self.assertEqual(code, 250, text)
         s.quit()
         got = [m for m in self.sink.received() if b"<refused-rcpt@example.org>" in m[2]]
         self.assertEqual(len(got), 1)
         self.assertEqual(got[0][1], ["b@example.com"])  # only the accepted recipient
+        # Byte for byte, under the trace header of a chain without filters.
+        self.assertEqual(got[0][2], b"X-Sluice-Filter: filter-bridge.test; no filters\r\n" + raw)
 
     def test_refused_message_reaches_the_sender_unchanged(self):
         before = len(self.sink.received())

@@ -23,6 +23,8 @@ std::string TraceHeaderValue(std::string_view hostname,
                              const std::vector<sluice::v1::FilterResult>& results,
                              size_t name_length) {
   std::string out(hostname);
+  // A chain without filters still marks what passed this stage, and says why it is bare.
+  if (results.empty()) return out + "; no filters";
   size_t line = name_length + 2 + out.size();  // "Name: host"
   for (const auto& r : results) {
     std::string entry = r.filter() + "=" + r.verdict() + " (" + FormatFilterTime(r.seconds()) + ")";

@@ -22,7 +22,8 @@ inline constexpr std::string_view kHoldHeader = "X-Sluice-Hold";
 std::string FormatFilterTime(double seconds);
 
 // The trace header's value text (no leading space): "host; name=verdict (time); ...",
-// folded before an entry when the line would pass 78 characters (RFC 5322 §2.1.1).
+// folded before an entry when the line would pass 78 characters (RFC 5322 §2.1.1);
+// "host; no filters" for a chain without filters.
 std::string TraceHeaderValue(std::string_view hostname,
                              const std::vector<sluice::v1::FilterResult>& results,
                              size_t name_length);
