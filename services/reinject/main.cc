@@ -21,6 +21,7 @@
 #include "services/reinject/queue/queue_metrics.h"
 #include "services/reinject/queue/queue_service.h"
 #include "services/reinject/queue/queue_store.h"
+#include "services/reinject/receive/admission_health.h"
 #include "services/reinject/receive/receive_server.h"
 
 namespace {
@@ -79,6 +80,8 @@ int main(int argc, char** argv) {
   reinject::AgentContext agent_context;
   agent_context.hostname = config.delivery_ehlo().empty() ? p.hostname() : config.delivery_ehlo();
   agent_context.blocking = blocking.get_executor();
+  agent_context.limits = qo.limits;
+  agent_context.tls = config.delivery_tls();
   auto agent = reinject::MakeDeliveryAgent(config.deliver(), agent_context);
   if (!agent.ok()) return Fail(absl::Status(agent.status().code(), absl::StrCat("deliver: ", agent.status().message())));
   reinject::SchedulerOptions so;
@@ -87,7 +90,12 @@ int main(int argc, char** argv) {
   so.bounce.bounce_from = config.bounce_from();
   reinject::Scheduler scheduler(p.pool().next().get_executor(), blocking.get_executor(), queue, **agent,
                                 reinject::SystemClock(), &queue_metrics, so);
-  p.SetBeforeStop([&scheduler] { scheduler.StopAndWait(absl::Seconds(10)); });
+  // UNAVAILABLE (health NOT_SERVING, accepting=false) while the queue refuses new mail.
+  reinject::AdmissionHealth admission_health(queue, p.runtime(), absl::Seconds(1));
+  p.SetBeforeStop([&scheduler, &admission_health] {
+    admission_health.Stop();
+    scheduler.StopAndWait(absl::Seconds(10));
+  });
   p.runtime().SetStatusHook([&queue](sluice::v1::StageStatus& s) {
     reinject::QueueCounters c = queue.Counters();
     s.set_queue_bytes(c.total_bytes);
@@ -95,7 +103,7 @@ int main(int argc, char** argv) {
     for (uint64_t m : c.messages) n += m;
     s.set_queue_messages(n);
     s.set_disk_free_bytes(c.disk_free_bytes);
-    if (!queue.CheckAdmission(0).ok()) s.set_accepting(false);
+    if (!queue.AdmissionState().ok()) s.set_accepting(false);
   });
   smtp::SessionServer& sessions = server.sessions();
   p.SetDrainTarget({.begin = [&] { sessions.BeginDrain(); },
@@ -108,6 +116,7 @@ int main(int argc, char** argv) {
                     .active = [&] { return sessions.active(); }});
   if (absl::Status st = p.StartControl({{&queue_service, "sluice.v1.Queue"}}); !st.ok()) return Fail(st);
   scheduler.Start();
+  admission_health.Start();
   auto listen = net::ParseHostPort(config.server().smtp_listen());
   if (!listen.ok()) return Fail(listen.status());
   if (absl::Status st = server.Start(*listen); !st.ok()) return Fail(st);

@@ -230,3 +230,112 @@ class TempDirTest(unittest.TestCase):
                 p.stop()
             except Exception:  # noqa: BLE001 -- keep stopping the others
                 pass
+
+
+# ---- next hops for reinject's relay delivery (used by tests/integration/test_reinject_*.py) ----
+
+def free_port():
+    """A loopback port nothing listens on now (the kernel's choice; handed to a peer that
+    takes a fixed port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _world_readable(path):
+    """Lets peers that drop to nobody (smtp-sink, Dovecot) reach `path` (a test's temp dir)."""
+    os.chmod(path, 0o755)
+
+
+class SmtpSink(Process):
+    """Postfix smtp-sink on 127.0.0.1:port, each transaction captured to dump_dir/msg.<hex>.
+    `flags` are smtp-sink's own: -r CMD (4xx), -f CMD (5xx), -Q CMD (421), -q CMD (hang up),
+    -L (LMTP)."""
+
+    def __init__(self, workdir, flags=(), port=None, name=None):
+        self.port = port or free_port()
+        name = name or "smtp-sink-%d" % self.port
+        _world_readable(workdir)
+        self.dump_dir = os.path.join(workdir, name + ".dumps")
+        os.makedirs(self.dump_dir, exist_ok=True)
+        os.chmod(self.dump_dir, 0o777)
+        argv = ["/usr/sbin/smtp-sink"]
+        if os.geteuid() == 0:
+            argv += ["-u", "nobody"]
+        argv += ["-h", "sink.test", "-d", os.path.join(self.dump_dir, "msg.")] + list(flags)
+        argv += ["127.0.0.1:%d" % self.port, "64"]
+        super().__init__(argv, os.path.join(workdir, name + ".log"), name=name)
+        wait_for(lambda: port_open(self.port) or not self.alive() and self._died(), 20, what=name + " listening")
+
+    def _died(self):
+        raise AssertionError("%s exited: %s" % (self.name, self.log()[-2000:]))
+
+    def dumps(self):
+        """The captured transactions (smtp-sink's headers, then the message with LF line ends)."""
+        out = []
+        for n in sorted(os.listdir(self.dump_dir)):
+            with open(os.path.join(self.dump_dir, n), "rb") as f:
+                out.append(f.read())
+        return out
+
+
+class DovecotLmtp(Process):
+    """Dovecot's LMTP server on 127.0.0.1:port (in the foreground, stopped by PID) for the
+    users given (others are refused at RCPT with 550 5.1.1); Maildirs under
+    workdir/dovecot/mail/<user>/."""
+
+    def __init__(self, workdir, users, port=None):
+        self.port = port or free_port()
+        self.root = os.path.join(workdir, "dovecot")
+        _world_readable(workdir)
+        os.makedirs(os.path.join(self.root, "run"), exist_ok=True)
+        os.makedirs(os.path.join(self.root, "mail"), exist_ok=True)
+        os.chmod(self.root, 0o755)
+        os.chmod(os.path.join(self.root, "mail"), 0o777)
+        with open(os.path.join(self.root, "users"), "w") as f:
+            for u in users:
+                f.write(u + ":::::::\n")
+        conf = os.path.join(self.root, "dovecot.conf")
+        with open(conf, "w") as f:
+            f.write("\n".join([
+                "base_dir = %s/run" % self.root,
+                "state_dir = %s/run/state" % self.root,
+                "log_path = %s/dovecot.log" % self.root,
+                "instance_name = sluice-it-%d" % self.port,
+                "protocols = lmtp",
+                "listen = 127.0.0.1",
+                "ssl = no",
+                "default_login_user = nobody",
+                "default_internal_user = nobody",
+                "default_internal_group = nogroup",
+                "mail_location = maildir:%s/mail/%%u" % self.root,
+                "passdb {", "  driver = passwd-file", "  args = %s/users" % self.root, "}",
+                "userdb {", "  driver = passwd-file", "  args = %s/users" % self.root,
+                "  default_fields = uid=nobody gid=nogroup home=%s/mail/%%u" % self.root, "}",
+                "service lmtp {", "  inet_listener lmtp {", "    address = 127.0.0.1",
+                "    port = %d" % self.port, "  }", "  unix_listener lmtp {", "    mode = 0666", "  }", "}",
+                "service anvil {", "  chroot =", "}", "service stats {", "  chroot =", "}", ""]))
+        super().__init__(["/usr/sbin/dovecot", "-F", "-c", conf], os.path.join(workdir, "dovecot.stdout.log"),
+                         name="dovecot")
+        wait_for(lambda: port_open(self.port) or not self.alive() and self._died(), 20, what="dovecot listening")
+
+    def _died(self):
+        raise AssertionError("dovecot exited: %s" % self.log()[-2000:])
+
+    def mail(self, user):
+        """The messages in user's Maildir new/, as bytes."""
+        d = os.path.join(self.root, "mail", user, "new")
+        if not os.path.isdir(d):
+            return []
+        out = []
+        for n in sorted(os.listdir(d)):
+            with open(os.path.join(d, n), "rb") as f:
+                out.append(f.read())
+        return out
+
+
+def write_yaml(path, text):
+    """Writes a stage config file (YAML) and returns its path."""
+    with open(path, "w") as f:
+        f.write(text)
+    return path

@@ -2,7 +2,9 @@
 #include "services/reinject/delivery/agent_factory.h"
 
 #include "absl/strings/str_cat.h"
+#include "lib/net/host_port.h"
 #include "services/reinject/delivery/maildir_agent.h"
+#include "services/reinject/delivery/relay_agent.h"
 
 namespace sluice::reinject {
 
@@ -16,8 +18,21 @@ absl::StatusOr<std::unique_ptr<DeliveryAgent>> MakeDeliveryAgent(std::string_vie
         new MaildirAgent(MaildirOptions{std::string(rest), context.hostname}, context.blocking));
   }
   if (kind == "smtp" || kind == "lmtp") {
-    return absl::UnimplementedError(absl::StrCat("deliver: ", std::string(kind),
-                                                 ": relay delivery is not implemented yet (use maildir:DIR)"));
+    auto next_hop = net::ParseHostPort(rest);
+    if (!next_hop.ok() || next_hop->host.empty() || next_hop->port == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("deliver: \"", std::string(spec), "\" needs ",
+                                                     std::string(kind), ":HOST:PORT"));
+    }
+    RelayOptions o;
+    o.lmtp = kind == "lmtp";
+    o.next_hop = *std::move(next_hop);
+    o.helo_name = context.hostname;
+    o.limits = context.limits;
+    o.tls = context.tls;
+    o.blocking = context.blocking;
+    auto agent = RelayAgent::Create(std::move(o));
+    if (!agent.ok()) return agent.status();
+    return std::unique_ptr<DeliveryAgent>(std::move(*agent));
   }
   return absl::InvalidArgumentError(absl::StrCat("deliver: \"", std::string(spec),
                                                  "\" is not maildir:DIR, smtp:HOST:PORT or lmtp:HOST:PORT"));

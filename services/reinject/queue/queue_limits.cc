@@ -36,6 +36,12 @@ QueueLimits ResolveQueueLimits(const sluice::v1::Limits& l) {
   if (l.has_delivery_timeout_seconds()) {
     q.delivery_timeout = absl::Seconds(std::max<uint32_t>(1, l.delivery_timeout_seconds()));
   }
+  if (l.has_connect_timeout_seconds()) {
+    q.connect_timeout = absl::Seconds(std::max<uint32_t>(1, l.connect_timeout_seconds()));
+  }
+  if (l.has_delivery_connection_reuse_limit()) {
+    q.delivery_connection_reuse_limit = std::max<uint32_t>(1, l.delivery_connection_reuse_limit());
+  }
   return q;
 }
 

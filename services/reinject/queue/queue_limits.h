@@ -33,6 +33,8 @@ struct QueueLimits {
   absl::Duration maximal_queue_lifetime = absl::Hours(24 * 5);
   absl::Duration queue_run_delay = absl::Seconds(300);
   absl::Duration delivery_timeout = absl::Seconds(600);
+  absl::Duration connect_timeout = absl::Seconds(30);   // relay agents: TCP connect + greeting
+  uint32_t delivery_connection_reuse_limit = 100;      // messages per relay connection
 };
 
 QueueLimits ResolveQueueLimits(const sluice::v1::Limits& limits);

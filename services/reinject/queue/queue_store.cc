@@ -57,7 +57,11 @@ absl::StatusOr<std::unique_ptr<QueueWriter>> QueueStore::Begin() {
   return absl::InternalError("no unused queue id after 8 tries");
 }
 
-absl::Status QueueStore::CheckAdmission(uint64_t size_hint) const {
+absl::Status QueueStore::CheckAdmission(uint64_t size_hint) const { return Admission(size_hint, true); }
+
+absl::Status QueueStore::AdmissionState() const { return Admission(0, false); }
+
+absl::Status QueueStore::Admission(uint64_t size_hint, bool count_refusal) const {
   QueueLimits limits = ResolveQueueLimits(options_.limits);
   uint64_t queued;
   {
@@ -67,7 +71,7 @@ absl::Status QueueStore::CheckAdmission(uint64_t size_hint) const {
   int64_t uncommitted = uncommitted_bytes_.load();
   if (uncommitted > 0) queued += static_cast<uint64_t>(uncommitted);
   if (limits.queue_max_bytes > 0 && queued + size_hint > limits.queue_max_bytes) {
-    if (options_.metrics != nullptr) options_.metrics->refused_queue_max_bytes->Increment();
+    if (count_refusal && options_.metrics != nullptr) options_.metrics->refused_queue_max_bytes->Increment();
     return absl::ResourceExhaustedError(absl::StrCat("queue full: ", queued, " bytes queued + ", size_hint,
                                                      " > queue_max_bytes ", limits.queue_max_bytes));
   }
@@ -75,7 +79,7 @@ absl::Status QueueStore::CheckAdmission(uint64_t size_hint) const {
   if (!free.ok()) return absl::UnavailableError(std::string(MessageOf(free.status())));
   if (options_.metrics != nullptr) options_.metrics->disk_free_bytes->Set(static_cast<double>(*free));
   if (*free < limits.queue_min_free_bytes + size_hint) {
-    if (options_.metrics != nullptr) options_.metrics->refused_disk_free->Increment();
+    if (count_refusal && options_.metrics != nullptr) options_.metrics->refused_disk_free->Increment();
     return absl::ResourceExhaustedError(absl::StrCat("disk full: ", *free, " bytes free - ", size_hint,
                                                      " < queue_min_free_bytes ", limits.queue_min_free_bytes));
   }

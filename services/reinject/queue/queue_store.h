@@ -89,6 +89,8 @@ class QueueStore {
   // RESOURCE_EXHAUSTED when the queue plus size_hint would be over queue_max_bytes, or the
   // disk's free space minus size_hint is below queue_min_free_bytes: answer 452 4.3.1.
   absl::Status CheckAdmission(uint64_t size_hint) const;
+  // The same check for status and health (nothing is being refused): counts no refusal.
+  absl::Status AdmissionState() const;
 
   // ---- the scheduler ----
   // Called (on whatever thread made the change) whenever an entry becomes eligible for
@@ -142,6 +144,7 @@ class QueueStore {
   void OnCommitted(const sluice::v1::QueueRecord& record);
   void AddUncommitted(int64_t delta) { uncommitted_bytes_.fetch_add(delta); }
   void UpdateGauges() const;  // with mu_ held
+  absl::Status Admission(uint64_t size_hint, bool count_refusal) const;
   void Wake();
   // Ends the caller's hold on a busy entry: applies `change` to its index entry, then any
   // request an operator left meanwhile (delete, hold), and returns the state it ended in

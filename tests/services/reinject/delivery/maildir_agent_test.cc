@@ -137,7 +137,10 @@ TEST(MailboxNameTest, LongAddressesAreBounded) {
 
 TEST(AgentFactoryTest, MaildirSpecMakesAMaildirAgent) {
   asio::thread_pool pool(1);
-  auto agent = MakeDeliveryAgent("maildir:var/mail", AgentContext{"mx.test", pool.get_executor()});
+  AgentContext context;
+  context.hostname = "mx.test";
+  context.blocking = pool.get_executor();
+  auto agent = MakeDeliveryAgent("maildir:var/mail", context);
   ASSERT_THAT(agent, IsOk());
   EXPECT_EQ((*agent)->name(), "maildir");
   pool.join();
@@ -145,10 +148,29 @@ TEST(AgentFactoryTest, MaildirSpecMakesAMaildirAgent) {
 
 TEST(AgentFactoryTest, BadSpecsAreRefusedNamingThem) {
   asio::thread_pool pool(1);
-  AgentContext context{"mx.test", pool.get_executor()};
+  AgentContext context;
+  context.hostname = "mx.test";
+  context.blocking = pool.get_executor();
   EXPECT_THAT(MakeDeliveryAgent("maildir:", context), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(MakeDeliveryAgent("pigeon:coop", context), StatusIs(absl::StatusCode::kInvalidArgument, "pigeon"));
-  EXPECT_THAT(MakeDeliveryAgent("smtp:127.0.0.1:25", context), StatusIs(absl::StatusCode::kUnimplemented));
+  EXPECT_THAT(MakeDeliveryAgent("smtp:nohost", context), StatusIs(absl::StatusCode::kInvalidArgument, "smtp:nohost"));
+  EXPECT_THAT(MakeDeliveryAgent("lmtp:127.0.0.1:0", context), StatusIs(absl::StatusCode::kInvalidArgument));
+  context.tls.set_ca_file("/nonexistent/ca.pem");
+  EXPECT_THAT(MakeDeliveryAgent("smtp:127.0.0.1:25", context),
+              StatusIs(absl::StatusCode::kInvalidArgument, "delivery_tls"));
+}
+
+TEST(AgentFactoryTest, RelaySpecsMakeRelayAgentsNamedByNextHop) {
+  asio::thread_pool pool(1);
+  AgentContext context;
+  context.hostname = "mx.test";
+  context.blocking = pool.get_executor();
+  auto smtp = MakeDeliveryAgent("smtp:127.0.0.1:2525", context);
+  ASSERT_THAT(smtp, IsOk());
+  EXPECT_EQ((*smtp)->name(), "smtp:127.0.0.1:2525");
+  auto lmtp = MakeDeliveryAgent("lmtp:[::1]:24", context);
+  ASSERT_THAT(lmtp, IsOk());
+  EXPECT_EQ((*lmtp)->name(), "lmtp:[::1]:24");
   pool.join();
 }
 
