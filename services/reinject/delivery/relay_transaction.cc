@@ -19,6 +19,8 @@ namespace sluice::reinject {
 namespace {
 
 constexpr size_t kChunkBytes = 64 * 1024;
+// Commands per pipelined write (Postfix sizes its groups by the socket's send buffer).
+constexpr size_t kPipelineGroup = 100;
 
 bool NonAscii(std::string_view s) {
   for (char c : s) {
@@ -202,31 +204,41 @@ asio::awaitable<RelayTransactionOutcome> RunRelayTransaction(smtp::SmtpClient& c
     return d.Done(/*reusable=*/false);
   };
 
-  // ---- MAIL and RCPT: one write when the next hop pipelines (RFC 2920), else in turn ----
+  // ---- MAIL and RCPT: pipelined when the next hop offers it (RFC 2920), else in turn ----
   const smtp::Capabilities& caps = client.capabilities();
   std::string mail_line = RelayMailCommand(record, caps);
   std::vector<std::string> rcpt_lines;
   for (int i : indexes) rcpt_lines.push_back(RelayRcptCommand(record.recipients(i), caps));
   std::optional<smtp::Reply> mail_reply;
   std::vector<smtp::Reply> rcpt_replies;
+  bool closing = false;  // the next hop said 421: it closes the session
   if (caps.pipelining) {
-    client.Queue(mail_line);
-    for (const std::string& line : rcpt_lines) client.Queue(line);
-    absl::Status sent = co_await client.SendQueued();
-    if (!sent.ok()) co_return lost(sent, "sending MAIL FROM");
-    auto r = co_await client.ReadReply();
-    if (!r.ok()) co_return lost(r.status(), "sending MAIL FROM");
-    mail_reply = *std::move(r);
-    for (size_t pos = 0; pos < indexes.size(); ++pos) {
-      auto rr = co_await client.ReadReply();
-      if (!rr.ok()) co_return lost(rr.status(), "sending RCPT TO");
-      rcpt_replies.push_back(*std::move(rr));
-    }
+    // In groups, each group's replies read before the next is sent: a long recipient list
+    // in one write could fill both directions' socket buffers while neither side reads.
+    size_t next = 0;
+    do {
+      const size_t begin = next;
+      if (!mail_reply) client.Queue(mail_line);
+      for (; next < rcpt_lines.size() && next - begin < kPipelineGroup; ++next) client.Queue(rcpt_lines[next]);
+      absl::Status sent = co_await client.SendQueued();
+      if (!sent.ok()) co_return lost(sent, mail_reply ? "sending RCPT TO" : "sending MAIL FROM");
+      if (!mail_reply) {
+        auto r = co_await client.ReadReply();
+        if (!r.ok()) co_return lost(r.status(), "sending MAIL FROM");
+        mail_reply = *std::move(r);
+      }
+      for (size_t pos = begin; pos < next; ++pos) {
+        auto rr = co_await client.ReadReply();
+        if (!rr.ok()) co_return lost(rr.status(), "sending RCPT TO");
+        rcpt_replies.push_back(*std::move(rr));
+        if (rcpt_replies.back().code == 421) closing = true;
+      }
+    } while (next < rcpt_lines.size() && mail_reply->code / 100 == 2 && !closing);
   } else {
     auto r = co_await client.Command(mail_line);
     if (!r.ok()) co_return lost(r.status(), "sending MAIL FROM");
     mail_reply = *std::move(r);
-    if (mail_reply->positive()) {
+    if (mail_reply->code / 100 == 2) {
       for (const std::string& line : rcpt_lines) {
         auto rr = co_await client.Command(line);
         if (!rr.ok()) co_return lost(rr.status(), "sending RCPT TO");
@@ -235,7 +247,7 @@ asio::awaitable<RelayTransactionOutcome> RunRelayTransaction(smtp::SmtpClient& c
       }
     }
   }
-  bool closing = mail_reply->code == 421;
+  closing = closing || mail_reply->code == 421;
   for (const smtp::Reply& r : rcpt_replies) closing = closing || r.code == 421;
 
   if (mail_reply->code < 200 || mail_reply->code >= 300) {

@@ -60,7 +60,7 @@ class RelayAgentTest : public ::testing::Test {
     o.lmtp = lmtp;
     o.next_hop = *net::ParseHostPort(target);
     o.helo_name = "mx.test";
-    limits.set_connect_timeout_seconds(5);
+    if (!limits.has_connect_timeout_seconds()) limits.set_connect_timeout_seconds(5);
     if (!limits.has_delivery_timeout_seconds()) limits.set_delivery_timeout_seconds(20);
     o.limits = FixedLimits(limits);
     o.tls = tls;
@@ -175,6 +175,49 @@ TEST_F(RelayAgentTest, RelaysEveryRecipientInOneTransactionWithDsnParameters) {
   EXPECT_THAT(dumps[0], HasSubstr("X-Rcpt-Args: <carol@example.com>\n"));
   // smtp-sink stores lines with LF and adds one empty line; the dots came back unstuffed.
   EXPECT_EQ(SinkMessage(dumps[0]), Lf(content) + "\n");
+}
+
+TEST_F(RelayAgentTest, LongRecipientListsArePipelinedInGroups) {
+  SmtpSink sink(dir_, {});
+  REQUIRE_SINK(sink);
+  MakeAgent(sink.target());
+  std::vector<std::string> rcpts;
+  std::vector<int> indexes;
+  for (int i = 0; i < 250; ++i) {
+    rcpts.push_back("r" + std::to_string(i) + "@example.com");
+    indexes.push_back(i);
+  }
+  auto results = Deliver(Envelope("alice@example.org", rcpts), kMessage, indexes);
+  ASSERT_EQ(results.size(), 250u);
+  for (int i = 0; i < 250; ++i) {
+    EXPECT_EQ(results[i].index, i);
+    EXPECT_EQ(results[i].outcome, DeliveryOutcome::kDelivered) << results[i].reply;
+  }
+  auto dumps = sink.Dumps();
+  ASSERT_EQ(dumps.size(), 1u);
+  EXPECT_THAT(dumps[0], HasSubstr("X-Rcpt-Args: <r0@example.com>\n"));
+  EXPECT_THAT(dumps[0], HasSubstr("X-Rcpt-Args: <r249@example.com>\n"));
+}
+
+TEST_F(RelayAgentTest, GreetingThatNeverComesIsTransientAfterTheConnectTimeout) {
+  // A socket that listens but never accepts: the kernel completes the TCP handshake, and
+  // no greeting ever comes.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  sluice::v1::Limits limits;
+  limits.set_connect_timeout_seconds(1);
+  MakeAgent("127.0.0.1:" + std::to_string(ntohs(a.sin_port)), false, limits);
+  auto results = Deliver(Envelope("alice@example.org", {"bob@example.com"}), kMessage, {0});
+  ::close(fd);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].outcome, DeliveryOutcome::kTransient);
+  EXPECT_THAT(results[0].reply, AllOf(StartsWith("451 4.4.1"), HasSubstr("timeout")));
 }
 
 TEST_F(RelayAgentTest, ConnectionIsReusedWithRsetUpToTheReuseLimit) {
