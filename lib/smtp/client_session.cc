@@ -40,11 +40,22 @@ asio::awaitable<absl::StatusOr<Reply>> SmtpClient::Connect(const net::HostPort& 
   asio::steady_timer timer(executor_);
   timer.expires_after(timeouts_.connect);
   peer_ = target.ToString();
-  auto resolved = co_await (resolver.async_resolve(target.host, std::to_string(target.port), kNothrow) ||
-                            timer.async_wait(kNothrow));
-  if (resolved.index() == 1) co_return Broken(absl::DeadlineExceededError(absl::StrCat("resolving ", peer_, ": timeout")));
-  auto [rec, results] = std::get<0>(resolved);
-  if (rec) co_return Broken(absl::UnavailableError(absl::StrCat("resolving ", peer_, ": ", rec.message())));
+  asio::ip::tcp::resolver::results_type results;
+  std::error_code literal_ec;
+  asio::ip::address literal = asio::ip::make_address(target.host, literal_ec);
+  if (!literal_ec) {
+    // An address literal needs no resolver (whose asynchronous form hops to a helper thread:
+    // a per-connection cost on every relaying hop).
+    results = asio::ip::tcp::resolver::results_type::create(asio::ip::tcp::endpoint(literal, target.port),
+                                                            target.host, std::to_string(target.port));
+  } else {
+    auto resolved = co_await (resolver.async_resolve(target.host, std::to_string(target.port), kNothrow) ||
+                              timer.async_wait(kNothrow));
+    if (resolved.index() == 1) co_return Broken(absl::DeadlineExceededError(absl::StrCat("resolving ", peer_, ": timeout")));
+    auto [rec, resolved_results] = std::get<0>(resolved);
+    if (rec) co_return Broken(absl::UnavailableError(absl::StrCat("resolving ", peer_, ": ", rec.message())));
+    results = std::move(resolved_results);
+  }
 
   asio::ip::tcp::socket socket(executor_);
   auto connected = co_await (asio::async_connect(socket, results, kNothrow) || timer.async_wait(kNothrow));
