@@ -14,6 +14,7 @@
 
 #include "lib/net/cidr.h"
 #include "lib/net/host_port.h"
+#include "lib/smtp/relay_hop.h"
 #include "services/frontend/admission.h"
 #include "services/frontend/frontend_metrics.h"
 #include "services/frontend/relay_policy.h"
@@ -34,6 +35,7 @@ struct FrontendContext {
   std::string hostname;
   std::string proxy_ehlo;
   net::HostPort filter;
+  smtp::RelayTls filter_tls;  // STARTTLS towards the filter (config filter_tls); none by default
   control::LimitsStore* limits = nullptr;
   RelayPolicy relay;
   Admission admission;

@@ -16,6 +16,7 @@
 #include "lib/control/status_watcher.h"
 #include "lib/net/host_port.h"
 #include "lib/observe/log.h"
+#include "lib/smtp/relay_hop.h"
 #include "lib/smtp/tls_context.h"
 #include "services/frontend/frontend_server.h"
 
@@ -47,6 +48,9 @@ int main(int argc, char** argv) {
   auto filter = net::ParseHostPort(config.filter());
   if (!filter.ok()) return Fail(absl::InvalidArgumentError(absl::StrCat("filter: ", filter.status().message())));
   ctx.filter = *filter;
+  auto filter_tls = smtp::RelayClientTls(config.filter_tls());
+  if (!filter_tls.ok()) return Fail(absl::InvalidArgumentError(absl::StrCat("filter_tls: ", filter_tls.status().message())));
+  ctx.filter_tls = *std::move(filter_tls);
   ctx.limits = &p.limits();
   auto relay = frontend::RelayPolicy::Create({config.mynetworks().begin(), config.mynetworks().end()},
                                              {config.accepted_domains().begin(), config.accepted_domains().end()});

@@ -146,12 +146,10 @@ asio::awaitable<smtp::Reply> ProxySession::OpenFilter(const std::vector<std::str
   t_->filter = std::make_unique<smtp::SmtpClient>(executor_, t);
   smtp::SmtpClient& f = *t_->filter;
 
-  auto greeting = co_await f.Connect(ctx_.filter);
-  if (!greeting.ok()) co_return ProxyFailed("connect", greeting.status());
-  if (greeting->code != 220) co_return greeting->transient() ? ProxyFailed("connect", absl::UnavailableError(greeting->ToString())) : Unexpected("connect", *greeting);
-  auto ehlo = co_await f.Hello(ctx_.proxy_ehlo);
-  if (!ehlo.ok()) co_return ProxyFailed("ehlo", ehlo.status());
-  if (ehlo->code != 250) co_return Unexpected("ehlo", *ehlo);
+  // Connect, greeting, EHLO, and STARTTLS with our client certificate when filter_tls asks.
+  smtp::RelayHopOutcome hop = co_await smtp::OpenRelayHop(f, ctx_.filter, ctx_.proxy_ehlo, ctx_.filter_tls);
+  if (!hop.error.ok()) co_return ProxyFailed(hop.step, hop.error);
+  if (hop.unexpected) co_return Unexpected(hop.step, *hop.unexpected);
   if (f.capabilities().xforward) {
     auto xf = co_await f.Xforward(XforwardFacts());
     if (!xf.ok()) co_return ProxyFailed("xforward", xf.status());
