@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/control/limits_store.h"
 #include "lib/observe/log.h"
+#include "lib/smtp/relay_hop.h"
 #include "lib/smtp/xforward_session.h"
 #include "services/filter-bridge/message/message_edits.h"
 
@@ -96,12 +97,13 @@ asio::awaitable<smtp::Reply> BridgeSession::OpenDownstream() {
   t.reply = std::chrono::seconds(limits_->proxy_timeout_seconds());
   t.data_done = t.reply;
   down_ = std::make_unique<smtp::SmtpClient>(executor_, t);
-  auto greeting = co_await down_->Connect(ctx_.next_hop);
-  if (!greeting.ok()) co_return DownstreamFailed("connect", greeting.status());
-  if (greeting->code != 220) co_return Unexpected("connect", *greeting);
-  auto ehlo = co_await down_->Hello(ctx_.next_hop_ehlo);
-  if (!ehlo.ok()) co_return DownstreamFailed("ehlo", ehlo.status());
-  if (ehlo->code != 250) co_return Unexpected("ehlo", *ehlo);
+  // Connect, greeting, EHLO, and STARTTLS with our client certificate when next_hop_tls
+  // asks (lib/smtp/relay_hop.h; the context is built once per process).
+  auto tls = smtp::RelayClientTls(ctx_.config.next_hop_tls());
+  if (!tls.ok()) co_return DownstreamFailed("starttls", tls.status());
+  smtp::RelayHopOutcome hop = co_await smtp::OpenRelayHop(*down_, ctx_.next_hop, ctx_.next_hop_ehlo, *tls);
+  if (!hop.error.ok()) co_return DownstreamFailed(hop.step, hop.error);
+  if (hop.unexpected) co_return Unexpected(hop.step, *hop.unexpected);
   xforward_pending_ = !xforward_.empty();
   co_return smtp::Reply{};
 }
