@@ -119,8 +119,9 @@ class RulesThroughPipelineTest(unittest.TestCase):
     def setUp(self):
         self.bridge_offset = len(self.bridge.log())
 
-    def send(self, raw, rcpt, starttls=False):
-        s = smtplib.SMTP("127.0.0.1", self.frontend.smtp_port, local_hostname="client.test", timeout=60)
+    def send(self, raw, rcpt, starttls=False, source=None):
+        s = smtplib.SMTP("127.0.0.1", self.frontend.smtp_port, local_hostname="client.test", timeout=60,
+                         source_address=(source, 0) if source else None)
         try:
             s.ehlo("client.test")
             if starttls:
@@ -204,13 +205,19 @@ class RulesThroughPipelineTest(unittest.TestCase):
         self.assertIn("verdict=deliver", self.transaction_line())
 
     def test_hold_rule_puts_the_message_in_the_hold_queue(self):
-        code, text = self.send(plain_message("please [rule-hold] this", 5), "hold@example.com")
+        code, text = self.send(plain_message("please [rule-hold] this", 5), "hold@example.com", source="127.0.0.2")
         self.assertEqual(code, 250, text)
         queue_id = re.search(r"queued as (\S+)", text).group(1)
         stubs = harness.grpc_stubs()
         held = self.queue(state=stubs["queue_pb2"].HOLD, recipient="hold@example.com")
         self.assertEqual([r.queue_id for r in held], [queue_id])
         self.assertIn("quarantined by rule-hold", held[0].hold_reason)
+        # The XFORWARD facts the bridge passed on: the original client and the frontend's
+        # session id, which is also the id the bridge logged the transaction under.
+        self.assertEqual(held[0].original_client.client_address, "127.0.0.2")
+        self.assertEqual(held[0].original_client.helo, "client.test")
+        session = re.search(r"event=transaction session=(\S+)", self.transaction_line()).group(1)
+        self.assertEqual(held[0].session_id, session)
         time.sleep(0.5)  # the scheduler would have delivered it by now if it were not held
         self.assertEqual(fbs.maildir_messages(self.reinject.maildir, "hold@example.com"), [])
         self.assertEqual(len(self.queue(state=stubs["queue_pb2"].HOLD, recipient="hold@example.com")), 1)
