@@ -6,7 +6,8 @@ outside mynetworks refused at connect (554 5.7.1); XFORWARD from an allowed clie
 an xforward host refused with Postfix's 550 5.7.0 while its mail is still taken; the XFORWARD
 client in the queue record (Queue.Get over gRPC) and in the log lines, our Received: naming the
 real peer; the message in the Maildir byte-exact apart from the added header fields; the in-band
-hold mark (X-Sluice-Hold:) honoured from the trusted peer only, and never delivered.
+hold mark (X-Sluice-Hold:) honoured from the trusted peer only, and never delivered; a message
+that already passed 50 hops (Received: fields, Postfix hopcount_limit) refused as a loop.
 
 Never: leaves a process running (stopped by PID in tearDownClass).
 """
@@ -208,6 +209,20 @@ class ReinjectReceiveTest(unittest.TestCase):
         raw = self.delivered("held@example.com")[0]
         self.assertNotIn(b"X-Sluice-Hold", raw)
         self.assertIn(b"held body", raw)
+
+    def test_mail_looping_past_the_hop_limit_is_refused(self):
+        def with_hops(n, rcpt):
+            hops = "".join("Received: from hop%d.example by hop%d.example; Mon, 1 Jan 2024 00:00:00 +0000\r\n"
+                           % (i, i + 1) for i in range(n))
+            return harness.send_mail(self.rj.smtp_port, "loop@example.org", [rcpt],
+                                     hops + "Subject: hops %d\r\n\r\nbody\r\n" % n, source_address=TRUSTED)
+        code, text = with_hops(50, "looping@example.com")
+        self.assertEqual((code, text), (554, b"5.4.6 Error: too many hops"))
+        self.rj.wait_log(r"event=too_many_hops .*received=50")
+        code, text = with_hops(49, "not-looping@example.com")
+        self.assertEqual(code, 250, text)
+        self.delivered("not-looping@example.com")
+        self.assertFalse(os.path.isdir(os.path.join(self.maildir, "looping@example.com")))
 
     def test_hold_mark_from_an_untrusted_peer_is_stripped_and_ignored(self):
         body = "Subject: not held\r\nX-Sluice-Hold: forged by a client\r\n\r\nbody\r\n"

@@ -64,6 +64,7 @@ void HeaderCleanup::EmitHeader(std::string_view header, bool has_separator, std:
       }
       continue;  // only a trusted filter verdict holds mail; the mark never reaches a mailbox
     }
+    if (NameIs(f.name, "Received")) ++received_fields_;
     if (NameIs(f.name, "Message-ID")) have_message_id = true;
     if (NameIs(f.name, "Date")) have_date = true;
     out.append(f.text);

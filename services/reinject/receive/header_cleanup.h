@@ -4,7 +4,7 @@
 // through (Postfix cleanup(8)): our Received: for this hop at the top, Message-ID: and Date:
 // added at the end of the header when missing, and the in-band hold mark "X-Sluice-Hold:"
 // (set by the filter stage, honoured only from a trusted peer) taken out of the message and
-// turned into the queue state. The header is held back until its end (bounded by the SMTP
+// turned into the queue state; the Received: fields are counted (loop detection). The header is held back until its end (bounded by the SMTP
 // layer's header_size_limit); the body passes straight through.
 //
 // Never: changes a byte of the body or of the header fields it keeps; holds more than the
@@ -32,6 +32,9 @@ class HeaderCleanup {
   void Finish(std::string& out);
 
   bool hold() const { return hold_; }
+  // Received: fields the message came with (ours not counted): the hop count of loop
+  // detection (Postfix hopcount_limit).
+  int received_fields() const { return received_fields_; }
   const std::string& hold_reason() const { return hold_reason_; }
 
  private:
@@ -42,6 +45,7 @@ class HeaderCleanup {
   std::string header_;  // the header so far (until the empty line)
   bool hold_ = false;
   std::string hold_reason_;
+  int received_fields_ = 0;
 };
 
 }  // namespace sluice::reinject

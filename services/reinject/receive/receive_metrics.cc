@@ -8,6 +8,6 @@ ReceiveMetrics::ReceiveMetrics(prometheus::Registry& r)
                   {{"outcome", {"accepted", "not_authorized", "draining"}}}),
       sessions_active(observe::AddGauge(r, "sluice_reinject_sessions_active", "SMTP sessions open now.")),
       transactions(r, "sluice_reinject_transactions_total", "Mail transactions by outcome.",
-                   {{"outcome", {"queued", "held", "queue_full", "write_error", "aborted"}}}) {}
+                   {{"outcome", {"queued", "held", "queue_full", "write_error", "aborted", "too_many_hops"}}}) {}
 
 }  // namespace sluice::reinject

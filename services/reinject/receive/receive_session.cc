@@ -22,6 +22,12 @@ std::string MessageIdFor(const std::string& queue_id, const std::string& hostnam
   return absl::StrCat("<", stamp, ".", queue_id, "@", hostname, ">");
 }
 
+// Postfix hopcount_limit (50): a message that already passed this many hops is looping.
+constexpr int kHopcountLimit = 50;
+
+// Postfix's reply for it (cleanup: CLEANUP_STAT_HOPS).
+smtp::Reply TooManyHops() { return smtp::MakeReply(554, "5.4.6", "Error: too many hops"); }
+
 }  // namespace
 
 ReceiveSession::ReceiveSession(ReceiveContext& ctx, smtp::SessionFacts& facts,
@@ -133,6 +139,19 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnDataEnd(smtp::DataOutcome outcome
     co_return smtp::replies::QueueWriteError();
   }
   std::string session_id = smtp::XforwardKnown(xforward_.ident) ? *xforward_.ident : handle_->session_id();
+  if (cleanup_->received_fields() >= kHopcountLimit) {
+    // A mail loop (this stage relays, and the next hop may route the mail back here):
+    // refused, as Postfix cleanup does past hopcount_limit, never queued again.
+    smtp::Reply reply = TooManyHops();
+    observe::Warn("too_many_hops")
+        .Kv("session", session_id)
+        .Kv("peer", facts_.peer_address)
+        .Kv("orig_client", OrigClientText())
+        .Kv("received", cleanup_->received_fields())
+        .Kv("reply", reply.ToString());
+    Abort("too_many_hops");
+    co_return reply;
+  }
   record_.set_session_id(session_id);
   record_.set_peer_address(facts_.peer_address);
   if (smtp::XforwardKnown(xforward_.addr)) {
