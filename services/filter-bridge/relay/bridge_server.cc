@@ -7,6 +7,34 @@
 #include "lib/smtp/settings_from_limits.h"
 
 namespace sluice::filter_bridge {
+namespace {
+
+// With trust by certificate a peer outside mynetworks gets a session (it can only show its
+// certificate after STARTTLS), but it may relay only once one verified: MAIL is refused
+// otherwise, as reinject does.
+class CertificateGuardedSession : public BridgeSession {
+ public:
+  CertificateGuardedSession(BridgeContext& ctx, smtp::SessionFacts& facts, asio::any_io_executor executor,
+                            std::shared_ptr<control::SessionHandle> handle)
+      : BridgeSession(ctx, facts, std::move(executor), std::move(handle)), facts_(facts) {}
+
+  asio::awaitable<smtp::Reply> OnMail(const smtp::MailFrom& mail) override {
+    if (!facts_.tls_client_verified) {
+      observe::Warn("refused")
+          .Kv("session", facts_.session_id)
+          .Kv("peer", facts_.peer_address)
+          .Kv("reason", "not_in_mynetworks_nor_verified_certificate")
+          .Kv("tls", facts_.tls);
+      co_return smtp::replies::ClientNotAuthorized();
+    }
+    co_return co_await BridgeSession::OnMail(mail);
+  }
+
+ private:
+  smtp::SessionFacts& facts_;
+};
+
+}  // namespace
 
 BridgeServer::BridgeServer(BridgeContext& ctx, net::IoPool& pool, asio::ssl::context* tls)
     : ctx_(ctx), tls_(tls),
@@ -18,7 +46,8 @@ asio::awaitable<smtp::AcceptedSession> BridgeServer::Accept(smtp::SmtpStream& st
                                                             std::shared_ptr<smtp::SessionControl> control) {
   smtp::AcceptedSession out;
   bool trust_cert = ctx_.config.server().trust_verified_client_cert();
-  if (!ctx_.mynetworks.Contains(facts.peer_address) && !trust_cert) {
+  const bool address_trusted = ctx_.mynetworks.Contains(facts.peer_address);
+  if (!address_trusted && !trust_cert) {
     ctx_.metrics->connections.at({"not_authorized"}).Increment();
     observe::Warn("refused").Kv("peer", facts.peer_address).Kv("reason", "not_in_mynetworks");
     co_await smtp::SessionServer::Refuse(stream, smtp::replies::ClientNotAuthorized());
@@ -51,7 +80,11 @@ asio::awaitable<smtp::AcceptedSession> BridgeServer::Accept(smtp::SmtpStream& st
   out.settings.tls = tls_;
   out.settings.xforward_allowed = ctx_.xforward_hosts.Contains(facts.peer_address);
   out.settings.xforward_by_certificate = trust_cert;
-  out.handler = std::make_unique<BridgeSession>(ctx_, facts, stream.executor(), handle);
+  if (address_trusted) {
+    out.handler = std::make_unique<BridgeSession>(ctx_, facts, stream.executor(), handle);
+  } else {
+    out.handler = std::make_unique<CertificateGuardedSession>(ctx_, facts, stream.executor(), handle);
+  }
   BridgeContext& ctx = ctx_;
   out.on_end = [&ctx] {
     ctx.metrics->sessions_active.Decrement();
