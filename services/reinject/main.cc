@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
   if (!xforward.ok()) return Fail(xforward.status());
   ctx.xforward_hosts = *std::move(xforward);
   ctx.trust_verified_client_cert = config.server().trust_verified_client_cert();
+  ctx.runtime = &p.runtime();
 
   auto tls = smtp::MakeServerTlsContext(config.server().smtp_tls());
   if (!tls.ok()) return Fail(tls.status());

@@ -23,7 +23,14 @@ class GuardedSession : public ReceiveSession {
   ~GuardedSession() override { on_end_(); }
 
   asio::awaitable<smtp::Reply> OnMail(const smtp::MailFrom& mail) override {
-    if (!address_trusted_ && !facts_.tls_client_verified) co_return smtp::replies::ClientNotAuthorized();
+    if (!address_trusted_ && !facts_.tls_client_verified) {
+      observe::Warn("refused")
+          .Kv("session", facts_.session_id)
+          .Kv("peer", facts_.peer_address)
+          .Kv("reason", "not_in_mynetworks_nor_verified_certificate")
+          .Kv("tls", facts_.tls);
+      co_return smtp::replies::ClientNotAuthorized();
+    }
     co_return co_await ReceiveSession::OnMail(mail);
   }
 

@@ -65,6 +65,7 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnMail(const smtp::MailFrom& mail) 
   record_.set_body_type(mail.body);
   record_.set_smtputf8(mail.smtputf8);
   in_transaction_ = true;
+  if (ctx_.runtime != nullptr) txn_ = ctx_.runtime->BeginTransaction();
   co_return smtp::Reply{};
 }
 
@@ -124,6 +125,7 @@ void ReceiveSession::Abort(std::string_view outcome) {
   writer_.reset();  // removes the data file: no partial entry
   cleanup_.reset();
   in_transaction_ = false;
+  txn_.End();
 }
 
 asio::awaitable<smtp::Reply> ReceiveSession::OnDataEnd(smtp::DataOutcome outcome) {
@@ -169,6 +171,7 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnDataEnd(smtp::DataOutcome outcome
   writer_.reset();
   cleanup_.reset();
   in_transaction_ = false;
+  txn_.End();
   if (!id.ok()) {
     ctx_.metrics->transactions.at({"write_error"}).Increment();
     observe::Error("queue_write_error").Kv("session", session_id).Kv("error", std::string(id.status().message()));
@@ -195,6 +198,7 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnDataEnd(smtp::DataOutcome outcome
 asio::awaitable<void> ReceiveSession::OnReset() {
   if (writer_) Abort("aborted");
   in_transaction_ = false;
+  txn_.End();
   record_.Clear();
   co_return;
 }

@@ -17,6 +17,7 @@
 
 #include "asio/any_io_executor.hpp"
 #include "lib/control/session_registry.h"
+#include "lib/control/stage_runtime.h"
 #include "lib/net/cidr.h"
 #include "lib/smtp/server_handler.h"
 #include "services/reinject/queue/queue_store.h"
@@ -36,6 +37,7 @@ struct ReceiveContext {
   net::CidrSet mynetworks;
   net::CidrSet xforward_hosts;
   bool trust_verified_client_cert = false;
+  control::StageRuntime* runtime = nullptr;  // counts transactions in flight (Admin status); may be null
 };
 
 class ReceiveSession : public smtp::ServerHandler {
@@ -69,6 +71,7 @@ class ReceiveSession : public smtp::ServerHandler {
   std::optional<HeaderCleanup> cleanup_;
   std::string scratch_;
   bool in_transaction_ = false;
+  control::StageRuntime::Transaction txn_;  // MAIL .. the transaction's end
 };
 
 }  // namespace sluice::reinject
