@@ -142,6 +142,46 @@ class DownstreamFailureTest(harness.TempDirTest):
         self.assertLess(max(i for i, x in enumerate(commands) if x.startswith("XFORWARD")),
                         next(i for i, x in enumerate(commands) if x.startswith("MAIL")))
 
+    def test_xforward_before_every_mail_and_pipelined_with_it(self):
+        # Postfix forgets XFORWARD at a transaction's end: each MAIL needs it again. With
+        # PIPELINING announced, XFORWARD and MAIL arrive in one write.
+        server, bridge = self.scripted(pipelining=True)
+        c = RawClient(bridge.smtp_port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("EHLO frontend.test")[0], 250)
+        self.assertEqual(c.cmd("XFORWARD NAME=mail.example.net ADDR=192.0.2.7 HELO=mail.example.net")[0], 250)
+        for i in range(2):
+            self.assertEqual(c.cmd("MAIL FROM:<a%d@example.org>" % i)[0], 250)
+            self.assertEqual(c.cmd("RCPT TO:<b@example.com>")[0], 250)
+            self.assertEqual(c.cmd("DATA")[0], 354)
+            c.send(MESSAGE + b".\r\n")
+            self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+        harness.wait_for(lambda: server.conns and server.conns[0].closed, timeout=10, what="downstream QUIT")
+        self.assertEqual(len(server.conns), 1)  # one downstream connection for both
+        commands = server.conns[0].commands
+        verbs = [x.split(" ", 1)[0] for x in commands]
+        self.assertEqual(verbs, ["EHLO", "XFORWARD", "MAIL", "RCPT", "DATA", "XFORWARD", "MAIL", "RCPT", "DATA",
+                                 "QUIT"])
+        for i in (1, 5):
+            self.assertIn("ADDR=192.0.2.7", commands[i])
+        self.assertEqual([x.split(" ", 1)[0] for x in server.conns[0].pipelined], ["MAIL", "MAIL"])
+
+    def test_session_without_mail_leaves_the_next_hop_cleanly(self):
+        # The next hop is opened while the upstream greets; a session that never sends MAIL
+        # must end that connection with QUIT, not leave it hanging.
+        server, bridge = self.scripted()
+        c = RawClient(bridge.smtp_port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("EHLO frontend.test")[0], 250)
+        self.assertEqual(c.cmd("NOOP")[0], 250)
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+        harness.wait_for(lambda: server.conns and server.conns[0].closed, timeout=10, what="downstream closed")
+        self.assertEqual(len(server.conns), 1)
+        self.assertEqual([x.split(" ", 1)[0] for x in server.conns[0].commands], ["EHLO", "QUIT"])
+
     def test_reinject_killed_mid_data_gives_4xx_and_nothing_is_queued(self):
         reinject = self.stage(fbs.start_reinject(self.tmp))
         bridge = self.stage(fbs.start_bridge(self.tmp, "127.0.0.1:%d" % reinject.smtp_port,

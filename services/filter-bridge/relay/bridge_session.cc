@@ -5,6 +5,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "asio/co_spawn.hpp"
+#include "asio/detached.hpp"
+#include "asio/experimental/as_tuple.hpp"
+#include "asio/steady_timer.hpp"
+#include "asio/use_awaitable.hpp"
 #include "lib/control/limits_store.h"
 #include "lib/observe/log.h"
 #include "lib/smtp/relay_hop.h"
@@ -19,6 +24,10 @@ constexpr size_t kSendChunkBytes = 64 * 1024;
 // left of it minus this margin.
 constexpr auto kDownstreamMargin = std::chrono::seconds(5);
 
+constexpr auto kNothrow = asio::experimental::as_tuple(asio::use_awaitable);
+// An early connection older than this when MAIL comes is quit and replaced: the next hop may
+// have timed out an idle client by then, and a stale connection would cost the sender a 4xx.
+constexpr auto kEarlyDownstreamFreshFor = std::chrono::seconds(10);
 
 std::string_view FailureReason(const absl::Status& st) {
   switch (st.code()) {
@@ -39,6 +48,34 @@ std::string ParamsText(const google::protobuf::RepeatedPtrField<sluice::v1::Esmt
 
 }  // namespace
 
+// The next hop opened in the background while the upstream is still greeting: the session
+// takes the client over at MAIL (OpenDownstream), or marks it abandoned when it ends first.
+// Shared between the session and the opening coroutine, which never touches the session.
+struct EarlyDownstream {
+  explicit EarlyDownstream(const asio::any_io_executor& executor) : done(executor) {
+    done.expires_at(asio::steady_timer::time_point::max());
+  }
+  std::unique_ptr<smtp::SmtpClient> client;
+  smtp::RelayHopOutcome outcome;
+  std::chrono::steady_clock::time_point ready_at;
+  bool finished = false;
+  bool abandoned = false;   // the session ended before taking it: quit and close
+  asio::steady_timer done;  // cancelled when finished, to wake a waiting OpenDownstream
+};
+
+namespace {
+
+asio::awaitable<void> OpenEarly(std::shared_ptr<EarlyDownstream> early, net::HostPort hop, std::string ehlo,
+                                smtp::RelayTls tls) {
+  early->outcome = co_await smtp::OpenRelayHop(*early->client, hop, ehlo, tls);
+  early->ready_at = std::chrono::steady_clock::now();
+  if (early->abandoned && early->outcome.ok()) co_await early->client->Quit(/*wait_reply=*/false);
+  early->finished = true;
+  early->done.cancel();
+}
+
+}  // namespace
+
 BridgeSession::BridgeSession(BridgeContext& ctx, smtp::SessionFacts& facts, asio::any_io_executor executor,
                              std::shared_ptr<control::SessionHandle> handle)
     : ctx_(ctx), facts_(facts), executor_(std::move(executor)), handle_(std::move(handle)),
@@ -53,12 +90,28 @@ asio::awaitable<smtp::Reply> BridgeSession::OnHelo() {
     if (!smtp::XforwardKnown(xforward_.proto)) m.set_protocol(facts_.Protocol());
     if (!smtp::XforwardKnown(xforward_.helo)) m.set_helo(facts_.helo);
   });
+  StartEarlyDownstream();
   co_return smtp::Reply{};
+}
+
+void BridgeSession::StartEarlyDownstream() {
+  if (down_ || early_ || ctx_.next_hop_state() == control::Downstream::kFull) return;
+  // Only for peers trusted by address: one trusted by certificate may not relay until it
+  // showed one, so it must not make us open anything before MAIL.
+  if (!ctx_.mynetworks.Contains(facts_.peer_address)) return;
+  auto tls = smtp::RelayClientTls(ctx_.config.next_hop_tls());
+  if (!tls.ok()) return;  // OpenDownstream reports it at MAIL
+  smtp::ClientTimeouts t;
+  t.connect = std::chrono::seconds(limits_->connect_timeout_seconds());
+  t.reply = std::chrono::seconds(limits_->proxy_timeout_seconds());
+  t.data_done = t.reply;
+  early_ = std::make_shared<EarlyDownstream>(executor_);
+  early_->client = std::make_unique<smtp::SmtpClient>(executor_, t);
+  asio::co_spawn(executor_, OpenEarly(early_, ctx_.next_hop, ctx_.next_hop_ehlo, *std::move(tls)), asio::detached);
 }
 
 asio::awaitable<smtp::Reply> BridgeSession::OnXforward(const smtp::XforwardAttrs& attrs) {
   smtp::MergeXforward(xforward_, attrs);
-  xforward_pending_ = true;
   // IDENT is the frontend's session id: this hop is then found under it at every stage.
   handle_->Update([&](sluice::v1::SessionMetadata& m) { smtp::ApplyXforward(xforward_, m); });
   co_return smtp::Reply{};
@@ -92,6 +145,17 @@ smtp::Reply BridgeSession::Unexpected(std::string_view step, const smtp::Reply& 
 }
 
 asio::awaitable<smtp::Reply> BridgeSession::OpenDownstream() {
+  if (std::shared_ptr<EarlyDownstream> early = std::move(early_)) {
+    if (!early->finished) co_await early->done.async_wait(kNothrow);
+    if (std::chrono::steady_clock::now() - early->ready_at < kEarlyDownstreamFreshFor) {
+      down_ = std::move(early->client);
+      if (!early->outcome.error.ok()) co_return DownstreamFailed(early->outcome.step, early->outcome.error);
+      if (early->outcome.unexpected) co_return Unexpected(early->outcome.step, *early->outcome.unexpected);
+      co_return smtp::Reply{};
+    }
+    // Opened (or failed) too long ago: start afresh.
+    if (early->outcome.ok()) co_await early->client->Quit(/*wait_reply=*/false);
+  }
   smtp::ClientTimeouts t;
   t.connect = std::chrono::seconds(limits_->connect_timeout_seconds());
   t.reply = std::chrono::seconds(limits_->proxy_timeout_seconds());
@@ -104,8 +168,40 @@ asio::awaitable<smtp::Reply> BridgeSession::OpenDownstream() {
   smtp::RelayHopOutcome hop = co_await smtp::OpenRelayHop(*down_, ctx_.next_hop, ctx_.next_hop_ehlo, *tls);
   if (!hop.error.ok()) co_return DownstreamFailed(hop.step, hop.error);
   if (hop.unexpected) co_return Unexpected(hop.step, *hop.unexpected);
-  xforward_pending_ = !xforward_.empty();
   co_return smtp::Reply{};
+}
+
+asio::awaitable<smtp::Reply> BridgeSession::StartDownstreamTransaction(const std::string& mail_line, bool* failed) {
+  *failed = true;
+  // The original client, when the next hop takes XFORWARD (Postfix after-filter smtpd with
+  // smtpd_authorized_xforward_hosts), before every MAIL.
+  std::vector<std::string> xforward;
+  if (!xforward_.empty() && down_->capabilities().xforward) {
+    xforward = smtp::EncodeXforward(xforward_, down_->capabilities().xforward_attrs);
+  }
+  absl::StatusOr<smtp::Reply> r;
+  if (down_->capabilities().pipelining) {
+    for (const std::string& line : xforward) down_->Queue(line);
+    down_->Queue(mail_line);
+    if (absl::Status st = co_await down_->SendQueued(); !st.ok()) co_return DownstreamFailed("mail", st);
+    for (size_t i = 0; i < xforward.size(); ++i) {
+      auto xf = co_await down_->ReadReply();
+      if (!xf.ok()) co_return DownstreamFailed("xforward", xf.status());
+      if (xf->code != 250) co_return Unexpected("xforward", *xf);
+    }
+    r = co_await down_->ReadReply();
+  } else {
+    for (const std::string& line : xforward) {
+      auto xf = co_await down_->Command(line);
+      if (!xf.ok()) co_return DownstreamFailed("xforward", xf.status());
+      if (xf->code != 250) co_return Unexpected("xforward", *xf);
+    }
+    r = co_await down_->Command(mail_line);
+  }
+  if (!r.ok()) co_return DownstreamFailed("mail", r.status());
+  if (r->intermediate() || r->code < 200) co_return Unexpected("mail", *r);
+  *failed = false;
+  co_return *r;
 }
 
 asio::awaitable<smtp::Reply> BridgeSession::OnMail(const smtp::MailFrom& mail) {
@@ -120,19 +216,10 @@ asio::awaitable<smtp::Reply> BridgeSession::OnMail(const smtp::MailFrom& mail) {
     smtp::Reply r = co_await OpenDownstream();
     if (!r.empty()) co_return r;
   }
-  // Pass the original client on, when the next hop takes XFORWARD (Postfix after-filter
-  // smtpd with smtpd_authorized_xforward_hosts).
-  if (xforward_pending_ && down_->capabilities().xforward) {
-    auto xf = co_await down_->Xforward(xforward_);
-    if (!xf.ok()) co_return DownstreamFailed("xforward", xf.status());
-    if (xf->code != 250) co_return Unexpected("xforward", *xf);
-  }
-  xforward_pending_ = false;
   mail_line_ = absl::StrCat("MAIL FROM:<", mail.address, ">", smtp::FormatParams(mail.params));
-  auto r = co_await down_->Command(mail_line_);
-  if (!r.ok()) co_return DownstreamFailed("mail", r.status());
-  if (r->intermediate() || r->code < 200) co_return Unexpected("mail", *r);
-  if (!r->positive()) co_return *r;
+  bool failed = false;
+  smtp::Reply r = co_await StartDownstreamTransaction(mail_line_, &failed);
+  if (failed || !r.positive()) co_return r;
   in_transaction_ = true;
   txn_ = ctx_.runtime->BeginTransaction();
   envelope_.Clear();
@@ -151,7 +238,7 @@ asio::awaitable<smtp::Reply> BridgeSession::OnMail(const smtp::MailFrom& mail) {
     *m.mutable_current() = envelope_;
     m.set_state("transaction");
   });
-  co_return *r;
+  co_return r;
 }
 
 asio::awaitable<smtp::Reply> BridgeSession::OnRcpt(const smtp::RcptTo& rcpt) {
@@ -233,15 +320,10 @@ asio::awaitable<absl::StatusOr<smtp::Reply>> BridgeSession::SendMessage(const Ed
 asio::awaitable<smtp::Reply> BridgeSession::ReplayEnvelope(const sluice::v1::Transaction& envelope) {
   smtp::Reply opened = co_await OpenDownstream();
   if (!opened.empty()) co_return opened;
-  if (xforward_pending_ && down_->capabilities().xforward) {
-    auto xf = co_await down_->Xforward(xforward_);
-    if (!xf.ok()) co_return DownstreamFailed("xforward", xf.status());
-  }
-  xforward_pending_ = false;
-  auto r = co_await down_->Command(
-      absl::StrCat("MAIL FROM:<", envelope.mail_from(), ">", ParamsText(envelope.mail_parameters())));
-  if (!r.ok()) co_return DownstreamFailed("mail", r.status());
-  if (!r->positive()) co_return r->transient() || r->permanent() ? *r : Unexpected("mail", *r);
+  bool failed = false;
+  smtp::Reply r = co_await StartDownstreamTransaction(
+      absl::StrCat("MAIL FROM:<", envelope.mail_from(), ">", ParamsText(envelope.mail_parameters())), &failed);
+  if (failed || !r.positive()) co_return r;
   size_t accepted = 0;
   for (const auto& rc : envelope.recipients()) {
     auto rr = co_await down_->Command(absl::StrCat("RCPT TO:<", rc.address(), ">", ParamsText(rc.parameters())));
@@ -255,7 +337,12 @@ asio::awaitable<smtp::Reply> BridgeSession::ReplayEnvelope(const sluice::v1::Tra
           .Kv("reply", rr->ToString());
     }
   }
-  if (accepted == 0) co_return smtp::replies::ProxyError();
+  if (accepted == 0) {
+    // Every recipient the filters left was refused (each refusal logged above): a 4xx, and
+    // the half-open transaction downstream is dropped.
+    co_await DropDownstream();
+    co_return smtp::replies::ProxyError();
+  }
   auto d = co_await down_->Command("DATA");
   if (!d.ok()) co_return DownstreamFailed("data", d.status());
   if (d->code != 354) co_return d->transient() || d->permanent() ? *d : Unexpected("data", *d);
@@ -295,7 +382,8 @@ asio::awaitable<smtp::Reply> BridgeSession::OnDataEnd(smtp::DataOutcome outcome)
   }
 
   sluice::v1::SessionMetadata session = SessionForFilters();
-  if (ctx_.session_lookup != nullptr && smtp::XforwardKnown(xforward_.ident)) {
+  // The owner's full record, for filters that need more than XFORWARD told (none: no fetch).
+  if (ctx_.session_lookup != nullptr && ctx_.chain->size() > 0 && smtp::XforwardKnown(xforward_.ident)) {
     auto full = co_await ctx_.session_lookup->Fetch(facts_.peer_address, *xforward_.ident);
     if (full) {
       session = *std::move(full);
@@ -383,6 +471,11 @@ asio::awaitable<void> BridgeSession::OnReset() {
 }
 
 asio::awaitable<void> BridgeSession::OnClose() {
+  if (std::shared_ptr<EarlyDownstream> early = std::move(early_)) {
+    // Never taken (no MAIL came): quit it now, or once it is open.
+    early->abandoned = true;
+    if (early->finished && early->outcome.ok()) co_await early->client->Quit(/*wait_reply=*/false);
+  }
   co_await OnReset();
   if (down_) {
     co_await down_->Quit(/*wait_reply=*/false);

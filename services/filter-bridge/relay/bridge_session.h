@@ -7,6 +7,11 @@
 // downstream's final reply goes upstream), reject/tempfail (the filter's reply; downstream
 // never sees the final dot), or discard (250 upstream, nothing delivered).
 //
+// Latency: the next hop is connected and greeted while the upstream still sends EHLO and
+// XFORWARD (an early open, begun at the first EHLO, taken over at MAIL if fresh); XFORWARD
+// and MAIL go in one write when the next hop announces PIPELINING (XFORWARD_README: "may be
+// pipelined"). XFORWARD is sent before every MAIL: Postfix forgets it at a transaction's end.
+//
 // Never: accepts what the downstream refused; answers 250 to DATA before the downstream
 // did; lets a downstream failure reach upstream as anything but "451 4.3.0"; sends the final
 // dot of a message the chain did not let through.
@@ -51,6 +56,8 @@ struct BridgeContext {
   SessionLookup* session_lookup = nullptr;
 };
 
+struct EarlyDownstream;  // bridge_session.cc
+
 class BridgeSession : public smtp::ServerHandler {
  public:
   BridgeSession(BridgeContext& ctx, smtp::SessionFacts& facts, asio::any_io_executor executor,
@@ -68,8 +75,14 @@ class BridgeSession : public smtp::ServerHandler {
   asio::awaitable<void> OnClose() override;
 
  private:
-  // Connects, EHLO, XFORWARD (when announced and known). Empty Reply on success.
+  // Starts opening the next hop in the background (see EarlyDownstream in the .cc).
+  void StartEarlyDownstream();
+  // A connected, greeted next hop in down_: the early one when fresh, else a new one.
+  // Empty Reply on success.
   asio::awaitable<smtp::Reply> OpenDownstream();
+  // XFORWARD (when known and announced) and `mail_line`; the MAIL reply, or a 451 (logged,
+  // down_ dropped) with *failed set.
+  asio::awaitable<smtp::Reply> StartDownstreamTransaction(const std::string& mail_line, bool* failed);
   // Sends MAIL and every RCPT of `envelope` (after a filter changed it); empty on success.
   asio::awaitable<smtp::Reply> ReplayEnvelope(const sluice::v1::Transaction& envelope);
   // Streams the (edited) message and the final dot; the downstream's reply.
@@ -87,8 +100,8 @@ class BridgeSession : public smtp::ServerHandler {
   std::shared_ptr<const sluice::v1::Limits> limits_;
 
   smtp::XforwardAttrs xforward_;
-  bool xforward_pending_ = false;  // to be passed downstream before the next MAIL
   std::unique_ptr<smtp::SmtpClient> down_;
+  std::shared_ptr<EarlyDownstream> early_;  // opening in the background, not yet taken
 
   bool in_transaction_ = false;
   control::StageRuntime::Transaction txn_;
