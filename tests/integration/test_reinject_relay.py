@@ -84,6 +84,8 @@ class RelayToSmtpSinkTest(harness.TempDirTest):
         self.assertTrue(msg.endswith(b"\n" + original + b"\n"), msg)
         rj.wait_log(r"event=delivery queue_id=%s .*to=b@example.com relay=smtp:127\.0\.0\.1:%d .*status=sent"
                     % (queue_id, sink.port))
+        self.assertEqual(len(re.findall(r"event=relay_connected", rj.log())), 1)
+        self.assertEqual(rj.stop(), 0)  # with the connection still cached
 
     def test_next_hop_answering_4xx_defers_and_the_retry_delivers(self):
         port = harness.free_port()
