@@ -140,7 +140,8 @@ class QueueAdminTest(harness.TempDirTest):
         self.assertIn(b, list(flushed.affected))
         harness.wait_for(lambda: len(sink.dumps()) == 1, 20, what="the flushed message at the next hop")
         self.assertIn(b"Subject: second", sink.dumps()[0])
-        self.assertEqual([r.queue_id for r in self.queue.List(self.pb.ListQueueRequest(), timeout=5).records], [a])
+        harness.wait_for(lambda: [r.queue_id for r in self.queue.List(self.pb.ListQueueRequest(), timeout=5).records]
+                         == [a], 20, what="only the held entry left")
         released = self.queue.Release(self.pb.QueueIdsRequest(queue_ids=[a]), timeout=5)
         self.assertEqual(list(released.affected), [a])
         harness.wait_for(lambda: len(sink.dumps()) == 2, 20, what="the released message at the next hop")
@@ -172,8 +173,8 @@ class QueueAdminTest(harness.TempDirTest):
         self.assertEqual(self.sluicectl("queue", "delete", "NOSUCHID", expect=3)["not_found"], ["NOSUCHID"])
         self.sluicectl("queue", "show", "NOSUCHID", expect=3)
 
+        self.deferred(a)  # released: tried at once, no next hop yet
         sink = self.track(harness.SmtpSink(self.tmp, port=self.next_hop))
-        self.deferred(a)  # the release's attempt found no next hop yet, or the sink: wait for either
         self.sluicectl("queue", "flush")
         harness.wait_for(lambda: len(sink.dumps()) == 1, 20, what="the flushed message")
         self.assertIn(b"Subject: cli one", sink.dumps()[0])

@@ -96,7 +96,11 @@ class RelayToSmtpSinkTest(harness.TempDirTest):
         stubs = harness.grpc_stubs()
         with grpc.insecure_channel(rj.admin) as ch:
             q = stubs["queue_pb2_grpc"].QueueStub(ch)
-            entry = q.Get(stubs["queue_pb2"].GetQueueEntryRequest(queue_id=queue_id), timeout=5)
+
+            def deferred():  # the record is rewritten just after the log line
+                e = q.Get(stubs["queue_pb2"].GetQueueEntryRequest(queue_id=queue_id), timeout=5)
+                return e if e.record.state == stubs["queue_pb2"].DEFERRED else None
+            entry = harness.wait_for(deferred, 10, what="the entry deferred")
         self.assertEqual(entry.record.recipients[0].status, stubs["queue_pb2"].RECIPIENT_STATUS_DEFERRED)
         self.assertTrue(entry.record.recipients[0].last_reply.startswith("450 4.3.0"), entry.record)
         self.assertEqual(refusing.dumps(), [])
