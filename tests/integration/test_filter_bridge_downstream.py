@@ -182,6 +182,63 @@ class DownstreamFailureTest(harness.TempDirTest):
         self.assertEqual(len(server.conns), 1)
         self.assertEqual([x.split(" ", 1)[0] for x in server.conns[0].commands], ["EHLO", "QUIT"])
 
+    def test_envelope_parameters_pass_through_verbatim(self):
+        server, bridge = self.scripted()
+        c = RawClient(bridge.smtp_port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("EHLO frontend.test")[0], 250)
+        mail = "MAIL FROM:<a@example.org> SIZE=1234 BODY=8BITMIME RET=HDRS ENVID=QQ+2Bx"
+        rcpt = "RCPT TO:<b@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+2Bx@example.com"
+        self.assertEqual(c.cmd(mail)[0], 250)
+        self.assertEqual(c.cmd(rcpt)[0], 250)
+        self.assertEqual(c.cmd("RSET")[0], 250)
+        self.assertEqual(server.conns[0].commands[1:3], [mail, rcpt])
+
+    def test_next_hop_down_gives_451_at_mail(self):
+        bridge = self.stage(fbs.start_bridge(self.tmp, "127.0.0.1:%d" % fbs.free_port(), {"upstream_admin_port": 0}))
+        c = RawClient(bridge.smtp_port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("EHLO frontend.test")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.org>"), (451, "451 4.3.0 Error: queue file write error"))
+        self.assertRegex(bridge.log(), r"event=downstream_failed [^\n]*step=connect reason=connect")
+        metrics = fbs.scrape(bridge)
+        self.assertGreaterEqual(metrics['sluice_filter_bridge_downstream_failures_total{reason="connect"}'], 1)
+
+    def test_message_larger_than_the_memory_bound_is_relayed_byte_exact(self):
+        # 64 KiB in memory, the rest in a temporary file under spool_dir.
+        server = ScriptedSmtp()
+        self.addCleanup(server.stop)
+        spool = os.path.join(self.tmp, "spool")
+        os.makedirs(spool)
+        bridge = self.stage(fbs.start_bridge(self.tmp, server.address, {
+            "upstream_admin_port": 0, "spool_dir": spool, "limits": {"spool_memory_bytes": 65536}}))
+        lines = [b"Subject: big", b""] + [(b"." if i % 7 == 0 else b"") + b"line %06d " % i + b"y" * 60
+                                          for i in range(40000)]
+        raw = b"\r\n".join(lines) + b"\r\n"  # ~3 MB, every 7th line starts with a dot
+        code, text = harness.send_mail(bridge.smtp_port, "a@example.org", ["b@example.com"], raw)
+        self.assertEqual(code, 250, text)
+        got = server.messages()[0]  # dot-stuffed as on the wire
+        self.assertEqual(got, b"X-Sluice-Filter: filter-bridge.test; no filters\r\n" +
+                         raw.replace(b"\r\n.", b"\r\n.."))
+        self.assertEqual(os.listdir(spool), [])  # the spool file is unlinked from the start
+
+    def test_drain_lets_the_transaction_in_flight_finish(self):
+        server, bridge = self.scripted()
+        c = RawClient(bridge.smtp_port)
+        self.addCleanup(c.close)
+        c.start_data(self, sender="a@example.org", rcpt="b@example.com")
+        c.send(MESSAGE)
+        bridge.signal(signal.SIGTERM)
+        harness.wait_for(lambda: not harness.port_open(bridge.smtp_port), timeout=10, what="listener closed")
+        c.send(b"more content after SIGTERM\r\n.\r\n")
+        self.assertEqual(c.reply()[0], 250)
+        # Between transactions a draining session ends (421 4.3.2, sent at once).
+        self.assertIn(c.cmd("QUIT")[0], (221, 421))
+        self.assertEqual(bridge.proc.wait(20), 0)
+        self.assertEqual(len(server.messages()), 1)
+
     def test_reinject_killed_mid_data_gives_4xx_and_nothing_is_queued(self):
         reinject = self.stage(fbs.start_reinject(self.tmp))
         bridge = self.stage(fbs.start_bridge(self.tmp, "127.0.0.1:%d" % reinject.smtp_port,

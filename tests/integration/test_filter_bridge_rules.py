@@ -244,6 +244,21 @@ class RulesThroughPipelineTest(unittest.TestCase):
         got = self.delivered("harmless@example.com")[0]
         self.assertTrue(got.endswith(raw), got[-300:])
 
+    def test_metrics_count_transactions_by_verdict_and_spooled_bytes(self):
+        before = fbs.scrape(self.bridge)
+        raw = plain_message("please [rule-reject] this", 11)
+        self.assertEqual(self.send(raw, "m1@example.com")[0], 554)
+        self.assertEqual(self.send(plain_message("please [rule-discard] this", 12), "m2@example.com")[0], 250)
+        after = fbs.scrape(self.bridge)
+
+        def delta(key):
+            return after.get(key, 0) - before.get(key, 0)
+        self.assertEqual(delta('sluice_filter_bridge_transactions_total{verdict="reject"}'), 1)
+        self.assertEqual(delta('sluice_filter_bridge_transactions_total{verdict="discard"}'), 1)
+        self.assertEqual(delta('sluice_filter_bridge_transactions_total{verdict="deliver"}'), 0)
+        self.assertGreater(delta("sluice_filter_bridge_spool_bytes_total"), 2 * len(raw) - 10)
+        self.assertEqual(after['sluice_filter_bridge_connections_total{outcome="not_authorized"}'], 0)
+
     def test_tls_rule_is_judged_from_the_frontends_session_record(self):
         code, text = self.send(plain_message("over TLS", 9), "tls@example.com", starttls=True)
         self.assertEqual(code, 250, text)

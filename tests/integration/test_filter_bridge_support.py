@@ -469,6 +469,19 @@ def start_reinject(workdir, flags=(), name="reinject", queue_dir=None):
     return stage
 
 
+def scrape(stage):
+    """The stage's /metrics as {'name{labels}': value}."""
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % stage.metrics_port, timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
 def maildir_messages(maildir, recipient):
     d = os.path.join(maildir, recipient.lower(), "new")
     if not os.path.isdir(d):
