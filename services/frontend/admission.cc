@@ -24,15 +24,18 @@ AdmitDecision Admission::Admit(const std::string& client, bool exempt, const slu
     sessions_.fetch_sub(1, std::memory_order_acq_rel);
     return AdmitDecision::kMaxSessions;
   }
-  if (exempt) {
-    ticket = std::make_unique<Ticket>(this, client, false);
-    return AdmitDecision::kAdmit;
-  }
   Clock::time_point now = Now();
   Clock::duration unit = std::chrono::seconds(std::max<uint32_t>(1, limits.rate_time_unit_seconds()));
   std::lock_guard<std::mutex> lock(mu_);
   MaybeSweep(now, unit);
   Client& c = clients_[client];
+  if (exempt) {
+    // Counted but not limited (anvil counts every client): when limit_exemptions changes
+    // live, the connections this client already holds count against the new limit.
+    ++c.connections;
+    ticket = std::make_unique<Ticket>(this, client, true);
+    return AdmitDecision::kAdmit;
+  }
   if (limits.per_client_connection_limit() > 0 && c.connections >= limits.per_client_connection_limit()) {
     sessions_.fetch_sub(1, std::memory_order_acq_rel);
     return AdmitDecision::kPerClientConnections;

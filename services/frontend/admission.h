@@ -39,7 +39,7 @@ class Admission {
    private:
     Admission* a_;
     std::string client_;
-    bool counted_;  // per-client counted (not exempt)
+    bool counted_;  // holds a per-client connection count
   };
 
   Admission() = default;

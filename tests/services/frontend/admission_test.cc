@@ -77,7 +77,16 @@ TEST_F(AdmissionTest, ExemptClientsSkipPerClientLimits) {
     EXPECT_TRUE(admission_.AllowMessage("127.0.0.1", true, limits_));
     EXPECT_TRUE(admission_.AllowRecipient("127.0.0.1", true, limits_));
   }
-  EXPECT_EQ(admission_.tracked_clients(), 0u) << "exempt clients are not tracked";
+  EXPECT_EQ(admission_.tracked_clients(), 1u) << "counted while connected, but not limited";
+}
+
+TEST_F(AdmissionTest, ConnectionsHeldWhileExemptCountOnceTheExemptionIsLifted) {
+  EXPECT_EQ(Admit("127.0.0.2", true), AdmitDecision::kAdmit);
+  // limit_exemptions and the limit change live: the connection held counts.
+  limits_.set_per_client_connection_limit(1);
+  EXPECT_EQ(Admit("127.0.0.2", false), AdmitDecision::kPerClientConnections);
+  tickets_.clear();
+  EXPECT_EQ(Admit("127.0.0.2", false), AdmitDecision::kAdmit);
 }
 
 TEST_F(AdmissionTest, ConnectionRateIsAFixedWindowFromTheFirstEvent) {
