@@ -21,7 +21,12 @@ void MergeXforward(XforwardAttrs& into, const XforwardAttrs& from) {
 
 void ApplyXforward(const XforwardAttrs& a, sluice::v1::SessionMetadata& m) {
   if (XforwardKnown(a.ident)) m.set_session_id(*a.ident);
-  if (XforwardKnown(a.addr)) m.set_client_address(*a.addr);
+  if (XforwardKnown(a.addr)) {
+    // Another client than the one recorded (the peer): the name found for the peer is not
+    // this client's. Postfix's word for a name it does not know is "unknown".
+    if (*a.addr != m.client_address()) m.set_client_name("unknown");
+    m.set_client_address(*a.addr);
+  }
   uint32_t port = 0;
   if (XforwardKnown(a.port) && absl::SimpleAtoi(*a.port, &port) && port <= 65535) m.set_client_port(port);
   if (XforwardKnown(a.name)) m.set_client_name(*a.name);
