@@ -66,6 +66,17 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnMail(const smtp::MailFrom& mail) 
   record_.set_smtputf8(mail.smtputf8);
   in_transaction_ = true;
   if (ctx_.runtime != nullptr) txn_ = ctx_.runtime->BeginTransaction();
+  // The live record shows the transaction too (Admin.ListSessions/GetSession, sluicectl).
+  handle_->Update([&](sluice::v1::SessionMetadata& m) {
+    sluice::v1::Transaction* t = m.mutable_current();
+    t->Clear();
+    t->set_mail_from(mail.address);
+    t->set_body_type(mail.body);
+    t->set_smtputf8(mail.smtputf8);
+    t->set_ret(mail.ret);
+    t->set_envid(mail.envid);
+    t->mutable_started_at()->set_seconds(std::time(nullptr));
+  });
   co_return smtp::Reply{};
 }
 
@@ -76,6 +87,12 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnRcpt(const smtp::RcptTo& rcpt) {
   r->set_address(rcpt.address);
   r->set_notify(rcpt.notify);
   r->set_orcpt(rcpt.orcpt);
+  handle_->Update([&](sluice::v1::SessionMetadata& m) {
+    sluice::v1::Recipient* live = m.mutable_current()->add_recipients();
+    live->set_address(rcpt.address);
+    live->set_notify(rcpt.notify);
+    live->set_orcpt(rcpt.orcpt);
+  });
   co_return smtp::Reply{};
 }
 
