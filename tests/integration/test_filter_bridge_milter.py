@@ -96,11 +96,14 @@ class MilterTest(unittest.TestCase):
 
     def test_milter_reject_at_mail_from(self):
         milter = self.start_milter({"mail": "reject"})
-        bridge = self.start_bridge([milter_filter("picky", milter.address)], "fb-reject-mail")
+        # From the command line (--milter=inet:HOST:PORT): named milter-1, default timeouts.
+        bridge = fbs.start_bridge(self.tmp, "127.0.0.1:%d" % self.reinject.smtp_port, {"upstream_admin_port": 0},
+                                  flags=["--milter=" + milter.address], name="fb-reject-mail")
+        self.addCleanup(bridge.stop)
         code, text = harness.send_mail(bridge.smtp_port, "alice@example.com", ["picky@example.net"], MESSAGE)
         self.assertEqual(code // 100, 5, text)
         self.assertNotIn("eom", milter.seen())
-        self.assertRegex(bridge.log(), r'event=transaction [^\n]*verdict=reject[^\n]*filters="picky=reject"')
+        self.assertRegex(bridge.log(), r'event=transaction [^\n]*verdict=reject[^\n]*filters="milter-1=reject"')
         self.assert_nothing_queued_or_delivered("picky@example.net")
 
     def test_hung_milter_with_on_failure_tempfail_gives_4xx(self):

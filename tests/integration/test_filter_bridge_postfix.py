@@ -4,7 +4,7 @@ smtpd_proxy_filter (issue 4).
 A private Postfix instance runs the SMTPD_PROXY_README set-up around the bridge:
 
     smtplib (from 127.0.0.2) -> Postfix before-filter smtpd (smtpd_proxy_filter=bridge)
-      -> sluice-filter-bridge (a rules filter) -> Postfix after-filter smtpd (XFORWARD
+      -> sluice-filter-bridge (--rules=FILE) -> Postfix after-filter smtpd (XFORWARD
       authorized) -> Postfix queue -> Postfix smtp client -> aiosmtpd sink in this process
 
 and the tests check what arrives at the sink: the message byte for byte apart from the
@@ -68,8 +68,9 @@ class PostfixAroundBridgeTest(unittest.TestCase):
         cls.bridge = cls.postfix = None
         try:
             after = fbs.free_port()
-            config = {"filters": [{"name": "rules", "rules": {"rules": RULES}}]}
-            cls.bridge = fbs.start_bridge(cls.tmp, "127.0.0.1:%d" % after, config)
+            # The rules from the command line (--rules=FILE), as an operator would start it.
+            rules = fbs.write_config(os.path.join(cls.tmp, "rules.yaml"), {"rules": RULES})
+            cls.bridge = fbs.start_bridge(cls.tmp, "127.0.0.1:%d" % after, flags=["--rules=" + rules])
             cls.postfix = fbs.PostfixInstance("127.0.0.1:%d" % cls.bridge.smtp_port, cls.sink.port, after_port=after)
         except BaseException:
             cls.tearDownClass()
