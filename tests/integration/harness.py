@@ -270,11 +270,32 @@ class SmtpSink(Process):
     def _died(self):
         raise AssertionError("%s exited: %s" % (self.name, self.log()[-2000:]))
 
+    def _open_files(self):
+        fd_dir = "/proc/%d/fd" % self.pid
+        out = set()
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            return out
+        for fd in fds:
+            try:
+                out.add(os.readlink(os.path.join(fd_dir, fd)))
+            except OSError:
+                pass
+        return out
+
     def dumps(self):
-        """The captured transactions (smtp-sink's headers, then the message with LF line ends)."""
+        """The captured transactions (smtp-sink's headers, then the message with LF line ends),
+        complete ones only: smtp-sink creates a capture at MAIL and fills it until the ".", so
+        a file it still holds open is a transaction in progress (or one that never ends)."""
+        names = sorted(os.listdir(self.dump_dir))
+        busy = self._open_files() if self.alive() else set()
         out = []
-        for n in sorted(os.listdir(self.dump_dir)):
-            with open(os.path.join(self.dump_dir, n), "rb") as f:
+        for n in names:
+            path = os.path.join(self.dump_dir, n)
+            if path in busy:
+                continue
+            with open(path, "rb") as f:
                 out.append(f.read())
         return out
 
