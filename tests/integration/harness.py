@@ -214,7 +214,8 @@ def send_mail(port, sender, recipients, body, host="127.0.0.1", source_address=N
 
 
 class TempDirTest(unittest.TestCase):
-    """A test with its own temp dir (kept on failure for the logs)."""
+    """A test with its own temp dir, removed afterwards unless SLUICE_KEEP_TMP is set (then
+    its path is printed, with every process log in it)."""
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="sluice-it-")
@@ -230,6 +231,10 @@ class TempDirTest(unittest.TestCase):
                 p.stop()
             except Exception:  # noqa: BLE001 -- keep stopping the others
                 pass
+        if os.environ.get("SLUICE_KEEP_TMP"):
+            print("kept %s" % self.tmp, file=sys.stderr)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # ---- next hops for reinject's relay delivery (used by tests/integration/test_reinject_*.py) ----
