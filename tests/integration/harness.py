@@ -214,8 +214,8 @@ def send_mail(port, sender, recipients, body, host="127.0.0.1", source_address=N
 
 
 class TempDirTest(unittest.TestCase):
-    """A test with its own temp dir, removed afterwards unless SLUICE_KEEP_TMP is set (then
-    its path is printed, with every process log in it)."""
+    """A test with its own temp dir, removed afterwards unless the test failed or
+    SLUICE_KEEP_TMP is set (then its path is printed: every process log is in it)."""
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="sluice-it-")
@@ -231,10 +231,18 @@ class TempDirTest(unittest.TestCase):
                 p.stop()
             except Exception:  # noqa: BLE001 -- keep stopping the others
                 pass
-        if os.environ.get("SLUICE_KEEP_TMP"):
-            print("kept %s" % self.tmp, file=sys.stderr)
+        if os.environ.get("SLUICE_KEEP_TMP") or self._failed():
+            print("kept %s (process logs inside)" % self.tmp, file=sys.stderr)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _failed(self):
+        """True when this test has failed or errored so far (its logs are then kept)."""
+        outcome = getattr(self, "_outcome", None)
+        result = getattr(outcome, "result", None)
+        if result is None:
+            return False
+        return any(t is self for t, _ in list(result.errors) + list(result.failures))
 
 
 # ---- next hops for reinject's relay delivery (used by tests/integration/test_reinject_*.py) ----
