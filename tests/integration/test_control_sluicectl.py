@@ -196,6 +196,9 @@ class SluicectlTest(unittest.TestCase):
         release = self.queue("release", id1)
         self.assertEqual(release.doc["results"][0]["response"]["affected"], [id1])
         self.assertEqual(self.records("--state=hold"), [])
+        again = self.queue("release", id1)  # not on hold any more: left as it is, not "missing"
+        self.assertEqual(again.doc["skipped"], [id1])
+        self.assertEqual(again.doc["not_found"], [])
 
         delete = self.queue("delete", id2)
         self.assertEqual(delete.doc["results"][0]["response"]["affected"], [id2])

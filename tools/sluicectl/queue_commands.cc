@@ -7,6 +7,7 @@
 // Never: deletes or flushes everything unless asked (delete needs ids; a bare flush is the
 // documented "retry all deferred now").
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include <grpcpp/grpcpp.h>
@@ -125,13 +126,27 @@ ExitCode RunQueueAction(CommandEnv& env) {
         }
       });
 
+  // An id is "not found" when every replica that answered said so. One that a replica knows
+  // but did not act on is "skipped": it is not in a state the action applies to (release of
+  // a message not on hold, flush of one not deferred), which the queue leaves as it is
+  // (postsuper -H/-r do the same).
   std::set<std::string> affected;
+  std::map<std::string, size_t> not_found_count;
+  size_t answered = 0;
   for (const auto& r : replies) {
-    if (r.status.ok()) affected.insert(r.response.affected().begin(), r.response.affected().end());
+    if (!r.status.ok()) continue;
+    ++answered;
+    affected.insert(r.response.affected().begin(), r.response.affected().end());
+    for (const std::string& id : std::set<std::string>(r.response.not_found().begin(), r.response.not_found().end())) {
+      ++not_found_count[id];
+    }
   }
   std::vector<std::string> nowhere;
+  std::vector<std::string> skipped;
   for (const std::string& id : env.invocation.args) {
-    if (!affected.count(id) && std::find(nowhere.begin(), nowhere.end(), id) == nowhere.end()) nowhere.push_back(id);
+    if (affected.count(id)) continue;
+    std::vector<std::string>& into = answered > 0 && not_found_count[id] == answered ? nowhere : skipped;
+    if (std::find(into.begin(), into.end(), id) == into.end()) into.push_back(id);
   }
 
   if (env.json()) {
@@ -139,6 +154,7 @@ ExitCode RunQueueAction(CommandEnv& env) {
     w.BeginObject().Key("command").String(env.invocation.command_name);
     WriteJsonResults(w, replies);
     w.Key("not_found").StringArray(nowhere);
+    w.Key("skipped").StringArray(skipped);
     WriteJsonErrors(w, replies);
     w.EndObject();
     env.out << w.Finish();
@@ -148,7 +164,13 @@ ExitCode RunQueueAction(CommandEnv& env) {
       if (!r.status.ok()) continue;
       for (const std::string& id : r.response.affected()) table.AddRow({r.target.label, id, std::string(ActionWord(command))});
     }
+    for (const std::string& id : skipped) table.AddRow({"-", id, "skipped"});
     env.out << table.Render();
+  }
+  if (answered > 0) {
+    for (const std::string& id : skipped) {
+      env.err << "sluicectl: queue id " << id << " left as it is (not in a state the action applies to)\n";
+    }
   }
   return NotFoundUnlessFound(ReportFailures(replies, env.err), nowhere.empty(), env.err,
                              "queue id(s) on no replica: " + absl::StrJoin(nowhere, ", "));

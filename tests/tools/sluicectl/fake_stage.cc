@@ -2,6 +2,7 @@
 #include "tests/tools/sluicectl/fake_stage.h"
 
 #include <algorithm>
+#include <functional>
 
 #include <google/protobuf/util/field_mask_util.h>
 #include <google/protobuf/util/time_util.h>
@@ -147,31 +148,35 @@ class FakeStage::QueueImpl final : public v1::Queue::Service {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such queue id here");
   }
 
+  // As the real queue: an entry in a state the action does not apply to is neither affected
+  // nor "not found" (release of one not on hold, flush of one not deferred).
   grpc::Status Hold(grpc::ServerContext*, const v1::QueueIdsRequest* req, v1::QueueActionResponse* out) override {
-    return Act(req, out);
+    return Act(req, out, [](v1::QueueState s) { return s != v1::CORRUPT; });
   }
   grpc::Status Release(grpc::ServerContext*, const v1::QueueIdsRequest* req, v1::QueueActionResponse* out) override {
-    return Act(req, out);
+    return Act(req, out, [](v1::QueueState s) { return s == v1::HOLD; });
   }
   grpc::Status Delete(grpc::ServerContext*, const v1::QueueIdsRequest* req, v1::QueueActionResponse* out) override {
-    return Act(req, out);
+    return Act(req, out, [](v1::QueueState) { return true; });
   }
   grpc::Status Flush(grpc::ServerContext*, const v1::QueueIdsRequest* req, v1::QueueActionResponse* out) override {
-    return Act(req, out);
+    return Act(req, out, [](v1::QueueState s) { return s == v1::DEFERRED; });
   }
 
  private:
-  grpc::Status Act(const v1::QueueIdsRequest* req, v1::QueueActionResponse* out) {
+  grpc::Status Act(const v1::QueueIdsRequest* req, v1::QueueActionResponse* out,
+                   const std::function<bool(v1::QueueState)>& applies) {
     std::lock_guard lock(s_.mu_);
     s_.queue_actions_.push_back(*req);
-    if (req->all()) {
-      for (const auto& r : s_.config_.queue) out->add_affected(r.queue_id());
-      return grpc::Status::OK;
+    for (const auto& r : s_.config_.queue) {
+      const bool asked = req->all() || std::find(req->queue_ids().begin(), req->queue_ids().end(), r.queue_id()) !=
+                                           req->queue_ids().end();
+      if (asked && applies(r.state())) out->add_affected(r.queue_id());
     }
     for (const std::string& id : req->queue_ids()) {
       const bool here = std::any_of(s_.config_.queue.begin(), s_.config_.queue.end(),
                                     [&](const v1::QueueRecord& r) { return r.queue_id() == id; });
-      *(here ? out->add_affected() : out->add_not_found()) = id;
+      if (!here) out->add_not_found(id);
     }
     return grpc::Status::OK;
   }

@@ -412,6 +412,24 @@ TEST_F(SluicectlBinaryTest, QueueHoldNamesIdsFoundNowhereAndExitsThree) {
   EXPECT_THAT(run.err, HasSubstr("Q9"));
 }
 
+TEST_F(SluicectlBinaryTest, QueueActionSkipsAnIdInAnotherStateWithoutCallingItMissing) {
+  // Q1 is deferred, not on hold: release leaves it as it is; Q2 is held and released.
+  CtlRun run = Sluicectl({AllStages(), "--token=secret", "--output=json", "queue", "release", "Q1", "Q2"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  Fields doc = Json(run);
+  EXPECT_THAT(Strings(doc.at("skipped")), ElementsAre("Q1"));
+  EXPECT_THAT(Strings(doc.at("not_found")), ElementsAre());
+  EXPECT_THAT(run.err, HasSubstr("queue id Q1 left as it is"));
+  CtlRun missing = Sluicectl({AllStages(), "--token=secret", "--output=json", "queue", "release", "Q1", "Q9"});
+  EXPECT_EQ(missing.exit_code, 3) << missing.err;
+  EXPECT_THAT(Strings(Json(missing).at("not_found")), ElementsAre("Q9"));
+  EXPECT_THAT(Strings(Json(missing).at("skipped")), ElementsAre("Q1"));
+  CtlRun table = Sluicectl({"--admin=" + ri_.address(), "--token=secret", "queue", "release", "Q1"});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("Q1"));
+  EXPECT_THAT(table.out, HasSubstr("skipped"));
+}
+
 TEST_F(SluicectlBinaryTest, QueueFlushWithoutIdsAsksForAll) {
   CtlRun run = Sluicectl({"--admin=" + ri_.address(), "--token=secret", "queue", "flush"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
