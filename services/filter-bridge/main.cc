@@ -15,6 +15,7 @@
 #include "lib/control/status_watcher.h"
 #include "lib/net/host_port.h"
 #include "lib/observe/log.h"
+#include "lib/smtp/relay_hop.h"
 #include "lib/smtp/tls_context.h"
 #include "services/filter-bridge/filters/filter_chain.h"
 #include "services/filter-bridge/relay/bridge_server.h"
@@ -97,6 +98,10 @@ int main(int argc, char** argv) {
 
   auto tls = smtp::MakeServerTlsContext(config.server().smtp_tls());
   if (!tls.ok()) return Fail(tls.status());
+  // next_hop_tls: a bad file is a config error at start, not a 451 for every session.
+  if (auto hop_tls = smtp::RelayClientTls(config.next_hop_tls()); !hop_tls.ok()) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("next_hop_tls: ", hop_tls.status().message())));
+  }
   filter_bridge::BridgeServer server(ctx, p.pool(), tls->get());
 
   runtime.SetStatusHook([&runtime, &ctx](sluice::v1::StageStatus& s) {
