@@ -18,6 +18,7 @@ Never: uses a fixed port or a non-loopback address; leaves a process running.
 import os
 import smtplib
 import ssl
+import subprocess
 import unittest
 
 import grpc
@@ -186,6 +187,17 @@ class StageTrustByCertificateTest(unittest.TestCase):
         line = fe2.wait_log(r"event=proxy_failed .*step=starttls.*").group(0)
         self.assertIn("certificate verify failed", line)
         self.assertEqual(self.queued("plaintext@example.org") + self.queued("unverified@example.org"), [])
+
+    def test_a_missing_client_certificate_file_is_a_config_error_at_start(self):
+        missing = os.path.join(self.tmp, "no-such.crt")
+        for binary, key in (("sluice-frontend", "filter_tls"), ("sluice-filter-bridge", "next_hop_tls")):
+            config = write(os.path.join(self.tmp, "bad-%s.yaml" % key), tls_yaml(key, missing, missing))
+            r = subprocess.run([os.path.join(harness.BIN_DIR, binary), "--config=" + config,
+                                "--smtp_listen=127.0.0.1:0", "--admin_listen=127.0.0.1:0",
+                                "--metrics_listen=127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0, binary)
+            self.assertIn(key, r.stderr, binary)
+            self.assertIn("no-such.crt", r.stderr, binary)
 
 
 if __name__ == "__main__":
