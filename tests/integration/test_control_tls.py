@@ -8,7 +8,9 @@ certificates after EHLO: a message from 127.0.0.2 goes through, and reinject's q
 names the original client (XFORWARD honoured by certificate). A bridge that presents no
 certificate, or one from the other CA, is refused at MAIL with 554 5.7.1 (and XFORWARD with
 550 when tried), and nothing is queued; so is a client of the bridge itself that is neither in
-its mynetworks nor verified. A hop whose ca_file requires TLS does not go on without it: 451 4.3.0 and a log line.
+its mynetworks nor verified. A hop whose ca_file requires TLS does not go on without it
+(451 4.3.0 and a log line); without ca_file, a hop to a server that offers no STARTTLS goes
+on in plaintext; a missing certificate file stops the stage at start.
 
 Reinject delivers into a "Maildir" that is a plain file, so queued messages stay in the queue
 to be looked at.
@@ -175,6 +177,12 @@ class StageTrustByCertificateTest(unittest.TestCase):
         self.assertIn(b"4.3.0", text)
         line = fe.wait_log(r"event=proxy_failed .*step=starttls.*").group(0)
         self.assertIn("does not offer STARTTLS", line)
+        # Without ca_file the client certificate is offered when STARTTLS is, and plaintext
+        # goes on when it is not (opportunistic).
+        fe_opportunistic = self.start_frontend("frontend-opportunistic", plain,
+                                               tls_yaml("filter_tls", *self.frontend_cert))
+        code, text = self.send(fe_opportunistic, "opportunistic@example.org")
+        self.assertEqual(code, 250, text)
         # A bridge whose certificate is not of our CA fails the handshake: the same answer.
         rogue_config = write(os.path.join(self.tmp, "rogue-bridge.yaml"),
                              "server:\n" + tls_yaml("smtp_tls", *self.rogue_cert, indent="  "))
