@@ -11,6 +11,8 @@
 // starts with "." has that first dot removed.
 #include "lib/smtp/data_reader.h"
 
+#include <cstring>
+
 namespace sluice::smtp {
 namespace {
 
@@ -69,24 +71,47 @@ DataReader::Result DataReader::Feed(std::string_view in, std::string& out) {
           emit_bare_lf();  // a bare LF does not start a new line: no dot may follow it
           state_ = kMiddle;
         } else {
-          emit(std::string_view(&in[i - 1], 1));
+          --i;  // an ordinary first byte: the line's run starts here (kMiddle copies it)
           state_ = kMiddle;
         }
         break;
 
       case kMiddle: {
-        // Fast path: copy the run up to the next CR or LF in one append.
-        size_t j = i;
-        while (j < n && in[j] != '\r' && in[j] != '\n') ++j;
-        if (j > i) emit(in.substr(i, j - i));
-        i = j;
-        if (i == n) break;
-        if (in[i] == '\r') {
-          state_ = kCr;
-        } else {
+        // Fast path: find the run up to the next CR or LF with memchr, and copy a whole
+        // CRLF-terminated line (the common case) in one append.
+        const char* p = in.data() + i;
+        const size_t left = n - i;
+        const char* cr = static_cast<const char*>(std::memchr(p, '\r', left));
+        size_t run = cr != nullptr ? static_cast<size_t>(cr - p) : left;
+        if (const char* lf = static_cast<const char*>(std::memchr(p, '\n', run)); lf != nullptr) {
+          run = static_cast<size_t>(lf - p);
+          if (run > 0) emit(std::string_view(p, run));
           emit_bare_lf();
+          i += run + 1;
+          break;
         }
-        ++i;
+        if (cr != nullptr && run + 1 < left && p[run + 1] == '\n') {
+          out.append(p, run + 2);
+          content_bytes_ += run;
+          if (!header_done_) header_bytes_ += run;
+          line_len_ += run;
+          if (line_len_ > longest_line_) longest_line_ = line_len_;
+          content_bytes_ += 2;
+          if (!header_done_) {
+            header_bytes_ += 2;
+            if (line_len_ == 0) header_done_ = true;
+          }
+          line_len_ = 0;
+          state_ = kLineStart;
+          i += run + 2;
+          break;
+        }
+        if (run > 0) emit(std::string_view(p, run));
+        i += run;
+        if (cr != nullptr) {
+          state_ = kCr;
+          ++i;
+        }
         break;
       }
 
