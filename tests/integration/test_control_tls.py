@@ -167,9 +167,12 @@ class StageTrustByCertificateTest(unittest.TestCase):
         bridge.wait_log(r"event=refused .*reason=not_in_mynetworks_nor_verified_certificate tls=false")
 
     def test_a_hop_whose_ca_file_requires_tls_does_not_go_on_without_it(self):
-        # A bridge without STARTTLS (plain, loopback trusted) behind a frontend that requires TLS.
-        plain = Stage("sluice-filter-bridge", ["--next_hop=127.0.0.1:%d" % self.reinject.smtp_port], self.tmp,
-                      "filter-bridge-plain")
+        # A bridge that offers no STARTTLS (loopback trusted by default; it presents its own
+        # certificate to reinject) behind a frontend that requires TLS.
+        plain_config = write(os.path.join(self.tmp, "filter-bridge-plain.yaml"),
+                             tls_yaml("next_hop_tls", *self.bridge_cert, ca=self.ca.cert))
+        plain = Stage("sluice-filter-bridge", ["--next_hop=127.0.0.1:%d" % self.reinject.smtp_port,
+                                               "--config=" + plain_config], self.tmp, "filter-bridge-plain")
         self.addCleanup(plain.stop)
         fe = self.start_frontend("frontend-requires-tls", plain, tls_yaml("filter_tls", ca=self.ca.cert))
         code, text = self.send(fe, "plaintext@example.org")
