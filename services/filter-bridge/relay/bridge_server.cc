@@ -4,6 +4,7 @@
 #include "lib/control/limits_store.h"
 #include "lib/control/session_id.h"
 #include "lib/observe/log.h"
+#include "lib/smtp/peer_trust.h"
 #include "lib/smtp/settings_from_limits.h"
 
 namespace sluice::filter_bridge {
@@ -19,14 +20,7 @@ class CertificateGuardedSession : public BridgeSession {
       : BridgeSession(ctx, facts, std::move(executor), std::move(handle)), facts_(facts) {}
 
   asio::awaitable<smtp::Reply> OnMail(const smtp::MailFrom& mail) override {
-    if (!facts_.tls_client_verified) {
-      observe::Warn("refused")
-          .Kv("session", facts_.session_id)
-          .Kv("peer", facts_.peer_address)
-          .Kv("reason", "not_in_mynetworks_nor_verified_certificate")
-          .Kv("tls", facts_.tls);
-      co_return smtp::replies::ClientNotAuthorized();
-    }
+    if (auto refused = smtp::RefuseUntrustedRelay(facts_, /*address_trusted=*/false)) co_return *refused;
     co_return co_await BridgeSession::OnMail(mail);
   }
 

@@ -7,6 +7,7 @@
 #include "lib/control/session_id.h"
 #include "lib/net/reverse_name.h"
 #include "lib/observe/log.h"
+#include "lib/smtp/peer_trust.h"
 #include "lib/smtp/settings_from_limits.h"
 
 namespace sluice::reinject {
@@ -23,14 +24,7 @@ class GuardedSession : public ReceiveSession {
   ~GuardedSession() override { on_end_(); }
 
   asio::awaitable<smtp::Reply> OnMail(const smtp::MailFrom& mail) override {
-    if (!address_trusted_ && !facts_.tls_client_verified) {
-      observe::Warn("refused")
-          .Kv("session", facts_.session_id)
-          .Kv("peer", facts_.peer_address)
-          .Kv("reason", "not_in_mynetworks_nor_verified_certificate")
-          .Kv("tls", facts_.tls);
-      co_return smtp::replies::ClientNotAuthorized();
-    }
+    if (auto refused = smtp::RefuseUntrustedRelay(facts_, address_trusted_)) co_return *refused;
     co_return co_await ReceiveSession::OnMail(mail);
   }
 
