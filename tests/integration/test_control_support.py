@@ -20,6 +20,7 @@ import grpc
 
 import harness
 from harness import BIN_DIR, Stage
+from test_frontend_support import RawClient
 
 SLUICECTL = os.path.join(BIN_DIR, "sluicectl")
 
@@ -137,35 +138,12 @@ def start_pipeline(test, reinject_flags=(), bridge_flags=(), frontend_flags=(), 
     return p
 
 
-class Smtp:
-    """A line-level SMTP client over a plain socket from a chosen loopback source address."""
+class Smtp(RawClient):
+    """A line-level SMTP client from a chosen loopback source address, with the steps of a
+    transaction left open at every stage."""
 
     def __init__(self, port, source="127.0.0.1", timeout=20):
-        import socket
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
-        self.buf = b""
-
-    def reply(self):
-        """One (possibly multi-line) reply: (code, text), or (None, text so far) on EOF."""
-        lines = []
-        while True:
-            while b"\r\n" not in self.buf:
-                data = self.sock.recv(65536)
-                if not data:
-                    return None, "\n".join(lines)
-                self.buf += data
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            text = line.decode("utf-8", "replace")
-            lines.append(text)
-            if len(text) < 4 or text[3] != "-":
-                return int(text[:3]), "\n".join(lines)
-
-    def send(self, data):
-        self.sock.sendall(data.encode() if isinstance(data, str) else data)
-
-    def cmd(self, line):
-        self.send(line + "\r\n")
-        return self.reply()
+        super().__init__(port, source_address=source, timeout=timeout)
 
     def start_transaction(self, test, sender="slow@example.org", rcpt="user@example.com"):
         """Greeting, EHLO, MAIL, RCPT, DATA (each asserted) and the first part of the content:
@@ -183,12 +161,6 @@ class Smtp:
         """Ends the content; the end-of-data reply."""
         self.send("second part\r\n.\r\n")
         return self.reply()
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 def greeting(port, source="127.0.0.1"):
