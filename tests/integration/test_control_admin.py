@@ -21,16 +21,15 @@ import unittest
 import grpc
 
 import harness
-from test_control_support import ClassOwner, Smtp, health, start_pipeline, write
+from test_control_support import SharedStagesTest, Smtp, health, start_pipeline, write
 
 CLIENT = "127.0.0.2"
 
 
-class AdminApiTest(unittest.TestCase):
+class AdminApiTest(SharedStagesTest):
 
     @classmethod
-    def setUpClass(cls):
-        owner = ClassOwner(cls)
+    def start_stages(cls, owner):
         cls.blocker = write(os.path.join(cls.tmp, "maildir-is-a-file"), "")
         cls.p = start_pipeline(owner, deliver="maildir:" + cls.blocker)
         cls.m = harness.grpc_stubs()

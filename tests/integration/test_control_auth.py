@@ -15,16 +15,16 @@ import unittest
 import grpc
 
 import harness
-from test_control_support import ClassOwner, admin_flag, health, results_by_replica, sluicectl, start_pipeline, write
+from test_control_support import (SharedStagesTest, admin_flag, health, results_by_replica, sluicectl, start_pipeline,
+                                  write)
 
 TOKEN = "t0ken-for-the-control-tests"
 
 
-class AdminTokenTest(unittest.TestCase):
+class AdminTokenTest(SharedStagesTest):
 
     @classmethod
-    def setUpClass(cls):
-        owner = ClassOwner(cls)
+    def start_stages(cls, owner):
         cls.token_file = write(os.path.join(cls.tmp, "admin-token"), TOKEN + "\n")
         os.chmod(cls.token_file, 0o600)
         config = "server:\n  admin_token_file: %s\n" % cls.token_file

@@ -77,7 +77,7 @@ class LiveLimitsTest(harness.TempDirTest):
 
     def test_limits_get_shows_drift_and_set_applies_to_every_replica(self):
         fe2 = Stage("sluice-frontend", ["--filter=127.0.0.1:%d" % self.p.bridge.smtp_port], self.tmp, "frontend2")
-        self.addCleanup(fe2.stop)
+        self.track(fe2)
         fronts = admin_flag(self.p.frontend, fe2)
 
         same = self.ctl(fronts, "--output=json", "limits", "get")

@@ -17,15 +17,14 @@ import os
 import unittest
 
 import harness
-from test_control_support import (ClassOwner, Smtp, admin_flag, greeting, health, results_by_replica, sluicectl,
-                                  start_pipeline, unused_port, write)
+from test_control_support import (SharedStagesTest, Smtp, admin_flag, greeting, health, results_by_replica,
+                                  sluicectl, start_pipeline, unused_port, write)
 
 
-class SluicectlTest(unittest.TestCase):
+class SluicectlTest(SharedStagesTest):
 
     @classmethod
-    def setUpClass(cls):
-        owner = ClassOwner(cls)
+    def start_stages(cls, owner):
         cls.blocker = write(os.path.join(cls.tmp, "maildir"), "")  # a file: deliveries defer
         cls.p = start_pipeline(owner, deliver="maildir:" + cls.blocker)
         cls.all = admin_flag(*cls.p.stages)

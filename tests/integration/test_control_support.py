@@ -12,9 +12,12 @@ stopping by PID with the test that started it).
 """
 import json
 import os
+import shutil
 import subprocess
+import sys
 import tempfile
 import time
+import unittest
 
 import grpc
 
@@ -100,12 +103,43 @@ class ControlPipeline:
 
 
 class ClassOwner:
-    """Lets a TestCase class own processes for all its tests: a temp dir and class cleanups."""
+    """Lets a TestCase class own processes for all its tests: a temp dir and class cleanups
+    (run after the last test, last-in first-out, so the processes stop before the directory
+    goes). See SharedStagesTest."""
 
     def __init__(self, cls):
         self.tmp = tempfile.mkdtemp(prefix="sluice-it-")
-        self.addCleanup = cls.addClassCleanup
         cls.tmp = self.tmp
+        cls.addClassCleanup(_remove_class_tmp, cls)  # first registered: runs last
+        self.addCleanup = cls.addClassCleanup
+
+
+def _remove_class_tmp(cls):
+    if os.environ.get("SLUICE_KEEP_TMP") or not getattr(cls, "_started", False) or getattr(cls, "_any_failed", False):
+        sys.stderr.write("kept %s (process logs inside)\n" % cls.tmp)
+    else:
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+
+class SharedStagesTest(unittest.TestCase):
+    """Tests that share the processes start_stages(owner) starts once for the class. The
+    class's temp dir is removed after the last test, unless the start or a test failed or
+    SLUICE_KEEP_TMP is set (then its path is printed: every process log is in it)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls._started = False
+        cls._any_failed = False
+        cls.start_stages(ClassOwner(cls))
+        cls._started = True
+
+    @classmethod
+    def start_stages(cls, owner):
+        raise NotImplementedError
+
+    def tearDown(self):
+        if harness.TempDirTest._failed(self):
+            type(self)._any_failed = True
 
 
 def start_pipeline(test, reinject_flags=(), bridge_flags=(), frontend_flags=(), frontend_config=None,
@@ -122,7 +156,10 @@ def start_pipeline(test, reinject_flags=(), bridge_flags=(), frontend_flags=(), 
 
     def add(stage):
         p.stages.append(stage)
-        test.addCleanup(stage.stop)
+        if hasattr(test, "track"):
+            test.track(stage)  # harness.TempDirTest: stopped before its temp dir is removed
+        else:
+            test.addCleanup(stage.stop)
         return stage
 
     p.reinject = add(Stage("sluice-reinject",

@@ -27,7 +27,7 @@ import grpc
 
 import harness
 from harness import Stage
-from test_control_support import ClassOwner, Smtp, TestCa, tls_yaml, write
+from test_control_support import SharedStagesTest, Smtp, TestCa, tls_yaml, write
 
 CLIENT = "127.0.0.2"
 NOT_LOOPBACK = "[192.0.2.0/24]"
@@ -40,11 +40,10 @@ def stage_tls_config(cert, key, ca, extra=""):
             "mynetworks: %s\nxforward_hosts: %s\n" % (NOT_LOOPBACK, NOT_LOOPBACK) + extra)
 
 
-class StageTrustByCertificateTest(unittest.TestCase):
+class StageTrustByCertificateTest(SharedStagesTest):
 
     @classmethod
-    def setUpClass(cls):
-        owner = ClassOwner(cls)
+    def start_stages(cls, owner):
         cls.ca = TestCa(cls.tmp, "cluster-ca")
         cls.other_ca = TestCa(cls.tmp, "other-ca")
         cls.reinject_cert = cls.ca.issue("reinject")
