@@ -92,7 +92,9 @@ class YamlMapper {
     std::set<int> seen;
     std::vector<std::pair<const OneofDescriptor*, std::string>> oneofs_set;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
+      // A copy (a Node is a handle): it->first belongs to a temporary proxy that yaml-cpp's
+      // iterator returns, gone at the end of this statement (ASan: stack-use-after-scope).
+      const YAML::Node key = it->first;
       if (!key.IsScalar()) {
         return Error(key, where, absl::StrCat("a key in ", context, " is not a plain name"));
       }
