@@ -79,6 +79,9 @@ class FilterChain {
 
   size_t size() const { return entries_.size(); }
   const std::string& hostname() const { return hostname_; }
+  // Spool settings from the config (limits.spool_memory_bytes, spool_dir, header bound):
+  // the relay spools each message with these, filters' replacement bodies use them too.
+  const SpoolOptions& spool_options() const { return spool_options_; }
 
  private:
   struct Entry {

@@ -20,6 +20,10 @@ std::shared_ptr<GrpcFilterCall> GrpcFilterCall::Start(sluice::v1::ContentFilter:
                               (deadline - std::chrono::steady_clock::now()));
   call->self_ = call;
   stub->async()->Filter(&call->context_, &call->verdict_, call.get());
+  // Our writes start outside gRPC's reactions, so OnDone must wait until we stop writing
+  // (else a filter answering early could end the stream under a StartWrite). Finish()
+  // removes the hold.
+  call->AddHold();
   call->StartCall();
   return call;
 }
@@ -58,7 +62,7 @@ asio::awaitable<GrpcFilterCall::Event> GrpcFilterCall::Next() {
 }
 
 asio::awaitable<bool> GrpcFilterCall::Write(sluice::v1::FilterRequest request) {
-  if (done_ || writes_closed_) co_return false;
+  if (writes_closed_) co_return false;
   request_ = std::move(request);
   StartWrite(&request_);
   for (;;) {
@@ -72,9 +76,13 @@ asio::awaitable<bool> GrpcFilterCall::Write(sluice::v1::FilterRequest request) {
 }
 
 asio::awaitable<grpc::Status> GrpcFilterCall::Finish() {
-  if (!done_ && !writes_closed_) {
+  if (!writes_closed_) {
     writes_closed_ = true;
     StartWritesDone();
+  }
+  if (!hold_removed_) {
+    hold_removed_ = true;
+    RemoveHold();
   }
   while (!done_) (void)co_await Next();
   co_return status_;

@@ -12,7 +12,7 @@
 // The io_context must outlive a call in flight (a draining stage lets its sessions finish).
 //
 // Never: destroys the reactor before OnDone (the call keeps itself alive until then); calls
-// StartWrite with another write outstanding.
+// StartWrite with another write outstanding or after the hold is released.
 #pragma once
 
 #include <chrono>
@@ -35,7 +35,8 @@ class GrpcFilterCall : public grpc::ClientWriteReactor<sluice::v1::FilterRequest
                                                std::chrono::steady_clock::time_point deadline);
 
   // Sends one request; false when the stream is closed (the filter answered early or the call
-  // failed): stop writing and Finish().
+  // failed): stop writing and Finish(). Finish() must always be called (it releases the hold
+  // that keeps gRPC from ending the call under a write).
   asio::awaitable<bool> Write(sluice::v1::FilterRequest request);
   // Half-closes the stream and waits for the end of the call.
   asio::awaitable<grpc::Status> Finish();
@@ -65,6 +66,7 @@ class GrpcFilterCall : public grpc::ClientWriteReactor<sluice::v1::FilterRequest
   grpc::Status status_;                // set in OnDone, read after the kDone event
   bool done_ = false;                  // the coroutine saw kDone
   bool writes_closed_ = false;
+  bool hold_removed_ = false;          // the hold taken in Start (no OnDone before Finish)
   asio::any_io_executor executor_;
   Channel channel_;
   std::shared_ptr<GrpcFilterCall> self_;  // released in OnDone

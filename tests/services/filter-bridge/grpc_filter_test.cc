@@ -8,6 +8,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "lib/status/status_matchers.h"
 #include "tests/services/filter-bridge/filter_test_support.h"
 #include "tests/services/filter-bridge/sample_grpc_filter.h"
@@ -127,6 +129,10 @@ TEST(GrpcFilterTest, DeadlineIsTheCallDeadline) {
   ContextHolder h(Message("slow"));
   h.deadline = Clock::now() + std::chrono::seconds(1);
   EXPECT_THAT(RunFilter(*filter, h), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  for (int i = 0; i < 500 && !server.service().last().cancelled; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(server.service().last().cancelled);  // the filter saw the call end
 }
 
 TEST(GrpcFilterTest, UnreachableFilterIsAFailure) {

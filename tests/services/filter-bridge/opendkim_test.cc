@@ -14,8 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -151,17 +151,25 @@ class OpenDkimTest : public ::testing::Test {
     }
   }
 
-  // The public key record of opendkim-genkey's test.txt, for TestPublicKeys.
+  // The public key (p=...) of opendkim-genkey's test.txt: the quoted strings joined.
   std::string PublicKey() {
-    std::string txt = ReadFile(dir_ + "/test.txt");
+    const std::string txt = ReadFile(dir_ + "/test.txt");
     std::string joined;
-    std::regex quoted("\"([^\"]*)\"");
-    for (auto it = std::sregex_iterator(txt.begin(), txt.end(), quoted); it != std::sregex_iterator(); ++it) {
-      joined += (*it)[1].str();
+    for (size_t open = txt.find('"'); open != std::string::npos; open = txt.find('"', open)) {
+      const size_t close = txt.find('"', open + 1);
+      if (close == std::string::npos) break;
+      joined += txt.substr(open + 1, close - open - 1);
+      open = close + 1;
     }
-    std::smatch p;
-    EXPECT_TRUE(std::regex_search(joined, p, std::regex("p=([A-Za-z0-9+/=]+)"))) << txt;
-    return p[1].str();
+    const size_t p = joined.find("p=");
+    EXPECT_NE(p, std::string::npos) << txt;
+    if (p == std::string::npos) return "";
+    size_t end = p + 2;
+    while (end < joined.size() && (std::isalnum(static_cast<unsigned char>(joined[end])) ||
+                                   joined[end] == '+' || joined[end] == '/' || joined[end] == '=')) {
+      ++end;
+    }
+    return joined.substr(p + 2, end - p - 2);
   }
 
   // Verifies a message file offline; returns what opendkim said (its exit status is 0 for a

@@ -33,10 +33,16 @@ grpc::Status SampleContentFilter::Filter(grpc::ServerContext* context,
   }
   auto has = [&](const char* word) { return subject.find(word) != std::string::npos; };
   if (has("slow")) {
-    while (!context->IsCancelled() && std::chrono::system_clock::now() < context->deadline()) {
+    // Wait for the client to give up (its deadline or a cancel); answering at our own view of
+    // the deadline would race the client's.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!context->IsCancelled() && std::chrono::steady_clock::now() < give_up) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    seen.cancelled = true;
+    seen.cancelled = context->IsCancelled();
+    std::lock_guard<std::mutex> lock(mu_);
+    last_ = std::move(seen);
+    return grpc::Status(grpc::StatusCode::CANCELLED, "the client gave up");
   }
   if (has("reject-me")) {
     verdict->set_action(sluice::v1::FilterVerdict::REJECT);

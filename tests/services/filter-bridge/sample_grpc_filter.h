@@ -7,7 +7,7 @@
 //   "tempfail-me"-> TEMPFAIL (defaults)
 //   "hold-me"    -> HOLD, reason "sample hold"
 //   "early"      -> answers ACCEPT after the first header, without reading the rest
-//   "slow"       -> waits until the call is cancelled or its deadline passes
+//   "slow"       -> waits until the client gives up (deadline or cancel), answers nothing
 //   otherwise    -> ACCEPT, PREPEND X-Sample-Top, ADD X-Sample-Filter with what it saw,
 //                   REMOVE X-Remove-Me
 // It runs a gRPC server on 127.0.0.1 (an ephemeral port) until destroyed.
