@@ -8,6 +8,11 @@
 // Never: serves a peer outside mynetworks; lets a draining stage take new sessions.
 #pragma once
 
+// A standard header before the first Asio one: Asio's aligned-allocation choice depends on
+// macros the standard library defines, and every TU must make the same one (coroutine frames
+// are recycled across TUs: ASan alloc-dealloc-mismatch otherwise).
+#include <memory>
+
 #include "asio/ssl/context.hpp"
 #include "lib/net/io_pool.h"
 #include "lib/smtp/session_server.h"
