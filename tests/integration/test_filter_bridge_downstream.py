@@ -182,6 +182,23 @@ class DownstreamFailureTest(harness.TempDirTest):
         self.assertEqual(len(server.conns), 1)
         self.assertEqual([x.split(" ", 1)[0] for x in server.conns[0].commands], ["EHLO", "QUIT"])
 
+    def test_xforward_only_from_xforward_hosts(self):
+        server = ScriptedSmtp()
+        self.addCleanup(server.stop)
+        bridge = self.stage(fbs.start_bridge(self.tmp, server.address, {
+            "upstream_admin_port": 0, "xforward_hosts": ["192.0.2.0/24"]}))
+        c = RawClient(bridge.smtp_port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply()[0], 220)
+        code, ehlo = c.cmd("EHLO frontend.test")
+        self.assertEqual(code, 250)
+        self.assertNotIn("XFORWARD", ehlo)
+        code, _ = c.cmd("XFORWARD ADDR=192.0.2.7 NAME=spoofed.example")
+        self.assertEqual(code // 100, 5)
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.org>")[0], 250)
+        self.assertEqual(c.cmd("RSET")[0], 250)
+        self.assertFalse([x for x in server.conns[0].commands if x.startswith("XFORWARD")])
+
     def test_envelope_parameters_pass_through_verbatim(self):
         server, bridge = self.scripted()
         c = RawClient(bridge.smtp_port)
