@@ -10,3 +10,10 @@ set(SLUICE_FUZZ_TARGETS
   fuzz_data_reader
   fuzz_reply_parser
   fuzz_line_splitter)
+# The filter-bridge's pure decoders: the milter client's packet/response decoding and the
+# header parser behind byte-exact pass-through. Each name maps to the library it fuzzes.
+set(SLUICE_FUZZ_FILTER_TARGETS
+  fuzz_milter_response
+  fuzz_header_section)
+set(SLUICE_FUZZ_LIB_fuzz_milter_response sluice_milter_codec)
+set(SLUICE_FUZZ_LIB_fuzz_header_section sluice_filter_message)
