@@ -199,6 +199,19 @@ Reply RecipientRateExceeded(std::string_view client) {
 }
 Reply ClientNotAuthorized() { return MakeReply(554, "5.7.1", "Access denied"); }
 
+Reply RuleReject() { return MakeReply(550, "5.7.1", "Message content rejected"); }
+Reply RuleTempfail() { return MakeReply(451, "4.7.1", "Message content deferred"); }
+Reply FilterReject() { return MakeReply(550, "5.7.1", "Message rejected"); }
+Reply FilterTempfail() { return MakeReply(451, "4.7.1", "Try again later"); }
+Reply MilterReject() { return MakeReply(550, "5.7.1", "Command rejected"); }
+Reply MilterTempfail() {
+  return MakeReply(451, "4.7.1", "Service unavailable - try again later");
+}
+Reply FilterFailureTempfail() {
+  return MakeReply(451, "4.7.1", "Service unavailable - try again later");
+}
+Reply FilterFailureReject() { return MakeReply(550, "5.5.0", "Service unavailable"); }
+
 Reply ProxyError() { return MakeReply(451, "4.3.0", "Error: queue file write error"); }
 Reply TransactionTempUnavailable() {
   return MakeReply(451, "4.3.0", "Service temporarily unavailable, try again");

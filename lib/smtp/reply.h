@@ -97,6 +97,17 @@ Reply MessageRateExceeded(std::string_view client);                  // 450 4.7.
 Reply RecipientRateExceeded(std::string_view client);                // 450 4.7.1 Error: too many recipients from ADDR
 Reply ClientNotAuthorized();                                         // 554 5.7.1 Access denied (reinject outsiders)
 
+// Filter verdicts (filter-bridge), with the texts of the config schema and of Postfix's
+// milter8.c; a configured or filter-supplied code/text replaces them.
+Reply RuleReject();                                                  // 550 5.7.1 Message content rejected
+Reply RuleTempfail();                                                // 451 4.7.1 Message content deferred
+Reply FilterReject();                                                // 550 5.7.1 Message rejected (gRPC REJECT)
+Reply FilterTempfail();                                              // 451 4.7.1 Try again later (gRPC TEMPFAIL)
+Reply MilterReject();                                                // 550 5.7.1 Command rejected (SMFIR_REJECT)
+Reply MilterTempfail();                                              // 451 4.7.1 Service unavailable - try again later
+Reply FilterFailureTempfail();                                       // 451 4.7.1 (a failed filter, on_failure tempfail)
+Reply FilterFailureReject();                                         // 550 5.5.0 Service unavailable (on_failure reject)
+
 // Infrastructure failures: always 4xx.
 Reply ProxyError();                                                  // 451 4.3.0 Error: queue file write error
 Reply TransactionTempUnavailable();                                  // 451 4.3.0 Service temporarily unavailable, try again

@@ -222,10 +222,10 @@ asio::awaitable<ChainResult> FilterChain::Run(ChainInput input) const {
       if (entry.on_failure == sluice::v1::FAILURE_POLICY_ACCEPT) continue;
       if (entry.on_failure == sluice::v1::FAILURE_POLICY_REJECT) {
         result.action = ChainResult::Action::kReject;
-        result.reply = filter_replies::FailureReject();
+        result.reply = smtp::replies::FilterFailureReject();
       } else {
         result.action = ChainResult::Action::kTempfail;
-        result.reply = filter_replies::FailureTempfail();
+        result.reply = smtp::replies::FilterFailureTempfail();
       }
       break;
     }
@@ -242,7 +242,7 @@ asio::awaitable<ChainResult> FilterChain::Run(ChainInput input) const {
 
     if (d.verdict == Verdict::kReject || d.verdict == Verdict::kTempfail) {
       const bool reject = d.verdict == Verdict::kReject;
-      const smtp::Reply fallback = reject ? filter_replies::FilterReject() : filter_replies::FilterTempfail();
+      const smtp::Reply fallback = reject ? smtp::replies::FilterReject() : smtp::replies::FilterTempfail();
       // A verdict reply of the wrong class is replaced: a reject is 5xx, a tempfail 4xx.
       const bool class_ok = reject ? d.reply.permanent() : d.reply.transient();
       result.action = reject ? ChainResult::Action::kReject : ChainResult::Action::kTempfail;

@@ -5,18 +5,6 @@
 
 namespace sluice::filter_bridge::filter_replies {
 
-smtp::Reply RuleReject() { return smtp::MakeReply(550, "5.7.1", "Message content rejected"); }
-smtp::Reply RuleTempfail() { return smtp::MakeReply(451, "4.7.1", "Message content deferred"); }
-smtp::Reply FilterReject() { return smtp::MakeReply(550, "5.7.1", "Message rejected"); }
-smtp::Reply FilterTempfail() { return smtp::MakeReply(451, "4.7.1", "Try again later"); }
-smtp::Reply MilterReject() { return smtp::MakeReply(550, "5.7.1", "Command rejected"); }
-smtp::Reply MilterTempfail() {
-  return smtp::MakeReply(451, "4.7.1", "Service unavailable - try again later");
-}
-smtp::Reply FailureTempfail() {
-  return smtp::MakeReply(451, "4.7.1", "Service unavailable - try again later");
-}
-smtp::Reply FailureReject() { return smtp::MakeReply(550, "5.5.0", "Service unavailable"); }
 
 smtp::Reply VerdictReply(uint32_t code, std::string_view enhanced, std::string_view text,
                          const smtp::Reply& fallback) {

@@ -88,12 +88,12 @@ FilterOutcome GrpcFilter::DecisionFromVerdict(const sluice::v1::FilterVerdict& v
     case V::REJECT:
       d.verdict = Verdict::kReject;
       d.reply = filter_replies::VerdictReply(v.smtp_code(), v.enhanced_code(), v.text(),
-                                             filter_replies::FilterReject());
+                                             smtp::replies::FilterReject());
       break;
     case V::TEMPFAIL:
       d.verdict = Verdict::kTempfail;
       d.reply = filter_replies::VerdictReply(v.smtp_code(), v.enhanced_code(), v.text(),
-                                             filter_replies::FilterTempfail());
+                                             smtp::replies::FilterTempfail());
       break;
     case V::DISCARD:
       d.verdict = Verdict::kDiscard;

@@ -174,12 +174,12 @@ std::optional<FilterOutcome> MilterSession::Judge(const EventReply& reply, std::
       return d;
     case Reply::kReject:
       d.verdict = Verdict::kReject;
-      d.reply = filter_replies::MilterReject();
+      d.reply = smtp::replies::MilterReject();
       break;
     case Reply::kTempfail:
     case Reply::kShutdown:
       d.verdict = Verdict::kTempfail;
-      d.reply = filter_replies::MilterTempfail();
+      d.reply = smtp::replies::MilterTempfail();
       break;
     case Reply::kReplyCode:
       d.verdict = reply.code.permanent() ? Verdict::kReject : Verdict::kTempfail;

@@ -96,7 +96,7 @@ absl::Status CompileAction(const sluice::v1::Rule& rule, CompiledRule& r) {
       }
       r.reply = filter_replies::VerdictReply(
           rule.code(), rule.enhanced_code(), rule.text(),
-          reject ? filter_replies::RuleReject() : filter_replies::RuleTempfail());
+          reject ? smtp::replies::RuleReject() : smtp::replies::RuleTempfail());
       return absl::OkStatus();
     }
     case sluice::v1::RULE_ACTION_ADD_HEADER:
