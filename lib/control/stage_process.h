@@ -29,6 +29,7 @@
 #include "lib/control/limits_store.h"
 #include "lib/control/stage_runtime.h"
 #include "lib/net/io_pool.h"
+#include "lib/observe/log.h"
 #include "lib/observe/metrics.h"
 #include "sluice/v1/config.pb.h"
 
@@ -41,6 +42,22 @@ struct DrainTarget {
   std::function<void()> kill_all;   // the deadline passed: every session ends with 421
   std::function<size_t()> active;   // sessions still open
 };
+
+// The drain target of a session server (anything with BeginDrain, Resume -> absl::Status,
+// KillAll and active(), e.g. lib/smtp's SessionServer); a failed resume is logged.
+template <typename Server>
+DrainTarget DrainTargetFor(Server& server) {
+  return DrainTarget{
+      .begin = [&server] { server.BeginDrain(); },
+      .resume =
+          [&server] {
+            absl::Status st = server.Resume();
+            if (!st.ok()) observe::Error("resume_failed").Kv("error", std::string(st.message()));
+          },
+      .kill_all = [&server] { server.KillAll(); },
+      .active = [&server] { return server.active(); },
+  };
+}
 
 class StageProcess {
  public:

@@ -124,14 +124,7 @@ int main(int argc, char** argv) {
     if (fs == frontend::FilterState::kFull) s.set_accepting(false);
   });
   smtp::SessionServer& sessions = server.sessions();
-  p.SetDrainTarget({.begin = [&] { sessions.BeginDrain(); },
-                    .resume =
-                        [&] {
-                          absl::Status st = sessions.Resume();
-                          if (!st.ok()) observe::Error("resume_failed").Kv("error", std::string(st.message()));
-                        },
-                    .kill_all = [&] { sessions.KillAll(); },
-                    .active = [&] { return sessions.active(); }});
+  p.SetDrainTarget(control::DrainTargetFor(sessions));
 
   if (absl::Status st = p.StartControl({}); !st.ok()) return Fail(st);
   auto listen = net::ParseHostPort(config.server().smtp_listen());
