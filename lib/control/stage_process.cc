@@ -126,6 +126,9 @@ int StageProcess::RunUntilSignal() {
   if (before_stop_) before_stop_();
   if (admin_) admin_->Shutdown(absl::Seconds(1));
   pool_->Stop();
+  // prometheus-cpp's Exposer takes 1-2 s to stop its web server; the process is about to
+  // exit, which closes the listening socket anyway, so it is left to the exit.
+  (void)metrics_.release();
   observe::Info("stopped");
   return 0;
 }
