@@ -73,6 +73,10 @@ class ServerHandler {
   virtual asio::awaitable<void> OnReset() = 0;
   // The session ends (after QUIT, a timeout, a kill or a lost client). Called once.
   virtual asio::awaitable<void> OnClose() { co_return; }
+  // The session is being killed (an administrator, or the drain deadline): abort whatever
+  // the handler is waiting on (e.g. close its connection to the next stage) so the pending
+  // call returns at once with its failure. Called on the session's thread.
+  virtual void OnKill() {}
   // STARTTLS completed (facts.tls* are set).
   virtual void OnTlsStarted() {}
   // The STARTTLS handshake failed (the session then ends); for metrics.

@@ -33,6 +33,10 @@ void SessionControl::CancelOnExecutor(bool only_if_idle) {
     if (self->stream_ == nullptr) return;
     if (only_if_idle && !self->idle_.load()) return;
     self->stream_->CancelPending();
+    // A kill must not wait for the handler's own peer (a filter that takes its time): the
+    // handler aborts what it waits on, answers with its failure reply, and the session then
+    // ends with 421 at the loop head.
+    if (!only_if_idle && self->handler_ != nullptr) self->handler_->OnKill();
   });
 }
 
@@ -441,7 +445,7 @@ asio::awaitable<void> Session::DoXforward(const Command& c) {
 }
 
 asio::awaitable<void> Session::Run() {
-  control_->Attach(&stream_);
+  control_->Attach(&stream_, &handler_);
   if (s_.send_greeting) {
     Respond(replies::Greeting(s_.hostname, s_.banner));
     end_ = !co_await Flush();

@@ -76,8 +76,14 @@ class SessionControl : public std::enable_shared_from_this<SessionControl> {
   bool drain_requested() const { return drain_.load(); }
 
   // Used by the session coroutine on its own thread.
-  void Attach(SmtpStream* stream) { stream_ = stream; }
-  void Detach() { stream_ = nullptr; }
+  void Attach(SmtpStream* stream, ServerHandler* handler) {
+    stream_ = stream;
+    handler_ = handler;
+  }
+  void Detach() {
+    stream_ = nullptr;
+    handler_ = nullptr;
+  }
   void set_idle(bool idle) { idle_.store(idle); }
 
  private:
@@ -85,6 +91,7 @@ class SessionControl : public std::enable_shared_from_this<SessionControl> {
 
   asio::any_io_executor executor_;
   SmtpStream* stream_ = nullptr;  // touched on the executor only
+  ServerHandler* handler_ = nullptr;  // likewise; told to abort its own waits on a kill
   std::atomic<bool> kill_{false};
   std::atomic<bool> shutdown_{false};
   std::atomic<bool> drain_{false};

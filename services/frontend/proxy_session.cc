@@ -36,6 +36,12 @@ bool ProxySession::ClientTrusted() const {
   return ctx_.config.server().trust_verified_client_cert() && facts_.tls_client_verified;
 }
 
+void ProxySession::OnKill() {
+  // A wait on the filter ends now (the pending call fails and the client gets 451 4.3.0,
+  // then the session's 421): a kill or the drain deadline does not wait for proxy_timeout.
+  if (t_ && t_->filter) t_->filter->Close();
+}
+
 void ProxySession::OnLimitHit(std::string_view limit) { ctx_.metrics->LimitHit(limit); }
 
 void ProxySession::OnTlsFailed() { ctx_.metrics->TlsSession(false); }

@@ -57,6 +57,7 @@ class ProxySession : public smtp::ServerHandler {
   asio::awaitable<void> OnClose() override;
   void OnTlsStarted() override;
   void OnTlsFailed() override;
+  void OnKill() override;
   void OnLimitHit(std::string_view limit) override;
 
  private:

@@ -78,6 +78,26 @@ class FrontendDrainTest(TempDirTest):
         self.assertEqual(fe.proc.returncode, 0)
         self.assertEqual(self.filter.messages(), [], "an unfinished message is never delivered")
 
+    def test_drain_deadline_does_not_wait_for_a_slow_filter(self):
+        # The filter sits on the end of data far past drain_timeout (1 s); proxy_timeout is
+        # 100 s. The deadline must end the wait on the filter at once: the client hears a
+        # 4xx (so it retries; the filter got the whole message, and like Postfix's proxy we
+        # cannot know what it did with it) long before the proxy timeout.
+        slow = ScriptedSmtp({"dot": ("sleep", 60, "250 2.0.0 Ok: too late")})
+        self.addCleanup(slow.stop)
+        fe = start_frontend(self, slow.address, config="limits:\n  drain_timeout_seconds: 1\n")
+        c = RawClient(fe.smtp_port)
+        self.addCleanup(c.close)
+        c.start_data(self)
+        c.send(b"Subject: slow filter\r\n\r\nbody\r\n.\r\n")
+        wait_for(lambda: slow.connection_count() == 1, 10, what="the filter connection")
+        fe.signal(signal.SIGTERM)
+        code, text = c.reply()
+        self.assertIsNotNone(code, "no reply before the connection closed")
+        self.assertTrue(400 <= code < 500, text)
+        fe.proc.wait(30)  # far below the 60 s the filter would take
+        self.assertEqual(fe.proc.returncode, 0)
+
 
 if __name__ == "__main__":
     unittest.main()

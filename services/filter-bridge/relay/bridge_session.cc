@@ -470,6 +470,12 @@ asio::awaitable<void> BridgeSession::OnReset() {
   if (in_transaction_) EndTransaction("aborted");
 }
 
+void BridgeSession::OnKill() {
+  // A wait on the next hop ends now; the pending call fails (451 upstream), nothing is
+  // delivered because the final dot was not sent, and the session ends with 421.
+  if (down_) down_->Close();
+}
+
 asio::awaitable<void> BridgeSession::OnClose() {
   if (std::shared_ptr<EarlyDownstream> early = std::move(early_)) {
     // Never taken (no MAIL came): quit it now, or once it is open.

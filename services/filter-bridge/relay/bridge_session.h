@@ -73,6 +73,7 @@ class BridgeSession : public smtp::ServerHandler {
   asio::awaitable<smtp::Reply> OnDataEnd(smtp::DataOutcome outcome) override;
   asio::awaitable<void> OnReset() override;
   asio::awaitable<void> OnClose() override;
+  void OnKill() override;
 
  private:
   // Starts opening the next hop in the background (see EarlyDownstream in the .cc).
