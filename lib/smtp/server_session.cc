@@ -82,6 +82,14 @@ class Session {
   bool XforwardAllowed() const {
     return s_.xforward_allowed || (s_.xforward_by_certificate && facts_.tls_client_verified);
   }
+  // smtpd_timeout, or less when the session deadline comes first (then the read times out
+  // and the loop head ends the session with the deadline's reply).
+  Duration ReadTimeout() const {
+    if (s_.session_deadline.count() <= 0) return s_.command_timeout;
+    Duration left = s_.session_deadline - (std::chrono::steady_clock::now() - started_);
+    if (left < std::chrono::milliseconds(1)) left = std::chrono::milliseconds(1);
+    return std::min<Duration>(s_.command_timeout, left);
+  }
   bool PastDeadline() const {
     return s_.session_deadline.count() > 0 &&
            std::chrono::steady_clock::now() - started_ > s_.session_deadline;
@@ -156,7 +164,7 @@ asio::awaitable<Session::ReadResult> Session::ReadLine(std::string& line) {
       std::string().swap(out_);  // empty: Flush() above sent it
       std::string().swap(line);  // the previous command, already handled
     }
-    std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, s_.command_timeout);
+    std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, ReadTimeout());
     control_->set_idle(false);
     if (ec == asio::error::timed_out) co_return ReadResult::kTimeout;
     if (ec == asio::error::operation_aborted) co_return ReadResult::kInterrupted;
@@ -471,6 +479,7 @@ asio::awaitable<void> Session::Run() {
     ReadResult rr = co_await ReadLine(line);
     if (rr == ReadResult::kInterrupted) continue;  // the loop head says why
     if (rr == ReadResult::kClosed) break;
+    if (PastDeadline()) continue;  // a command arriving after the deadline is not run
     if (rr == ReadResult::kTimeout) {
       handler_.OnLimitHit("timeout");
       Respond(replies::Timeout(s_.hostname));
