@@ -278,7 +278,11 @@ class SmtpSink(Process):
         argv += ["-h", "sink.test", "-d", os.path.join(self.dump_dir, "msg.")] + list(flags)
         argv += ["127.0.0.1:%d" % self.port, "64"]
         super().__init__(argv, os.path.join(workdir, name + ".log"), name=name)
-        wait_for(lambda: port_open(self.port) or not self.alive() and self._died(), 20, what=name + " listening")
+        try:
+            wait_for(lambda: port_open(self.port) or not self.alive() and self._died(), 20, what=name + " listening")
+        except BaseException:
+            self.stop()
+            raise
 
     def _died(self):
         raise AssertionError("%s exited: %s" % (self.name, self.log()[-2000:]))
@@ -351,7 +355,11 @@ class DovecotLmtp(Process):
                 "service anvil {", "  chroot =", "}", "service stats {", "  chroot =", "}", ""]))
         super().__init__(["/usr/sbin/dovecot", "-F", "-c", conf], os.path.join(workdir, "dovecot.stdout.log"),
                          name="dovecot")
-        wait_for(lambda: port_open(self.port) or not self.alive() and self._died(), 20, what="dovecot listening")
+        try:
+            wait_for(lambda: port_open(self.port) or not self.alive() and self._died(), 20, what="dovecot listening")
+        except BaseException:
+            self.stop()
+            raise
 
     def _died(self):
         raise AssertionError("dovecot exited: %s" % self.log()[-2000:])
@@ -373,3 +381,36 @@ def write_yaml(path, text):
     with open(path, "w") as f:
         f.write(text)
     return path
+
+
+class ClassTempDirTest(unittest.TestCase):
+    """Tests sharing one temp dir and the processes started for the class (class_track):
+    stopped by PID after the last test, the dir removed then unless a test failed or
+    SLUICE_KEEP_TMP is set (then its path is printed)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="sluice-it-%s-" % cls.__name__)
+        cls._class_procs = []
+        cls._any_failed = False
+
+    @classmethod
+    def class_track(cls, p):
+        cls._class_procs.append(p)
+        return p
+
+    def tearDown(self):
+        if TempDirTest._failed(self):
+            type(self)._any_failed = True
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in reversed(cls._class_procs):
+            try:
+                p.stop()
+            except Exception:  # noqa: BLE001 -- keep stopping the others
+                pass
+        if os.environ.get("SLUICE_KEEP_TMP") or cls._any_failed:
+            print("kept %s (process logs inside)" % cls.tmp, file=sys.stderr)
+        else:
+            shutil.rmtree(cls.tmp, ignore_errors=True)

@@ -16,7 +16,6 @@ import os
 import re
 import smtplib
 import socket
-import tempfile
 import unittest
 
 import grpc
@@ -44,16 +43,21 @@ def split_first_field(raw):
             return raw[:end], raw[end:]
 
 
-class ReinjectReceiveTest(unittest.TestCase):
+class ReinjectReceiveTest(harness.ClassTempDirTest):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="sluice-it-rj-receive-")
+        super().setUpClass()
         cls.maildir = os.path.join(cls.tmp, "mail")
-        cls.rj = harness.Stage("sluice-reinject",
-                               ["--queue_dir=" + os.path.join(cls.tmp, "queue"), "--deliver=maildir:" + cls.maildir,
-                                "--mynetworks=%s/32,%s/32" % (TRUSTED, UNTRUSTED), "--xforward_hosts=%s/32" % TRUSTED],
-                               cls.tmp, "reinject")
+        try:
+            cls.rj = cls.class_track(harness.Stage(
+                "sluice-reinject", ["--queue_dir=" + os.path.join(cls.tmp, "queue"), "--deliver=maildir:" + cls.maildir,
+                                    "--mynetworks=%s/32,%s/32" % (TRUSTED, UNTRUSTED),
+                                    "--xforward_hosts=%s/32" % TRUSTED], cls.tmp, "reinject"))
+        except BaseException:
+            cls._any_failed = True
+            super().tearDownClass()
+            raise
         cls.stubs = harness.grpc_stubs()
         cls.channel = grpc.insecure_channel(cls.rj.admin)
         cls.queue = cls.stubs["queue_pb2_grpc"].QueueStub(cls.channel)
@@ -61,7 +65,7 @@ class ReinjectReceiveTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.channel.close()
-        cls.rj.stop()
+        super().tearDownClass()
 
     def session(self, source):
         s = smtplib.SMTP("127.0.0.1", self.rj.smtp_port, local_hostname="filter.test", timeout=30,

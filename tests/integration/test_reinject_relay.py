@@ -12,7 +12,6 @@ import email
 import os
 import re
 import smtplib
-import tempfile
 import unittest
 
 import grpc
@@ -111,27 +110,21 @@ class RelayToSmtpSinkTest(harness.TempDirTest):
         rj.wait_log(r"event=delivery queue_id=%s .*status=sent" % queue_id)
 
 
-class RelayToDovecotLmtpTest(unittest.TestCase):
+class RelayToDovecotLmtpTest(harness.ClassTempDirTest):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="sluice-it-rj-lmtp-")
-        cls.procs = []
+        super().setUpClass()
         try:
-            cls.dovecot = harness.DovecotLmtp(cls.tmp, ["alice@example.org", "bob@example.com"])
-            cls.procs.append(cls.dovecot)
-            cls.rj = harness.Stage("sluice-reinject", ["--queue_dir=" + os.path.join(cls.tmp, "queue"),
-                                                       "--deliver=lmtp:127.0.0.1:%d" % cls.dovecot.port],
-                                   cls.tmp, "reinject")
-            cls.procs.append(cls.rj)
+            cls.dovecot = cls.class_track(harness.DovecotLmtp(cls.tmp, ["alice@example.org", "bob@example.com"]))
+            cls.rj = cls.class_track(harness.Stage("sluice-reinject",
+                                                   ["--queue_dir=" + os.path.join(cls.tmp, "queue"),
+                                                    "--deliver=lmtp:127.0.0.1:%d" % cls.dovecot.port],
+                                                   cls.tmp, "reinject"))
         except BaseException:
+            cls._any_failed = True
             cls.tearDownClass()
             raise
-
-    @classmethod
-    def tearDownClass(cls):
-        for p in reversed(cls.procs):
-            p.stop()
 
     def test_message_lands_in_the_users_maildir(self):
         body = ("From: alice@example.org\r\nSubject: via lmtp\r\nMessage-ID: <l1@example.org>\r\n"
