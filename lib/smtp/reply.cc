@@ -197,6 +197,7 @@ Reply MessageRateExceeded(std::string_view client) {
 Reply RecipientRateExceeded(std::string_view client) {
   return MakeReply(450, "4.7.1", Join("Error: too many recipients from ", client));
 }
+Reply TooManyHops() { return MakeReply(554, "5.4.6", "Error: too many hops"); }
 Reply ClientNotAuthorized() { return MakeReply(554, "5.7.1", "Access denied"); }
 
 Reply RuleReject() { return MakeReply(550, "5.7.1", "Message content rejected"); }

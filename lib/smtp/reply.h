@@ -95,6 +95,7 @@ Reply HeaderTooBig();                                                // 552 5.3.
 Reply SizeParameterTooBig();                                         // 552 5.3.4 Message size exceeds fixed maximum message size
 Reply MessageRateExceeded(std::string_view client);                  // 450 4.7.1 Error: too much mail from ADDR
 Reply RecipientRateExceeded(std::string_view client);                // 450 4.7.1 Error: too many recipients from ADDR
+Reply TooManyHops();                                                 // 554 5.4.6 Error: too many hops (mail loop)
 Reply ClientNotAuthorized();                                         // 554 5.7.1 Access denied (reinject outsiders)
 
 // Filter verdicts (filter-bridge), with the texts of the config schema and of Postfix's

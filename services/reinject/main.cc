@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   reinject::ReceiveMetrics receive_metrics(p.registry());
   reinject::ReceiveContext ctx;
   ctx.hostname = p.hostname();
+  ctx.limits = &p.limits();
   ctx.server = config.server();
   ctx.store = store->get();
   ctx.metrics = &receive_metrics;
@@ -107,14 +108,7 @@ int main(int argc, char** argv) {
     if (!queue.AdmissionState().ok()) s.set_accepting(false);
   });
   smtp::SessionServer& sessions = server.sessions();
-  p.SetDrainTarget({.begin = [&] { sessions.BeginDrain(); },
-                    .resume =
-                        [&] {
-                          absl::Status st = sessions.Resume();
-                          if (!st.ok()) observe::Error("resume_failed").Kv("error", std::string(st.message()));
-                        },
-                    .kill_all = [&] { sessions.KillAll(); },
-                    .active = [&] { return sessions.active(); }});
+  p.SetDrainTarget(control::DrainTargetFor(sessions));
   if (absl::Status st = p.StartControl({{&queue_service, "sluice.v1.Queue"}}); !st.ok()) return Fail(st);
   scheduler.Start();
   admission_health.Start();

@@ -22,11 +22,8 @@ std::string MessageIdFor(const std::string& queue_id, const std::string& hostnam
   return absl::StrCat("<", stamp, ".", queue_id, "@", hostname, ">");
 }
 
-// Postfix hopcount_limit (50): a message that already passed this many hops is looping.
-constexpr int kHopcountLimit = 50;
 
 // Postfix's reply for it (cleanup: CLEANUP_STAT_HOPS).
-smtp::Reply TooManyHops() { return smtp::MakeReply(554, "5.4.6", "Error: too many hops"); }
 
 }  // namespace
 
@@ -158,10 +155,10 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnDataEnd(smtp::DataOutcome outcome
     co_return smtp::replies::QueueWriteError();
   }
   std::string session_id = smtp::XforwardKnown(xforward_.ident) ? *xforward_.ident : handle_->session_id();
-  if (cleanup_->received_fields() >= kHopcountLimit) {
+  if (cleanup_->received_fields() >= static_cast<int>(ctx_.limits->Get()->hopcount_limit())) {
     // A mail loop (this stage relays, and the next hop may route the mail back here):
     // refused, as Postfix cleanup does past hopcount_limit, never queued again.
-    smtp::Reply reply = TooManyHops();
+    smtp::Reply reply = smtp::replies::TooManyHops();
     observe::Warn("too_many_hops")
         .Kv("session", session_id)
         .Kv("peer", facts_.peer_address)

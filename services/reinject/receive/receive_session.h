@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "asio/any_io_executor.hpp"
+#include "lib/control/limits_store.h"
 #include "lib/control/session_registry.h"
 #include "lib/control/stage_runtime.h"
 #include "lib/net/cidr.h"
@@ -31,6 +32,7 @@ namespace sluice::reinject {
 
 struct ReceiveContext {
   std::string hostname;
+  control::LimitsStore* limits = nullptr;  // live limits (hopcount_limit)
   sluice::v1::ServerConfig server;  // banner, TLS
   QueueStore* store = nullptr;
   ReceiveMetrics* metrics = nullptr;
