@@ -113,7 +113,12 @@ asio::awaitable<std::error_code> SmtpStream::StartTlsServer(asio::ssl::context& 
 asio::awaitable<std::error_code> SmtpStream::StartTlsClient(asio::ssl::context& ctx, const std::string& sni,
                                                             Duration timeout) {
   tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, ctx);
-  if (!sni.empty()) SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());
+  if (!sni.empty()) {
+    SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());
+    // When the context verifies the peer (a ca_file was given), the certificate must also
+    // name the host we meant to reach (RFC 6125); without verification this has no effect.
+    SSL_set1_host(tls_->native_handle(), sni.c_str());
+  }
   Arm(timeout);
   auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, kNothrow);
   Disarm();

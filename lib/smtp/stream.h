@@ -40,7 +40,9 @@ class SmtpStream {
   // Writes all of `data`.
   asio::awaitable<std::error_code> WriteAll(std::string_view data, Duration timeout);
 
-  // TLS handshakes; on success every later read/write is encrypted.
+  // TLS handshakes; on success every later read/write is encrypted. A client `sni` (a host
+  // name, never an address) is sent as SNI and, when the context verifies peers, must be
+  // named by the server's certificate.
   asio::awaitable<std::error_code> StartTlsServer(asio::ssl::context& ctx, Duration timeout);
   asio::awaitable<std::error_code> StartTlsClient(asio::ssl::context& ctx, const std::string& sni,
                                                   Duration timeout);
