@@ -145,6 +145,24 @@ void StageRuntime::SetStatusHook(std::function<void(StageStatus&)> hook) {
   hook_ = std::move(shared);
 }
 
+void StageRuntime::SetAcceptingHook(std::function<bool()> hook) {
+  auto shared = std::make_shared<const std::function<bool()>>(std::move(hook));
+  std::lock_guard<std::mutex> lock(mu_);
+  accepting_hook_ = std::move(shared);
+}
+
+bool StageRuntime::Accepting() const {
+  std::shared_ptr<const std::function<bool()>> hook;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (draining_ || !unavailable_reason_.empty()) return false;
+    hook = accepting_hook_;
+  }
+  uint32_t max = limits_.Get()->max_sessions();
+  if (max != 0 && sessions_.active() >= max) return false;
+  return !(hook && *hook) || (*hook)();
+}
+
 StageStatus StageRuntime::Status() const {
   StageStatus s;
   s.set_stage(info_.stage);
@@ -170,7 +188,7 @@ StageStatus StageRuntime::Status() const {
   s.set_sessions_active(active);
   s.set_sessions_max(max);
   s.set_transactions_in_flight(transactions_in_flight());
-  s.set_accepting(s.state() == sluice::v1::SERVING && (max == 0 || active < max));
+  s.set_accepting(Accepting());
   s.set_downstream_accepting(true);  // "true when not watched"; the hook says otherwise
   *s.mutable_started_at() = ToProto(started_at_);
   *s.mutable_now() = ToProto(absl::Now());
@@ -185,7 +203,8 @@ void StageRuntime::NotifyChanged() {
 }
 
 void StageRuntime::RecheckAccepting() {
-  int now = Status().accepting() ? 1 : 0;
+  // Not Status(): that runs the status hook (reinject's scans its queue), once per session.
+  int now = Accepting() ? 1 : 0;
   if (last_accepting_.exchange(now, std::memory_order_relaxed) != now) NotifyChanged();
 }
 

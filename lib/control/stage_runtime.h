@@ -91,10 +91,15 @@ class StageRuntime {
   void OnDrain(std::function<void(absl::Duration timeout)> callback);
   void OnResume(std::function<void()> callback);
 
-  // Fills stage-specific fields (filter_capacity, queue_*, disk_free_bytes, downstream*)
-  // and may change `accepting`, which arrives preset to SERVING && sessions_active <
-  // sessions_max. Called by Status() on admin threads: cheap, thread-safe, no blocking.
+  // Fills stage-specific fields (filter_capacity, queue_*, disk_free_bytes, downstream*).
+  // Called by Status() on admin threads: thread-safe, no blocking; it may scan (it is not
+  // called per session).
   void SetStatusHook(std::function<void(sluice::v1::StageStatus&)> hook);
+  // The stage's own part of `accepting` (downstream full, no filter capacity): O(1), called
+  // on every session start and end by RecheckAccepting and by Status().
+  void SetAcceptingHook(std::function<bool()> hook);
+  // SERVING, sessions_active < sessions_max, and the accepting hook.
+  bool Accepting() const;
 
   sluice::v1::StageStatus Status() const;
 
@@ -131,6 +136,7 @@ class StageRuntime {
   std::vector<std::function<void(absl::Duration)>> on_drain_;
   std::vector<std::function<void()>> on_resume_;
   std::shared_ptr<const std::function<void(sluice::v1::StageStatus&)>> hook_;
+  std::shared_ptr<const std::function<bool()>> accepting_hook_;
 
   std::mutex listeners_mu_;  // held while listeners run
   ListenerId next_listener_ = 1;

@@ -104,17 +104,23 @@ int main(int argc, char** argv) {
   }
   filter_bridge::BridgeServer server(ctx, p.pool(), tls->get());
 
+  // Capacity flows upstream: no room for another filter transaction here, or none at the
+  // next hop, and the frontend stops admitting.
+  runtime.SetAcceptingHook([&runtime, &ctx] {
+    auto limits = runtime.limits().Get();
+    uint32_t capacity = limits->max_filter_transactions() > 0 ? limits->max_filter_transactions()
+                                                              : limits->max_sessions();
+    return runtime.transactions_in_flight() < capacity && ctx.next_hop_state() != control::Downstream::kFull;
+  });
   runtime.SetStatusHook([&runtime, &ctx](sluice::v1::StageStatus& s) {
     auto limits = runtime.limits().Get();
     uint32_t capacity = limits->max_filter_transactions() > 0 ? limits->max_filter_transactions()
                                                               : limits->max_sessions();
     uint32_t in_flight = runtime.transactions_in_flight();
     s.set_filter_capacity(capacity > in_flight ? capacity - in_flight : 0);
-    if (capacity <= in_flight) s.set_accepting(false);
     s.set_downstream(ctx.next_hop.ToString());
     bool next_hop_full = ctx.next_hop_state() == control::Downstream::kFull;
     s.set_downstream_accepting(!next_hop_full);
-    if (next_hop_full) s.set_accepting(false);  // capacity flows upstream
   });
   smtp::SessionServer& sessions = server.sessions();
   p.SetDrainTarget(control::DrainTargetFor(sessions));

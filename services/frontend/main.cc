@@ -116,12 +116,12 @@ int main(int argc, char** argv) {
       },
       [] { return control::NewSessionId(); });
 
+  runtime.SetAcceptingHook([&ctx] { return ctx.filter_state() != frontend::FilterState::kFull; });
   runtime.SetStatusHook([&ctx](sluice::v1::StageStatus& s) {
     s.set_transactions_in_flight(ctx.transactions_in_flight.load());
     frontend::FilterState fs = ctx.filter_state();
     s.set_downstream(ctx.filter.ToString());
     s.set_downstream_accepting(fs != frontend::FilterState::kFull);
-    if (fs == frontend::FilterState::kFull) s.set_accepting(false);
   });
   smtp::SessionServer& sessions = server.sessions();
   p.SetDrainTarget(control::DrainTargetFor(sessions));

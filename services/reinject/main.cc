@@ -105,7 +105,6 @@ int main(int argc, char** argv) {
     for (uint64_t m : c.messages) n += m;
     s.set_queue_messages(n);
     s.set_disk_free_bytes(c.disk_free_bytes);
-    if (!queue.AdmissionState().ok()) s.set_accepting(false);
   });
   smtp::SessionServer& sessions = server.sessions();
   p.SetDrainTarget(control::DrainTargetFor(sessions));
