@@ -45,6 +45,22 @@ std::string OriginalRecipientField(std::string_view orcpt) {
   return absl::StrCat(OneLine(orcpt.substr(0, semi)), "; ", OneLine(orcpt.substr(semi + 1)));
 }
 
+struct Notify {
+  bool never = false, success = false, failure = false;
+};
+
+// "SUCCESS,FAILURE" (any case, blanks tolerated) as flags.
+Notify ParseNotify(std::string_view notify) {
+  Notify n;
+  for (absl::string_view word : absl::StrSplit(absl::string_view(notify.data(), notify.size()), ',')) {
+    std::string w = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(word));
+    if (w == "NEVER") n.never = true;
+    if (w == "SUCCESS") n.success = true;
+    if (w == "FAILURE") n.failure = true;
+  }
+  return n;
+}
+
 class FileReader {
  public:
   explicit FileReader(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
@@ -69,16 +85,29 @@ class FileReader {
 
 }  // namespace
 
+std::string_view DsnActionName(DsnAction action) {
+  switch (action) {
+    case DsnAction::kFailed:
+      return "failed";
+    case DsnAction::kDelivered:
+      return "delivered";
+    case DsnAction::kRelayed:
+      return "relayed";
+  }
+  return "failed";
+}
+
 bool WantsFailureReport(const sluice::v1::QueueRecord& original, const sluice::v1::QueueRecipient& recipient) {
   if (original.is_bounce() || original.sender().empty()) return false;
   if (recipient.notify().empty()) return true;  // RFC 3461 §4.1: default is FAILURE (and DELAY)
-  bool failure = false;
-  for (absl::string_view word : absl::StrSplit(recipient.notify(), ',')) {
-    std::string w = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(word));
-    if (w == "NEVER") return false;
-    if (w == "FAILURE") failure = true;
-  }
-  return failure;
+  Notify n = ParseNotify(recipient.notify());
+  return n.failure && !n.never;
+}
+
+bool WantsSuccessReport(const sluice::v1::QueueRecord& original, const sluice::v1::QueueRecipient& recipient) {
+  if (original.is_bounce() || original.sender().empty()) return false;
+  Notify n = ParseNotify(recipient.notify());  // none: no success report (RFC 3461 §4.1)
+  return n.success && !n.never;
 }
 
 std::string StatusOfReply(std::string_view reply, std::string_view fallback) {
@@ -105,7 +134,7 @@ std::string StatusOfReply(std::string_view reply, std::string_view fallback) {
   return std::string(fallback);
 }
 
-sluice::v1::QueueRecord FailureReportEnvelope(const sluice::v1::QueueRecord& original) {
+sluice::v1::QueueRecord ReportEnvelope(const sluice::v1::QueueRecord& original) {
   sluice::v1::QueueRecord r;
   r.set_sender("");
   auto* rcpt = r.add_recipients();
@@ -119,12 +148,15 @@ sluice::v1::QueueRecord FailureReportEnvelope(const sluice::v1::QueueRecord& ori
   return r;
 }
 
-absl::Status WriteFailureReport(QueueWriter& writer, const sluice::v1::QueueRecord& original,
-                                const std::string& data_path, const std::vector<FailedRecipient>& failed,
-                                const BounceOptions& options, absl::Time now) {
+absl::Status WriteDeliveryReport(QueueWriter& writer, const sluice::v1::QueueRecord& original,
+                                 const std::string& data_path, ReportKind kind,
+                                 const std::vector<ReportedRecipient>& recipients, const BounceOptions& options,
+                                 absl::Time now) {
+  const bool failure = kind == ReportKind::kFailure;
   const std::string host = OneLine(options.hostname);
   const std::string boundary = absl::StrCat(original.queue_id(), ".", absl::ToUnixSeconds(now), "/", host);
-  const bool full = absl::AsciiStrToUpper(original.ret()) == "FULL";
+  // RFC 3461 §4.3: the whole message only in a failure report that asked for it.
+  const bool full = failure && absl::AsciiStrToUpper(original.ret()) == "FULL";
   const bool eight_bit = original.body_type() == "8BITMIME" || original.smtputf8();
   // Addresses and replies in our own text: one line, and ASCII unless the message is 8-bit.
   auto text = [eight_bit](std::string_view s) {
@@ -141,9 +173,10 @@ absl::Status WriteFailureReport(QueueWriter& writer, const sluice::v1::QueueReco
   absl::StrAppend(&out, "Date: ", Rfc5322Date(now), kCrlf);
   absl::StrAppend(&out, "From: Mail Delivery System <", OneLine(FromAddress(options)), ">", kCrlf);
   absl::StrAppend(&out, "To: <", text(original.sender()), ">", kCrlf);
-  absl::StrAppend(&out, "Subject: Undelivered Mail Returned to Sender", kCrlf);
-  absl::StrAppend(&out, "Message-ID: <", original.queue_id(), ".", absl::ToUnixSeconds(now), ".bounce@", host, ">",
-                  kCrlf);
+  absl::StrAppend(
+      &out, "Subject: ", failure ? "Undelivered Mail Returned to Sender" : "Successful Mail Delivery Report", kCrlf);
+  absl::StrAppend(&out, "Message-ID: <", original.queue_id(), ".", absl::ToUnixSeconds(now),
+                  failure ? ".bounce@" : ".success@", host, ">", kCrlf);
   absl::StrAppend(&out, "Auto-Submitted: auto-replied", kCrlf);  // RFC 3834 §5
   absl::StrAppend(&out, "MIME-Version: 1.0", kCrlf);
   absl::StrAppend(&out, "Content-Type: multipart/report; report-type=delivery-status;", kCrlf,
@@ -157,12 +190,23 @@ absl::Status WriteFailureReport(QueueWriter& writer, const sluice::v1::QueueReco
   absl::StrAppend(&out, "Content-Type: text/plain; charset=", eight_bit ? "utf-8" : "us-ascii", kCrlf);
   absl::StrAppend(&out, "Content-Transfer-Encoding: ", eight_bit ? "8bit" : "7bit", kCrlf, kCrlf);
   absl::StrAppend(&out, "This is the mail system at host ", host, ".", kCrlf, kCrlf);
-  absl::StrAppend(&out, "Your message could not be delivered to one or more recipients.", kCrlf,
-                  "The reasons are listed below; the technical report and the ",
-                  full ? "returned message" : "headers of the returned message", kCrlf,
-                  "are attached.", kCrlf, kCrlf);
-  for (const FailedRecipient& f : failed) {
-    absl::StrAppend(&out, "<", text(original.recipients(f.index).address()), ">: ", text(f.reply), kCrlf);
+  if (failure) {
+    absl::StrAppend(&out, "Your message could not be delivered to one or more recipients.", kCrlf,
+                    "The reasons are listed below; the technical report and the ",
+                    full ? "returned message" : "headers of the returned message", kCrlf, "are attached.", kCrlf,
+                    kCrlf);
+  } else {
+    absl::StrAppend(&out, "Your message was delivered to the recipients listed below, as you asked to", kCrlf,
+                    "be told. A message that was relayed went to a system that sends no notice", kCrlf,
+                    "of success; you may still hear of a failure further on. The technical", kCrlf,
+                    "report and the headers of your message are attached.", kCrlf, kCrlf);
+  }
+  for (const ReportedRecipient& r : recipients) {
+    absl::StrAppend(&out, "<", text(original.recipients(r.index).address()), ">: ");
+    if (r.action == DsnAction::kRelayed && !r.remote_mta.empty()) {
+      absl::StrAppend(&out, "relayed to ", text(r.remote_mta), ": ");
+    }
+    absl::StrAppend(&out, text(r.reply), kCrlf);
   }
   absl::StrAppend(&out, kCrlf);
 
@@ -176,27 +220,30 @@ absl::Status WriteFailureReport(QueueWriter& writer, const sluice::v1::QueueReco
   if (original.has_arrived_at()) {
     absl::StrAppend(&out, "Arrival-Date: ", Rfc5322Date(FromProtoTime(original.arrived_at())), kCrlf);
   }
-  for (const FailedRecipient& f : failed) {
-    const auto& rcpt = original.recipients(f.index);
+  for (const ReportedRecipient& r : recipients) {
+    const auto& rcpt = original.recipients(r.index);
     absl::StrAppend(&out, kCrlf);  // each per-recipient group follows an empty line
     if (!rcpt.orcpt().empty()) absl::StrAppend(&out, "Original-Recipient: ", OriginalRecipientField(rcpt.orcpt()), kCrlf);
     absl::StrAppend(&out, "Final-Recipient: rfc822; ", text(rcpt.address()), kCrlf);
-    absl::StrAppend(&out, "Action: failed", kCrlf);
-    absl::StrAppend(&out, "Status: ", text(f.status), kCrlf);
-    if (!f.remote_mta.empty()) absl::StrAppend(&out, "Remote-MTA: dns; ", text(f.remote_mta), kCrlf);
-    absl::StrAppend(&out, "Diagnostic-Code: ", f.diagnostic_type.empty() ? "X-Sluice" : OneLine(f.diagnostic_type),
-                    "; ", text(f.reply), kCrlf);
+    absl::StrAppend(&out, "Action: ", std::string(DsnActionName(r.action)), kCrlf);
+    absl::StrAppend(&out, "Status: ", text(r.status), kCrlf);
+    if (!r.remote_mta.empty()) absl::StrAppend(&out, "Remote-MTA: dns; ", text(r.remote_mta), kCrlf);
+    if (!r.reply.empty()) {
+      absl::StrAppend(&out, "Diagnostic-Code: ", r.diagnostic_type.empty() ? "X-Sluice" : OneLine(r.diagnostic_type),
+                      "; ", text(r.reply), kCrlf);
+    }
     absl::StrAppend(&out, "Last-Attempt-Date: ", Rfc5322Date(now), kCrlf);
   }
   absl::StrAppend(&out, kCrlf);
 
   // 3. The original, whole or its header block.
+  const char* what = failure ? "Undelivered Message" : "Delivered Message";
   absl::StrAppend(&out, "--", boundary, kCrlf);
   if (full) {
-    absl::StrAppend(&out, "Content-Description: Undelivered Message", kCrlf);
+    absl::StrAppend(&out, "Content-Description: ", what, kCrlf);
     absl::StrAppend(&out, "Content-Type: message/rfc822", kCrlf);
   } else {
-    absl::StrAppend(&out, "Content-Description: Undelivered Message Headers", kCrlf);
+    absl::StrAppend(&out, "Content-Description: ", what, " Headers", kCrlf);
     absl::StrAppend(&out, "Content-Type: text/rfc822-headers", kCrlf);
   }
   absl::StrAppend(&out, "Content-Transfer-Encoding: ", eight_bit ? "8bit" : "7bit", kCrlf, kCrlf);

@@ -4,7 +4,7 @@
 // delivered / transient failure / permanent failure, with the reply that says why. The
 // scheduler decides everything else (retry, backoff, bounce, removal). Agents:
 //   maildir:DIR     MaildirAgent (maildir_agent.h), local delivery, the default;
-//   smtp:/lmtp:     the relay agent (to come with lib/smtp/client_session.h): one Deliver
+//   smtp:/lmtp:     RelayAgent (relay_agent.h): one Deliver
 //                   call is one transaction on a (reused) connection to Destination().
 //
 // The scheduler calls Deliver concurrently, at most delivery_concurrency calls in all and
@@ -28,6 +28,15 @@ namespace sluice::reinject {
 
 enum class DeliveryOutcome { kDelivered, kTransient, kPermanent };
 
+// What a kDelivered result means for a recipient that asked for NOTIFY=SUCCESS (RFC 3461
+// §5.2): who, if anyone, owes the sender the success notice.
+enum class SuccessNotice {
+  kDelivered,  // final delivery (a Maildir; an LMTP server without DSN): we report "delivered"
+  kRelayed,    // handed to a next hop without DSN, where the request ends (§5.2.2): "relayed"
+  kPassedOn,   // handed to a next hop that announced DSN, NOTIFY went on with the RCPT
+               // (§5.2.1): the next hop reports, we do not
+};
+
 struct RecipientResult {
   int index = -1;  // into QueueRecord.recipients
   DeliveryOutcome outcome = DeliveryOutcome::kTransient;
@@ -39,6 +48,8 @@ struct RecipientResult {
   std::string diagnostic_type = "X-Sluice";
   // The next hop's name for the DSN's Remote-MTA ("" for local delivery).
   std::string remote_mta;
+  // For kDelivered: the Action of a success notice, if we owe one.
+  SuccessNotice success = SuccessNotice::kDelivered;
 };
 
 class DeliveryAgent {

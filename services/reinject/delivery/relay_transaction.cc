@@ -12,8 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "asio/cancellation_type.hpp"
 #include "asio/this_coro.hpp"
-#include "services/reinject/delivery/blocking_call.h"
 #include "lib/smtp/xtext.h"
+#include "services/reinject/delivery/blocking_call.h"
+#include "services/reinject/delivery/mime_downgrade.h"
 
 namespace sluice::reinject {
 namespace {
@@ -30,13 +31,14 @@ bool NonAscii(std::string_view s) {
 }
 
 // A reply of the next hop as a recipient's result.
-RecipientResult FromReply(int index, const smtp::Reply& reply, const std::string& remote_mta) {
+RecipientResult FromReply(int index, const smtp::Reply& reply, const std::string& remote_mta, SuccessNotice success) {
   RecipientResult r;
   r.index = index;
   r.outcome = OutcomeOfReply(reply);
   r.reply = reply.ToString();
   r.diagnostic_type = "smtp";
   r.remote_mta = remote_mta;
+  r.success = success;
   if (reply.code < 200 || (reply.code >= 300 && reply.code < 400)) {
     // A positive-intermediate or odd reply where a final one belongs: the peer is confused.
     r.reply = absl::StrCat("451 4.5.0 unexpected reply from ", remote_mta, ": ", reply.ToString());
@@ -67,12 +69,12 @@ std::string LostText(const absl::Status& st, const std::string& remote_mta, std:
   return absl::StrCat("451 4.4.2 lost connection with ", remote_mta, " while ", s, ": ", std::string(st.message()));
 }
 
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
+// The directory of a path ("." for a bare name).
+std::string DirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
 
 // Ends a transaction that did not reach the content: RSET leaves the connection ready for
 // the next MAIL. True when it is (a server that said 421 is closing: no RSET then).
@@ -93,10 +95,14 @@ asio::awaitable<bool> Cancelled() {
 // Collects one result per recipient of the transaction.
 class Decisions {
  public:
-  Decisions(const std::vector<int>& indexes, std::string remote_mta)
-      : indexes_(indexes), remote_mta_(std::move(remote_mta)), results_(indexes.size()), decided_(indexes.size()) {}
+  Decisions(const std::vector<int>& indexes, std::string remote_mta, SuccessNotice success)
+      : indexes_(indexes),
+        remote_mta_(std::move(remote_mta)),
+        success_(success),
+        results_(indexes.size()),
+        decided_(indexes.size()) {}
 
-  void Reply(size_t pos, const smtp::Reply& reply) { Set(pos, FromReply(indexes_[pos], reply, remote_mta_)); }
+  void Reply(size_t pos, const smtp::Reply& reply) { Set(pos, FromReply(indexes_[pos], reply, remote_mta_, success_)); }
   void Own(size_t pos, DeliveryOutcome outcome, const std::string& text) {
     Set(pos, OwnResult(indexes_[pos], outcome, text, remote_mta_));
   }
@@ -129,6 +135,7 @@ class Decisions {
 
   const std::vector<int>& indexes_;
   std::string remote_mta_;
+  SuccessNotice success_;
   std::vector<RecipientResult> results_;
   std::vector<bool> decided_;
 };
@@ -141,9 +148,10 @@ DeliveryOutcome OutcomeOfReply(const smtp::Reply& reply) {
   return DeliveryOutcome::kTransient;  // 4xx, and anything a confused peer says
 }
 
-std::string RelayMailCommand(const sluice::v1::QueueRecord& record, const smtp::Capabilities& caps) {
+std::string RelayMailCommand(const sluice::v1::QueueRecord& record, const smtp::Capabilities& caps,
+                             std::optional<uint64_t> size_bytes) {
   std::string line = absl::StrCat("MAIL FROM:<", record.sender(), ">");
-  if (caps.size) absl::StrAppend(&line, " SIZE=", record.size_bytes());
+  if (caps.size) absl::StrAppend(&line, " SIZE=", size_bytes.value_or(record.size_bytes()));
   if (caps.eightbitmime && (record.body_type() == "7BIT" || record.body_type() == "8BITMIME")) {
     absl::StrAppend(&line, " BODY=", record.body_type());
   }
@@ -185,16 +193,64 @@ std::string RelayRefusal(const sluice::v1::QueueRecord& record, const std::vecto
   return "";
 }
 
+bool NeedsDowngrade(const sluice::v1::QueueRecord& record, const smtp::Capabilities& caps) {
+  return !caps.eightbitmime && (record.body_type() == "8BITMIME" || record.smtputf8());
+}
+
+SuccessNotice SuccessNoticeFor(const smtp::Capabilities& caps, bool lmtp) {
+  if (caps.dsn) return SuccessNotice::kPassedOn;
+  return lmtp ? SuccessNotice::kDelivered : SuccessNotice::kRelayed;
+}
+
+std::string DowngradeRefusal(const sluice::v1::QueueRecord& record, const Downgrade& downgrade,
+                             const std::string& remote_mta) {
+  if (record.smtputf8() && downgrade.in_header) {
+    // RFC 6531 §3.2: UTF-8 header fields need SMTPUTF8 all the way.
+    return absl::StrCat("550 5.6.7 SMTPUTF8 is required, but was not offered by host ", remote_mta);
+  }
+  return absl::StrCat("554 5.6.3 Conversion required but not supported: ", downgrade.reason, "; host ", remote_mta,
+                      " does not offer 8BITMIME");
+}
+
 asio::awaitable<RelayTransactionOutcome> RunRelayTransaction(smtp::SmtpClient& client,
                                                              const RelayTransactionInput& input) {
   const sluice::v1::QueueRecord& record = *input.record;
   const std::vector<int>& indexes = *input.indexes;
   const std::string& mta = input.remote_mta;
-  Decisions d(indexes, mta);
+  const smtp::Capabilities& caps = client.capabilities();
+  Decisions d(indexes, mta, SuccessNoticeFor(caps, input.lmtp));
 
-  if (std::string refusal = RelayRefusal(record, indexes, client.capabilities(), mta); !refusal.empty()) {
+  if (std::string refusal = RelayRefusal(record, indexes, caps, mta); !refusal.empty()) {
     d.RestOwn(DeliveryOutcome::kPermanent, refusal);
     co_return d.Done(/*reusable=*/true);  // nothing was sent
+  }
+
+  // ---- 8-bit content for a next hop without 8BITMIME: a 7-bit copy, or a bounce ----
+  OwnedFd file;  // what is streamed after DATA: the 7-bit copy, else (opened later) the queue file
+  std::optional<uint64_t> content_size;
+  if (NeedsDowngrade(record, caps)) {
+    const std::string& path = *input.data_path;
+    auto convert = [&path] { return DowngradeTo7Bit(path, DirOf(path)); };
+    auto downgraded = co_await RunBlocking(input.blocking, convert);
+    if (!downgraded.ok()) {
+      d.RestOwn(DeliveryOutcome::kTransient, absl::StrCat("451 4.3.0 converting the message to 7 bit failed: ",
+                                                          std::string(downgraded.status().message())));
+      co_return d.Done(/*reusable=*/true);
+    }
+    if (downgraded->outcome == DowngradeOutcome::kImpossible) {
+      d.RestOwn(DeliveryOutcome::kPermanent, DowngradeRefusal(record, *downgraded, mta));
+      co_return d.Done(/*reusable=*/true);
+    }
+    if (downgraded->outcome == DowngradeOutcome::kConverted) {
+      if (caps.size && caps.size_limit > 0 && downgraded->size_bytes > caps.size_limit) {
+        d.RestOwn(DeliveryOutcome::kPermanent,
+                  absl::StrCat("552 5.3.4 message size ", downgraded->size_bytes,
+                               " (converted to 7 bit) exceeds size limit ", caps.size_limit, " of server ", mta));
+        co_return d.Done(/*reusable=*/true);
+      }
+      file = std::move(downgraded->copy);
+      content_size = downgraded->size_bytes;
+    }
   }
 
   // Answers a failed exchange: every open recipient transient, the connection unusable.
@@ -205,8 +261,7 @@ asio::awaitable<RelayTransactionOutcome> RunRelayTransaction(smtp::SmtpClient& c
   };
 
   // ---- MAIL and RCPT: pipelined when the next hop offers it (RFC 2920), else in turn ----
-  const smtp::Capabilities& caps = client.capabilities();
-  std::string mail_line = RelayMailCommand(record, caps);
+  std::string mail_line = RelayMailCommand(record, caps, content_size);
   std::vector<std::string> rcpt_lines;
   for (int i : indexes) rcpt_lines.push_back(RelayRcptCommand(record.recipients(i), caps));
   std::optional<smtp::Reply> mail_reply;
@@ -283,19 +338,24 @@ asio::awaitable<RelayTransactionOutcome> RunRelayTransaction(smtp::SmtpClient& c
     bool reusable = co_await ResetForReuse(client, closing);
     co_return d.Done(reusable);
   }
-  Fd file;
-  const std::string& path = *input.data_path;
-  auto open_file = [&path] { return ::open(path.c_str(), O_RDONLY | O_CLOEXEC); };
-  file.fd = co_await RunBlocking(input.blocking, open_file);
   std::string local_failure;
-  if (file.fd < 0) local_failure = absl::StrCat("open queue file: ", std::strerror(errno));
+  if (file.get() < 0) {
+    const std::string& path = *input.data_path;
+    auto open_file = [&path]() -> std::pair<int, int> {
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      return {fd, fd < 0 ? errno : 0};  // errno of the pool thread, taken there
+    };
+    auto [fd, open_errno] = co_await RunBlocking(input.blocking, open_file);
+    file = OwnedFd(fd);
+    if (fd < 0) local_failure = absl::StrCat("open queue file: ", std::strerror(open_errno));
+  }
   std::string chunk;
   off_t offset = 0;
   while (local_failure.empty()) {
     chunk.resize(kChunkBytes);
     auto read_chunk = [&file, &chunk, offset]() -> std::pair<ssize_t, int> {
       for (;;) {
-        ssize_t n = ::pread(file.fd, chunk.data(), chunk.size(), offset);
+        ssize_t n = ::pread(file.get(), chunk.data(), chunk.size(), offset);
         if (n < 0 && errno == EINTR) continue;
         return {n, n < 0 ? errno : 0};
       }

@@ -9,13 +9,23 @@
 // LMTP (RFC 2033 §4.2). Per recipient: 2xx delivered, 4xx transient, 5xx permanent; a lost
 // connection, a timeout or a broken reply is transient for every recipient not yet decided.
 // Before MAIL the message is checked against what the next hop said it takes: over its SIZE
-// limit, or needing SMTPUTF8 it does not offer, is permanent (Postfix bounces both).
+// limit, or needing SMTPUTF8 it does not offer, is permanent (Postfix bounces both). A
+// message declared 8BITMIME (or SMTPUTF8) for a next hop without 8BITMIME is converted to
+// 7 bit first (mime_downgrade.h) and the copy streamed instead; one that cannot be
+// converted is permanent (5.6.3; 5.6.7 for UTF-8 header fields of an SMTPUTF8 message). A
+// message declared 7BIT is sent as queued, as Postfix does.
+// Success (RFC 3461 §5.2): with DSN announced, NOTIFY went on and the next hop reports
+// (kPassedOn); without, an SMTP next hop is a relay (kRelayed) and an LMTP server the final
+// delivery (kDelivered, Postfix's lmtp_assume_final = yes).
 //
 // Never: sends the final "." after an incomplete copy of the queue file (the connection is
 // dropped instead, so the next hop discards the partial message); reads the queue file into
-// memory whole; reports a recipient delivered without a 2xx for it after the content.
+// memory whole; reports a recipient delivered without a 2xx for it after the content; sends
+// a message declared 8-bit unconverted to a next hop without 8BITMIME.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,13 +58,21 @@ asio::awaitable<RelayTransactionOutcome> RunRelayTransaction(smtp::SmtpClient& c
                                                              const RelayTransactionInput& input);
 
 // "MAIL FROM:<sender> SIZE=n BODY=8BITMIME SMTPUTF8 RET=FULL ENVID=x" with only the
-// parameters `caps` announces (ENVID and ORCPT xtext-encoded, RFC 3461 §4).
-std::string RelayMailCommand(const sluice::v1::QueueRecord& record, const smtp::Capabilities& caps);
+// parameters `caps` announces (ENVID and ORCPT xtext-encoded, RFC 3461 §4). SIZE is
+// `size_bytes` when given (a converted copy), else the queued size.
+std::string RelayMailCommand(const sluice::v1::QueueRecord& record, const smtp::Capabilities& caps,
+                             std::optional<uint64_t> size_bytes = std::nullopt);
 // "RCPT TO:<rcpt> NOTIFY=FAILURE ORCPT=rfc822;x" (NOTIFY/ORCPT only with DSN).
 std::string RelayRcptCommand(const sluice::v1::QueueRecipient& recipient, const smtp::Capabilities& caps);
 // Why the message cannot go to a next hop with `caps` at all (a permanent reply text), or "".
 std::string RelayRefusal(const sluice::v1::QueueRecord& record, const std::vector<int>& indexes,
                          const smtp::Capabilities& caps, const std::string& remote_mta);
+
+// Whether the message must be made 7-bit for a next hop with `caps` (RFC 6152 §3).
+bool NeedsDowngrade(const sluice::v1::QueueRecord& record, const smtp::Capabilities& caps);
+
+// What a success at a next hop with `caps` means for NOTIFY=SUCCESS.
+SuccessNotice SuccessNoticeFor(const smtp::Capabilities& caps, bool lmtp);
 
 // The outcome a next hop's reply means for a recipient.
 DeliveryOutcome OutcomeOfReply(const smtp::Reply& reply);

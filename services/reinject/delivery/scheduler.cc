@@ -258,8 +258,9 @@ asio::awaitable<void> Scheduler::FinishMessage(std::string id) {
   const bool expired =
       record.has_arrived_at() && now - FromProtoTime(record.arrived_at()) >= limits.maximal_queue_lifetime;
 
-  std::vector<FailedRecipient> failed;
+  std::vector<ReportedRecipient> failed;
   std::vector<bool> failed_expired;
+  std::vector<ReportedRecipient> succeeded;  // delivered, and asking us for a success notice
   uint64_t delivered = 0, deferred = 0, bounced = 0;
   std::string first_deferral;
   for (const RecipientResult& r : msg.results) {
@@ -270,10 +271,28 @@ asio::awaitable<void> Scheduler::FinishMessage(std::string id) {
       *rcpt->mutable_done_at() = ToProtoTime(now);
       Log(record, *rcpt, "sent", StatusOfReply(r.reply, "2.0.0"), now);
       ++delivered;
+      // RFC 3461 §5.2.1: NOTIFY went on with the RCPT to a DSN-capable next hop, which
+      // reports success itself; otherwise the notice is ours (§5.2.2, §5.2.3).
+      if (r.success != SuccessNotice::kPassedOn && WantsSuccessReport(record, *rcpt)) {
+        ReportedRecipient ok;
+        ok.index = r.index;
+        ok.action = r.success == SuccessNotice::kRelayed ? DsnAction::kRelayed : DsnAction::kDelivered;
+        ok.status = StatusOfReply(r.reply, "2.0.0");
+        ok.reply = r.reply;
+        ok.diagnostic_type = r.diagnostic_type;
+        ok.remote_mta = r.remote_mta;
+        succeeded.push_back(std::move(ok));
+      }
     } else if (r.outcome == DeliveryOutcome::kPermanent || expired) {
       bool permanent = r.outcome == DeliveryOutcome::kPermanent;
-      failed.push_back(FailedRecipient{r.index, StatusOfReply(r.reply, permanent ? "5.0.0" : "4.4.7"), r.reply,
-                                       r.diagnostic_type, r.remote_mta});
+      ReportedRecipient f;
+      f.index = r.index;
+      f.action = DsnAction::kFailed;
+      f.status = StatusOfReply(r.reply, permanent ? "5.0.0" : "4.4.7");
+      f.reply = r.reply;
+      f.diagnostic_type = r.diagnostic_type;
+      f.remote_mta = r.remote_mta;
+      failed.push_back(std::move(f));
       failed_expired.push_back(!permanent);
     } else {
       rcpt->set_status(sluice::v1::RECIPIENT_STATUS_DEFERRED);
@@ -284,12 +303,12 @@ asio::awaitable<void> Scheduler::FinishMessage(std::string id) {
 
   // A report for the failures that ask for one; the failures stay bounced only once the
   // report is safely queued, otherwise they are retried (and fail, and report) later.
-  std::vector<FailedRecipient> report;
-  for (const FailedRecipient& f : failed) {
+  std::vector<ReportedRecipient> report;
+  for (const ReportedRecipient& f : failed) {
     if (WantsFailureReport(record, record.recipients(f.index))) report.push_back(f);
   }
   bool reported = true;
-  if (!report.empty()) reported = co_await QueueReport(record, msg.data_path, report, now);
+  if (!report.empty()) reported = co_await QueueReport(record, msg.data_path, ReportKind::kFailure, report, now);
   for (size_t i = 0; i < failed.size(); ++i) {
     auto* rcpt = record.mutable_recipients(failed[i].index);
     if (!reported && WantsFailureReport(record, *rcpt)) {
@@ -303,6 +322,10 @@ asio::awaitable<void> Scheduler::FinishMessage(std::string id) {
     Log(record, *rcpt, failed_expired[i] ? "expired" : "bounced", failed[i].status, now);
     ++bounced;
   }
+  // One success notice for this attempt's successes that asked for it. A delivery cannot be
+  // taken back, so a notice that cannot be queued is logged and lost rather than bought
+  // with a second delivery (Postfix would defer and deliver again).
+  if (!succeeded.empty()) (void)co_await QueueReport(record, msg.data_path, ReportKind::kSuccess, succeeded, now);
 
   if (deferred > 0) {
     absl::Duration delay = RetryDelay(record.attempts(), limits.minimal_backoff, limits.maximal_backoff);
@@ -340,34 +363,38 @@ asio::awaitable<void> Scheduler::FinishMessage(std::string id) {
 }
 
 asio::awaitable<bool> Scheduler::QueueReport(const sluice::v1::QueueRecord& original, const std::string& data_path,
-                                             const std::vector<FailedRecipient>& failed, absl::Time now) {
+                                             ReportKind kind, const std::vector<ReportedRecipient>& recipients,
+                                             absl::Time now) {
+  const bool failure = kind == ReportKind::kFailure;
+  const char* failed_event = failure ? "bounce_failed" : "success_notice_failed";
   auto begun = store_.Begin();
   if (!begun.ok()) {
-    observe::Error("bounce_failed").Kv("queue_id", original.queue_id()).Kv("error", MessageOf(begun.status()));
+    observe::Error(failed_event).Kv("queue_id", original.queue_id()).Kv("error", MessageOf(begun.status()));
     co_return false;
   }
   std::unique_ptr<QueueWriter> writer = std::move(*begun);
   absl::Status written = co_await RunBlocking(blocking_, [&] {
-    return WriteFailureReport(*writer, original, data_path, failed, options_.bounce, now);
+    return WriteDeliveryReport(*writer, original, data_path, kind, recipients, options_.bounce, now);
   });
   if (!written.ok()) {
-    observe::Error("bounce_failed").Kv("queue_id", original.queue_id()).Kv("error", MessageOf(written));
+    observe::Error(failed_event).Kv("queue_id", original.queue_id()).Kv("error", MessageOf(written));
     co_return false;
   }
-  sluice::v1::QueueRecord envelope = FailureReportEnvelope(original);
+  sluice::v1::QueueRecord envelope = ReportEnvelope(original);
   auto id = co_await writer->Commit(std::move(envelope));
   if (!id.ok()) {
-    observe::Error("bounce_failed").Kv("queue_id", original.queue_id()).Kv("error", MessageOf(id.status()));
+    observe::Error(failed_event).Kv("queue_id", original.queue_id()).Kv("error", MessageOf(id.status()));
     co_return false;
   }
-  observe::Info("bounce_queued")
+  observe::Info(failure ? "bounce_queued" : "success_notice_queued")
       .Kv("queue_id", *id)
       .Kv("orig_queue_id", original.queue_id())
       .Kv("session", original.session_id())
       .Kv("to", original.sender())
-      .Kv("nrcpt", static_cast<uint64_t>(failed.size()));
+      .Kv("nrcpt", static_cast<uint64_t>(recipients.size()));
   std::lock_guard<std::mutex> lock(stats_mu_);
   ++stats_.reports_queued;
+  if (!failure) ++stats_.success_reports_queued;
   co_return true;
 }
 

@@ -5,7 +5,8 @@
 // recipients by the agent's Destination(), and runs deliveries side by side with receiving:
 // at most delivery_concurrency at once, at most destination_concurrency per destination,
 // each bounded by delivery_timeout. Then per recipient:
-//   delivered            -> done;
+//   delivered            -> done; a success DSN when NOTIFY asks for one and the NOTIFY did
+//                           not go on to a DSN-capable next hop (one per attempt, bounce.h);
 //   permanent (5xx)      -> bounced at once, a DSN queued when NOTIFY asks for one;
 //   transient (4xx)      -> deferred, retried after 300, 600, ... 4000 s (backoff.h), or
 //                           bounced when the message is older than maximal_queue_lifetime.
@@ -18,7 +19,8 @@
 // advance a FakeClock and call Wake() instead of sleeping.
 //
 // Never: delivers a held entry; delivers a recipient again once its DELIVERED status is on
-// disk; bounces a bounce or to the null sender; exceeds the concurrency limits.
+// disk; reports on a report or to the null sender; exceeds the concurrency limits; delivers
+// again because a success notice could not be queued.
 #pragma once
 
 #include <atomic>
@@ -56,7 +58,8 @@ struct SchedulerStats {
   uint64_t recipients_delivered = 0;
   uint64_t recipients_deferred = 0;
   uint64_t recipients_bounced = 0;
-  uint64_t reports_queued = 0;      // DSNs committed
+  uint64_t reports_queued = 0;          // DSNs committed (failure and success)
+  uint64_t success_reports_queued = 0;  // ... of them success notices (NOTIFY=SUCCESS)
   uint64_t peak_deliveries = 0;     // most agent calls running at once
 };
 
@@ -109,8 +112,9 @@ class Scheduler {
   void Dispatch();
   asio::awaitable<void> RunJob(Job job);
   asio::awaitable<void> FinishMessage(std::string id);
+  // Queues one report of `kind` about `recipients`; false (logged) when it could not be.
   asio::awaitable<bool> QueueReport(const sluice::v1::QueueRecord& original, const std::string& data_path,
-                                    const std::vector<FailedRecipient>& failed, absl::Time now);
+                                    ReportKind kind, const std::vector<ReportedRecipient>& recipients, absl::Time now);
   void Log(const sluice::v1::QueueRecord& record, const sluice::v1::QueueRecipient& rcpt, std::string_view status,
            std::string_view dsn, absl::Time now) const;
 

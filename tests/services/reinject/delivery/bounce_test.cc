@@ -1,6 +1,7 @@
-// tests/services/reinject/delivery/bounce_test.cc -- RFC 3464 failure reports: structure
-// checked by parsing with GMime (multipart/report; report-type=delivery-status, three parts),
-// fields checked as text; NOTIFY, RET, ENVID, ORCPT honoured; never for <> or a report.
+// tests/services/reinject/delivery/bounce_test.cc -- RFC 3464 reports, failure and success:
+// structure checked by parsing with GMime (multipart/report; report-type=delivery-status,
+// three parts), fields checked as text, Action/Status per recipient; NOTIFY, RET, ENVID,
+// ORCPT honoured; never for <> or a report.
 #include "services/reinject/delivery/bounce.h"
 
 #include <gmime/gmime.h>
@@ -55,7 +56,8 @@ class BounceTest : public ::testing::Test {
   }
 
   // The report as queued: written into a queue writer, committed, read back.
-  std::string Capture(const sluice::v1::QueueRecord& original, const std::vector<FailedRecipient>& failed) {
+  std::string Capture(const sluice::v1::QueueRecord& original, const std::vector<ReportedRecipient>& reported,
+                      ReportKind kind = ReportKind::kFailure) {
     QueueStoreOptions o;
     o.queue_dir = dir_ / "capture";
     o.writer_buffer_bytes = 4096;
@@ -64,11 +66,11 @@ class BounceTest : public ::testing::Test {
     auto writer = (*store)->Begin();
     EXPECT_THAT(writer, IsOk());
     BounceOptions options{"mx.test", "MAILER-DAEMON"};
-    EXPECT_THAT(WriteFailureReport(**writer, original, dir_ / "original", failed, options,
-                                   absl::FromUnixSeconds(1700003600)),
+    EXPECT_THAT(WriteDeliveryReport(**writer, original, dir_ / "original", kind, reported, options,
+                                    absl::FromUnixSeconds(1700003600)),
                 IsOk());
     asio::io_context io;
-    auto id = testing::RunAwaitable(io, (*writer)->Commit(FailureReportEnvelope(original)));
+    auto id = testing::RunAwaitable(io, (*writer)->Commit(ReportEnvelope(original)));
     EXPECT_THAT(id, IsOk());
     return ReadFile((*store)->DataPath(*id));
   }
@@ -76,10 +78,71 @@ class BounceTest : public ::testing::Test {
   TempDir dir_;
 };
 
-std::vector<FailedRecipient> BobFailed() {
-  return {FailedRecipient{0, "5.1.1", "550 5.1.1 <bob@example.com>: Recipient address rejected", "smtp",
-                          "mx.example.com"}};
+ReportedRecipient Reported(int index, DsnAction action, std::string status, std::string reply,
+                           std::string diagnostic_type, std::string remote_mta) {
+  ReportedRecipient r;
+  r.index = index;
+  r.action = action;
+  r.status = std::move(status);
+  r.reply = std::move(reply);
+  r.diagnostic_type = std::move(diagnostic_type);
+  r.remote_mta = std::move(remote_mta);
+  return r;
 }
+
+std::vector<ReportedRecipient> BobFailed() {
+  return {Reported(0, DsnAction::kFailed, "5.1.1", "550 5.1.1 <bob@example.com>: Recipient address rejected", "smtp",
+                   "mx.example.com")};
+}
+
+// A report parsed by GMime, released at the end of the test.
+class ParsedReport {
+ public:
+  explicit ParsedReport(const std::string& text) : text_(text) {
+    stream_ = g_mime_stream_mem_new_with_buffer(text_.data(), text_.size());
+    parser_ = g_mime_parser_new_with_stream(stream_);
+    message_ = g_mime_parser_construct_message(parser_, nullptr);
+  }
+  ~ParsedReport() {
+    if (message_ != nullptr) g_object_unref(message_);
+    g_object_unref(parser_);
+    g_object_unref(stream_);
+  }
+  GMimeMessage* message() const { return message_; }
+  // The top-level multipart's parts (empty when it is not one).
+  std::vector<GMimeObject*> Parts() const {
+    std::vector<GMimeObject*> out;
+    if (message_ == nullptr) return out;
+    GMimeObject* top = g_mime_message_get_mime_part(message_);
+    if (!GMIME_IS_MULTIPART(top)) return out;
+    for (int i = 0; i < g_mime_multipart_get_count(GMIME_MULTIPART(top)); ++i) {
+      out.push_back(g_mime_multipart_get_part(GMIME_MULTIPART(top), i));
+    }
+    return out;
+  }
+  // The per-recipient field groups of the message/delivery-status part, in order.
+  std::vector<std::string> RecipientGroups() const {
+    std::vector<std::string> groups;
+    auto parts = Parts();
+    if (parts.size() < 2) return groups;
+    std::string fields = PartText(parts[1]);
+    size_t start = fields.find("\r\n\r\n");  // after the per-message group
+    while (start != std::string::npos) {
+      start += 4;
+      size_t end = fields.find("\r\n\r\n", start);
+      std::string group = fields.substr(start, end == std::string::npos ? std::string::npos : end - start + 2);
+      if (!group.empty() && group != "\r\n") groups.push_back(group);
+      start = end;
+    }
+    return groups;
+  }
+
+ private:
+  std::string text_;
+  GMimeStream* stream_;
+  GMimeParser* parser_;
+  GMimeMessage* message_;
+};
 
 TEST_F(BounceTest, ReportIsMultipartReportWithThreeParts) {
   std::string dsn = Capture(Original(), BobFailed());
@@ -123,6 +186,7 @@ TEST_F(BounceTest, ReportIsMultipartReportWithThreeParts) {
   EXPECT_NE(headers.find("Subject: hello"), std::string::npos);
   EXPECT_EQ(headers.find("Body line"), std::string::npos);
 
+  EXPECT_STREQ(g_mime_message_get_subject(message), "Undelivered Mail Returned to Sender");
   EXPECT_STREQ(g_mime_object_get_header(GMIME_OBJECT(message), "To"), "<alice@example.org>");
   EXPECT_STREQ(g_mime_object_get_header(GMIME_OBJECT(message), "Auto-Submitted"), "auto-replied");
   std::string from = g_mime_object_get_header(GMIME_OBJECT(message), "From");
@@ -155,7 +219,7 @@ TEST_F(BounceTest, RetFullReturnsTheWholeMessage) {
 }
 
 TEST_F(BounceTest, EnvelopeIsFromTheNullSenderToTheOriginalSender) {
-  auto envelope = FailureReportEnvelope(Original());
+  auto envelope = ReportEnvelope(Original());
   EXPECT_EQ(envelope.sender(), "");
   ASSERT_EQ(envelope.recipients_size(), 1);
   EXPECT_EQ(envelope.recipients(0).address(), "alice@example.org");
@@ -201,8 +265,8 @@ TEST_F(BounceTest, StatusComesFromTheReply) {
 TEST_F(BounceTest, HostileTextNeverBreaksAHeaderLine) {
   auto original = Original();
   original.set_envid("ENV\r\nX-Injected: yes");
-  std::vector<FailedRecipient> failed{
-      FailedRecipient{0, "5.0.0", "550 bad\r\nX-Evil: 1\r\n" + std::string(5000, 'a'), "smtp", ""}};
+  std::vector<ReportedRecipient> failed{
+      Reported(0, DsnAction::kFailed, "5.0.0", "550 bad\r\nX-Evil: 1\r\n" + std::string(5000, 'a'), "smtp", "")};
   std::string dsn = Capture(original, failed);
   EXPECT_EQ(dsn.find("\r\nX-Injected"), std::string::npos);
   EXPECT_EQ(dsn.find("\r\nX-Evil"), std::string::npos);
@@ -213,6 +277,109 @@ TEST_F(BounceTest, HostileTextNeverBreaksAHeaderLine) {
     EXPECT_LE(end - start, 998u);
     start = end + 2;
   }
+}
+
+// ---- success notices (NOTIFY=SUCCESS) ----
+
+std::vector<ReportedRecipient> BobDeliveredCarolRelayed() {
+  return {Reported(0, DsnAction::kDelivered, "2.0.0", "250 2.0.0 delivered to maildir", "X-Sluice", ""),
+          Reported(1, DsnAction::kRelayed, "2.0.0", "250 2.0.0 Ok: queued as 4XyZ", "smtp", "mx.example.net")};
+}
+
+TEST_F(BounceTest, SuccessReportSaysDeliveredOrRelayedPerRecipient) {
+  ParsedReport report(Capture(Original(), BobDeliveredCarolRelayed(), ReportKind::kSuccess));
+  ASSERT_NE(report.message(), nullptr);
+  EXPECT_STREQ(g_mime_message_get_subject(report.message()), "Successful Mail Delivery Report");
+  GMimeObject* top = g_mime_message_get_mime_part(report.message());
+  EXPECT_TRUE(IsType(top, "multipart", "report"));
+  EXPECT_STREQ(g_mime_content_type_get_parameter(g_mime_object_get_content_type(top), "report-type"),
+               "delivery-status");
+  auto parts = report.Parts();
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_TRUE(IsType(parts[0], "text", "plain"));
+  EXPECT_TRUE(IsType(parts[1], "message", "delivery-status"));
+  EXPECT_TRUE(IsType(parts[2], "text", "rfc822-headers"));
+
+  std::string human = PartText(parts[0]);
+  EXPECT_NE(human.find("Your message was delivered"), std::string::npos) << human;
+  EXPECT_EQ(human.find("could not be delivered"), std::string::npos) << human;
+  EXPECT_NE(human.find("<bob@example.com>: 250 2.0.0 delivered to maildir"), std::string::npos) << human;
+  EXPECT_NE(human.find("<carol@example.net>: relayed to mx.example.net: 250 2.0.0 Ok"), std::string::npos) << human;
+
+  std::string fields = PartText(parts[1]);
+  EXPECT_NE(fields.find("Reporting-MTA: dns; mx.test\r\n"), std::string::npos) << fields;
+  EXPECT_NE(fields.find("Original-Envelope-Id: ENV-123\r\n"), std::string::npos) << fields;
+  auto groups = report.RecipientGroups();
+  ASSERT_EQ(groups.size(), 2u) << fields;
+  EXPECT_EQ(groups[0].find("Original-Recipient: rfc822; Bob@Example.com\r\n"), 0u) << groups[0];
+  EXPECT_NE(groups[0].find("Final-Recipient: rfc822; bob@example.com\r\n"), std::string::npos) << groups[0];
+  EXPECT_NE(groups[0].find("Action: delivered\r\n"), std::string::npos) << groups[0];
+  EXPECT_NE(groups[0].find("Status: 2.0.0\r\n"), std::string::npos) << groups[0];
+  EXPECT_EQ(groups[0].find("Remote-MTA:"), std::string::npos) << groups[0];
+  EXPECT_NE(groups[1].find("Final-Recipient: rfc822; carol@example.net\r\n"), std::string::npos) << groups[1];
+  EXPECT_EQ(groups[1].find("Original-Recipient:"), std::string::npos) << groups[1];  // no ORCPT given
+  EXPECT_NE(groups[1].find("Action: relayed\r\n"), std::string::npos) << groups[1];
+  EXPECT_NE(groups[1].find("Status: 2.0.0\r\n"), std::string::npos) << groups[1];
+  EXPECT_NE(groups[1].find("Remote-MTA: dns; mx.example.net\r\n"), std::string::npos) << groups[1];
+  EXPECT_NE(groups[1].find("Diagnostic-Code: smtp; 250 2.0.0 Ok: queued as 4XyZ\r\n"), std::string::npos) << groups[1];
+  EXPECT_EQ(fields.find("Action: failed"), std::string::npos);
+
+  std::string headers = PartText(parts[2]);
+  EXPECT_NE(headers.find("Subject: hello"), std::string::npos);
+  EXPECT_EQ(headers.find("Body line"), std::string::npos);
+  EXPECT_STREQ(g_mime_object_get_header(GMIME_OBJECT(parts[2]), "Content-Description"), "Delivered Message Headers");
+}
+
+TEST_F(BounceTest, SuccessReportReturnsOnlyTheHeadersWhateverRetSays) {
+  // RFC 3461 §4.3: a DSN without failures SHOULD carry the headers only (Postfix: always).
+  for (const char* ret : {"FULL", "HDRS", ""}) {
+    auto original = Original();
+    original.set_ret(ret);
+    std::string dsn = Capture(original, BobDeliveredCarolRelayed(), ReportKind::kSuccess);
+    ParsedReport report(dsn);
+    auto parts = report.Parts();
+    ASSERT_EQ(parts.size(), 3u) << ret;
+    EXPECT_TRUE(IsType(parts[2], "text", "rfc822-headers")) << ret;
+    EXPECT_EQ(dsn.find("Body line"), std::string::npos) << ret;
+  }
+  // The same original with RET=FULL in a failure report comes back whole.
+  auto original = Original();
+  original.set_ret("FULL");
+  std::string dsn = Capture(original, BobFailed(), ReportKind::kFailure);
+  EXPECT_NE(dsn.find(kMessage), std::string::npos);
+}
+
+TEST_F(BounceTest, ReportsOfBothKindsAreDistinctMessages) {
+  ParsedReport failure(Capture(Original(), BobFailed(), ReportKind::kFailure));
+  ParsedReport success(Capture(Original(), BobDeliveredCarolRelayed(), ReportKind::kSuccess));
+  ASSERT_NE(failure.message(), nullptr);
+  ASSERT_NE(success.message(), nullptr);
+  EXPECT_STRNE(g_mime_message_get_message_id(failure.message()), g_mime_message_get_message_id(success.message()));
+}
+
+TEST_F(BounceTest, NotifyDecidesWhetherASuccessIsReported) {
+  auto original = Original();
+  sluice::v1::QueueRecipient r;
+  EXPECT_FALSE(WantsSuccessReport(original, r));  // no NOTIFY: FAILURE (and DELAY) only
+  r.set_notify("SUCCESS");
+  EXPECT_TRUE(WantsSuccessReport(original, r));
+  r.set_notify("failure, success");
+  EXPECT_TRUE(WantsSuccessReport(original, r));
+  r.set_notify("SUCCESS,FAILURE,DELAY");
+  EXPECT_TRUE(WantsSuccessReport(original, r));
+  EXPECT_TRUE(WantsFailureReport(original, r));
+  r.set_notify("FAILURE,DELAY");
+  EXPECT_FALSE(WantsSuccessReport(original, r));
+  r.set_notify("NEVER");
+  EXPECT_FALSE(WantsSuccessReport(original, r));
+
+  r.set_notify("SUCCESS");
+  auto null_sender = Original();
+  null_sender.set_sender("");
+  EXPECT_FALSE(WantsSuccessReport(null_sender, r));
+  auto report = Original();
+  report.set_is_bounce(true);
+  EXPECT_FALSE(WantsSuccessReport(report, r));
 }
 
 }  // namespace

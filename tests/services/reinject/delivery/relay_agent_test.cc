@@ -35,6 +35,7 @@ using ::sluice::reinject::testing::TempDir;
 using ::sluice::reinject::testing::WriteFile;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 std::string Lf(std::string s) { return absl::StrReplaceAll(s, {{"\r\n", "\n"}}); }
@@ -166,6 +167,7 @@ TEST_F(RelayAgentTest, RelaysEveryRecipientInOneTransactionWithDsnParameters) {
     EXPECT_THAT(results[i].reply, StartsWith("250 2.0.0"));
     EXPECT_EQ(results[i].diagnostic_type, "smtp");
     EXPECT_EQ(results[i].remote_mta, "127.0.0.1");
+    EXPECT_EQ(results[i].success, SuccessNotice::kPassedOn);  // the sink announces DSN
   }
   auto dumps = sink.Dumps();
   ASSERT_EQ(dumps.size(), 1u);
@@ -174,6 +176,90 @@ TEST_F(RelayAgentTest, RelaysEveryRecipientInOneTransactionWithDsnParameters) {
   EXPECT_THAT(dumps[0], HasSubstr("X-Rcpt-Args: <bob@example.com> NOTIFY=FAILURE,DELAY ORCPT=rfc822;Bob@Example.COM\n"));
   EXPECT_THAT(dumps[0], HasSubstr("X-Rcpt-Args: <carol@example.com>\n"));
   // smtp-sink stores lines with LF and adds one empty line; the dots came back unstuffed.
+  EXPECT_EQ(SinkMessage(dumps[0]), Lf(content) + "\n");
+}
+
+// ---- a next hop without DSN and 8BITMIME (smtp-sink -N -8) ----
+
+bool Has8Bit(const std::string& s) {
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) >= 0x80) return true;
+  }
+  return false;
+}
+
+TEST_F(RelayAgentTest, NextHopWithout8BitMimeGetsQuotedPrintableAndSuccessIsOursToReport) {
+  SmtpSink sink(dir_, {"-N", "-8"});
+  REQUIRE_SINK(sink);
+  MakeAgent(sink.target());
+  auto record = Envelope("alice@example.org", {"bob@example.com"});
+  record.set_body_type("8BITMIME");
+  record.mutable_recipients(0)->set_notify("SUCCESS,FAILURE");
+  const std::string content =
+      "From: alice@example.org\r\nTo: bob@example.com\r\nSubject: 8-bit\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+      "Gr\xC3\xBC\xC3\x9F"
+      "e = 100 %\r\n.dot\r\n";
+  auto results = Deliver(record, content, {0});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].outcome, DeliveryOutcome::kDelivered) << results[0].reply;
+  EXPECT_EQ(results[0].success, SuccessNotice::kRelayed);  // NOTIFY could not go on
+  auto dumps = sink.Dumps();
+  ASSERT_EQ(dumps.size(), 1u);
+  EXPECT_THAT(dumps[0], HasSubstr("X-Rcpt-Args: <bob@example.com>\n"));  // no NOTIFY without DSN
+  EXPECT_THAT(dumps[0], Not(HasSubstr("BODY=")));
+  EXPECT_FALSE(Has8Bit(dumps[0])) << dumps[0];
+  std::string message = SinkMessage(dumps[0]);
+  EXPECT_THAT(message, HasSubstr("Content-Transfer-Encoding: quoted-printable\n\nGr=C3=BC=C3=9Fe =3D 100 %\n.dot\n"))
+      << message;
+}
+
+TEST_F(RelayAgentTest, MessageThatCannotBe7BitIsRefusedWith563BeforeMail) {
+  SmtpSink sink(dir_, {"-8"});
+  REQUIRE_SINK(sink);
+  RelayAgent& agent = MakeAgent(sink.target());
+  auto record = Envelope("alice@example.org", {"bob@example.com", "carol@example.com"});
+  record.set_body_type("8BITMIME");
+  const std::string content =
+      "From: alice@example.org\r\nSubject: Gr\xC3\xBC\xC3\x9F"
+      "e\r\n\r\nGr\xC3\xBC\xC3\x9F"
+      "e\r\n";
+  auto results = Deliver(record, content, {0, 1});
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& r : results) {
+    EXPECT_EQ(r.outcome, DeliveryOutcome::kPermanent) << r.reply;
+    EXPECT_THAT(r.reply,
+                StartsWith("554 5.6.3 Conversion required but not supported: 8-bit data in the message header"));
+    EXPECT_THAT(r.reply, HasSubstr("does not offer 8BITMIME"));
+  }
+  EXPECT_TRUE(sink.Dumps().empty());  // no MAIL was sent
+  // With SMTPUTF8 the UTF-8 header needs that extension instead (RFC 6531 §3.2).
+  record.set_smtputf8(true);
+  results = Deliver(record, content, {0});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].outcome, DeliveryOutcome::kPermanent);
+  EXPECT_THAT(results[0].reply, StartsWith("550 5.6.7 SMTPUTF8 is required"));
+  EXPECT_TRUE(sink.Dumps().empty());
+  EXPECT_EQ(agent.connections_idle(), 1u);  // the connection stays usable
+}
+
+TEST_F(RelayAgentTest, EightBitMessageGoesUnchangedToANextHopWith8BitMime) {
+  SmtpSink sink(dir_, {"-N"});
+  REQUIRE_SINK(sink);
+  MakeAgent(sink.target());
+  auto record = Envelope("alice@example.org", {"bob@example.com"});
+  record.set_body_type("8BITMIME");
+  record.mutable_recipients(0)->set_notify("SUCCESS");
+  const std::string content =
+      "From: alice@example.org\r\nSubject: x\r\n\r\nGr\xC3\xBC\xC3\x9F"
+      "e\r\n";
+  auto results = Deliver(record, content, {0});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].outcome, DeliveryOutcome::kDelivered) << results[0].reply;
+  EXPECT_EQ(results[0].success, SuccessNotice::kRelayed);
+  auto dumps = sink.Dumps();
+  ASSERT_EQ(dumps.size(), 1u);
+  EXPECT_THAT(dumps[0], HasSubstr("BODY=8BITMIME"));
   EXPECT_EQ(SinkMessage(dumps[0]), Lf(content) + "\n");
 }
 
@@ -410,6 +496,9 @@ TEST_F(RelayAgentTest, LmtpRepliesPerRecipientAfterTheContent) {
   EXPECT_THAT(results[2].reply, StartsWith("552 5.2.2"));
   EXPECT_EQ(results[3].outcome, DeliveryOutcome::kDelivered) << results[3].reply;
   EXPECT_THAT(results[3].reply, HasSubstr("<alice@example.org>"));
+  // Dovecot's LMTP announces no DSN: the final delivery, ours to report (lmtp_assume_final).
+  EXPECT_EQ(results[0].success, SuccessNotice::kDelivered);
+  EXPECT_EQ(results[3].success, SuccessNotice::kDelivered);
   for (const char* user : {"bob@example.com", "alice@example.org"}) {
     auto mail = dovecot.Mail(user);
     ASSERT_EQ(mail.size(), 1u) << user;

@@ -1,6 +1,7 @@
 // tests/services/reinject/delivery/scheduler_test.cc -- the queue manager with a fake clock
 // and a scripted agent: backoff 300..4000 s, lifetime then bounce, permanent failure then
-// bounce, NOTIFY=NEVER / null sender / bounce-of-a-bounce never reported, held entries never
+// bounce, NOTIFY=NEVER / null sender / bounce-of-a-bounce never reported, success notices
+// (NOTIFY=SUCCESS: delivered/relayed, none when NOTIFY went on), held entries never
 // delivered, flush, concurrency limits, a slow delivery never blocking commits, recovery of
 // active entries, delivery timeout, and the real Maildir agent end to end.
 #include "services/reinject/delivery/scheduler.h"
@@ -91,6 +92,8 @@ class ScriptedAgent final : public DeliveryAgent {
       r.index = i;
       r.diagnostic_type = "smtp";
       r.remote_mta = "mx." + destination;
+      auto notice = success_.find(address);
+      if (notice != success_.end()) r.success = notice->second;
       auto it = script_.find(address);
       if (it == script_.end()) {
         r.outcome = DeliveryOutcome::kDelivered;
@@ -112,6 +115,8 @@ class ScriptedAgent final : public DeliveryAgent {
     script_[address] = Answer{outcome, reply};
   }
   void Unscript(const std::string& address) { script_.erase(address); }
+  // What a success for `address` means for NOTIFY=SUCCESS (default kDelivered).
+  void ScriptSuccess(const std::string& address, SuccessNotice notice) { success_[address] = notice; }
   // Only call while the io_context is not running (the tests run it on their own thread).
   void Gate() { gated_ = true; }
   void OpenGate() {
@@ -137,6 +142,7 @@ class ScriptedAgent final : public DeliveryAgent {
 
  private:
   std::map<std::string, Answer> script_;
+  std::map<std::string, SuccessNotice> success_;
   bool gated_ = false;
   std::vector<asio::steady_timer*> gates_;
   std::mutex mu_;
@@ -481,6 +487,146 @@ TEST_F(SchedulerTest, MaildirEndToEnd) {
   ASSERT_EQ(files.size(), 1u);
   EXPECT_EQ(ReadFile(dir_ / ("mail/bob@example.com/new/" + files[0])),
             std::string("Return-Path: <alice@origin.example>\r\nDelivered-To: Bob@Example.com\r\n") + kMessage);
+  EXPECT_EQ(Queued(), 0u);
+}
+
+// ---- success notices (RFC 3461 NOTIFY=SUCCESS) ----
+
+// The reports among the agent's calls (messages from <> marked is_bounce).
+std::vector<ScriptedAgent::Call> Reports(const std::vector<ScriptedAgent::Call>& calls) {
+  std::vector<ScriptedAgent::Call> out;
+  for (const auto& c : calls) {
+    if (c.is_bounce) out.push_back(c);
+  }
+  return out;
+}
+
+bool Has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
+TEST_F(SchedulerTest, SuccessNoticeCoversOnlyTheRecipientsThatAskedForIt) {
+  agent_.ScriptSuccess("erin@b.example", SuccessNotice::kRelayed);
+  Start();
+  auto record =
+      Envelope("alice@origin.example", {"bob@a.example", "erin@b.example", "carol@c.example", "dave@d.example"});
+  record.mutable_recipients(0)->set_notify("SUCCESS,FAILURE");
+  record.mutable_recipients(1)->set_notify("SUCCESS");
+  record.mutable_recipients(3)->set_notify("FAILURE");  // and carol has none (FAILURE,DELAY)
+  record.set_envid("E-42");
+  std::string id = Queue(record);
+  Settle();
+  auto reports = Reports(agent_.calls());
+  ASSERT_EQ(reports.size(), 1u);  // one notice for the attempt
+  const auto& notice = reports[0];
+  EXPECT_EQ(notice.sender, "");
+  EXPECT_EQ(notice.recipients, std::vector<std::string>{"alice@origin.example"});
+  EXPECT_TRUE(Has(notice.content, "Subject: Successful Mail Delivery Report\r\n"));
+  EXPECT_TRUE(Has(notice.content, "Original-Envelope-Id: E-42\r\n"));
+  EXPECT_TRUE(Has(notice.content, "Final-Recipient: rfc822; bob@a.example\r\nAction: delivered\r\nStatus: 2.0.0\r\n"))
+      << notice.content;
+  EXPECT_TRUE(Has(notice.content, "Final-Recipient: rfc822; erin@b.example\r\nAction: relayed\r\nStatus: 2.0.0\r\n"))
+      << notice.content;
+  EXPECT_FALSE(Has(notice.content, "carol@c.example"));
+  EXPECT_FALSE(Has(notice.content, "dave@d.example"));
+  EXPECT_EQ(scheduler_->stats().success_reports_queued, 1u);
+  EXPECT_EQ(scheduler_->stats().recipients_delivered, 4u + 1u);  // and the notice itself
+  EXPECT_EQ(Queued(), 0u);
+  (void)id;
+}
+
+TEST_F(SchedulerTest, NoSuccessNoticeWhenNotifyWentOnToADsnCapableNextHop) {
+  agent_.ScriptSuccess("bob@remote.example", SuccessNotice::kPassedOn);
+  Start();
+  auto record = Envelope("alice@origin.example", {"bob@remote.example"});
+  record.mutable_recipients(0)->set_notify("SUCCESS,FAILURE");
+  Queue(record);
+  Settle();
+  EXPECT_EQ(agent_.calls().size(), 1u);
+  EXPECT_EQ(scheduler_->stats().reports_queued, 0u);
+  EXPECT_EQ(scheduler_->stats().recipients_delivered, 1u);
+  EXPECT_EQ(Queued(), 0u);
+}
+
+TEST_F(SchedulerTest, NoSuccessNoticeForTheNullSenderNorForAReport) {
+  Start();
+  auto null_sender = Envelope("", {"bob@remote.example"});
+  null_sender.mutable_recipients(0)->set_notify("SUCCESS");
+  Queue(null_sender);
+  auto report = Envelope("alice@origin.example", {"bob@remote.example"});
+  report.mutable_recipients(0)->set_notify("SUCCESS");
+  report.set_is_bounce(true);
+  Queue(report);
+  Settle();
+  EXPECT_EQ(agent_.calls().size(), 2u);
+  EXPECT_EQ(scheduler_->stats().reports_queued, 0u);
+  EXPECT_EQ(Queued(), 0u);
+}
+
+TEST_F(SchedulerTest, AnAttemptWithFailuresAndSuccessesSendsOneReportOfEachKind) {
+  agent_.Script("carol@c.example", DeliveryOutcome::kPermanent, "550 5.1.1 no such user");
+  Start();
+  auto record = Envelope("alice@origin.example", {"bob@a.example", "carol@c.example"});
+  record.mutable_recipients(0)->set_notify("SUCCESS");
+  record.mutable_recipients(1)->set_notify("SUCCESS,FAILURE");
+  Queue(record);
+  Settle();
+  auto reports = Reports(agent_.calls());
+  ASSERT_EQ(reports.size(), 2u);
+  int failures = 0, successes = 0;
+  for (const auto& r : reports) {
+    if (Has(r.content, "Subject: Undelivered Mail Returned to Sender\r\n")) {
+      ++failures;
+      EXPECT_TRUE(Has(r.content, "Final-Recipient: rfc822; carol@c.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"));
+      EXPECT_FALSE(Has(r.content, "bob@a.example"));
+    } else if (Has(r.content, "Subject: Successful Mail Delivery Report\r\n")) {
+      ++successes;
+      EXPECT_TRUE(Has(r.content, "Final-Recipient: rfc822; bob@a.example\r\nAction: delivered\r\n"));
+      EXPECT_FALSE(Has(r.content, "carol@c.example"));
+    }
+  }
+  EXPECT_EQ(failures, 1);
+  EXPECT_EQ(successes, 1);
+  EXPECT_EQ(scheduler_->stats().reports_queued, 2u);
+  EXPECT_EQ(scheduler_->stats().success_reports_queued, 1u);
+}
+
+TEST_F(SchedulerTest, EachAttemptReportsItsOwnSuccesses) {
+  agent_.Script("later@b.example", DeliveryOutcome::kTransient, "450 4.2.0 greylisted");
+  Start();
+  auto record = Envelope("alice@origin.example", {"now@a.example", "later@b.example"});
+  record.mutable_recipients(0)->set_notify("SUCCESS");
+  record.mutable_recipients(1)->set_notify("SUCCESS");
+  Queue(record);
+  Settle();
+  auto reports = Reports(agent_.calls());
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_TRUE(Has(reports[0].content, "Final-Recipient: rfc822; now@a.example\r\n"));
+  EXPECT_FALSE(Has(reports[0].content, "later@b.example"));
+
+  agent_.Unscript("later@b.example");
+  AdvanceAndSettle(absl::Seconds(300));
+  reports = Reports(agent_.calls());
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_TRUE(Has(reports[1].content, "Final-Recipient: rfc822; later@b.example\r\n"));
+  EXPECT_FALSE(Has(reports[1].content, "now@a.example"));
+  EXPECT_EQ(Queued(), 0u);
+}
+
+TEST_F(SchedulerTest, MaildirDeliveryWithNotifySuccessPutsANoticeInTheSendersMaildir) {
+  MaildirAgent maildir(MaildirOptions{dir_ / "mail", "mx.test"}, pool_.get_executor());
+  Start(&maildir);
+  auto record = Envelope("alice@origin.example", {"bob@example.com"});
+  record.mutable_recipients(0)->set_notify("SUCCESS");
+  Queue(record);
+  Settle();
+  ASSERT_EQ(ListDir(dir_ / "mail/bob@example.com/new").size(), 1u);
+  auto notices = ListDir(dir_ / "mail/alice@origin.example/new");
+  ASSERT_EQ(notices.size(), 1u);
+  std::string notice = ReadFile(dir_ / ("mail/alice@origin.example/new/" + notices[0]));
+  EXPECT_TRUE(Has(notice, "Return-Path: <>\r\n")) << notice;
+  EXPECT_TRUE(Has(notice, "Subject: Successful Mail Delivery Report\r\n"));
+  EXPECT_TRUE(Has(notice, "Final-Recipient: rfc822; bob@example.com\r\nAction: delivered\r\nStatus: 2.0.0\r\n"))
+      << notice;
+  EXPECT_TRUE(Has(notice, "Diagnostic-Code: X-Sluice; 250 2.0.0 delivered to maildir\r\n")) << notice;
   EXPECT_EQ(Queued(), 0u);
 }
 
