@@ -1,7 +1,7 @@
 // services/frontend/proxy_session.h
 //
 // One client session's transactions relayed to the filter stage, Postfix smtpd_proxy_filter
-// style (see ../shared/anchors/postfix-proxy-dialogue.md): MAIL is checked locally and
+// style (see docs/proxy-dialogue.md): MAIL is checked locally and
 // saved; the filter connection opens at the first RCPT that passes our own checks (relay
 // policy, rates) with EHLO, XFORWARD (only announced attributes) and the saved MAIL; every
 // later RCPT, DATA and the content go through as they arrive, our Received: first; every

@@ -4,7 +4,7 @@
                    a before-filter smtpd whose smtpd_proxy_filter is the bridge, and an
                    after-filter smtpd (XFORWARD authorized) that delivers with Postfix's smtp
                    client to a given port -- the SMTPD_PROXY_README set-up, like
-                   shared/anchors/postfix-pipeline.
+                   bench/ sets up for the benchmark.
   SinkSmtp         an aiosmtpd server in this process that keeps every message byte for byte
                    and can refuse chosen recipients or messages (the scripted downstream).
   MilterServer     a tiny real milter (libmilter protocol v6 over TCP): negotiates, answers
