@@ -79,7 +79,8 @@ absl::Status CheckDeliver(std::string_view value) {
   if (absl::StartsWith(AV(value), "smtp:") || absl::StartsWith(AV(value), "lmtp:")) {
     return net::ParseHostPort(value.substr(5)).status();
   }
-  return absl::InvalidArgumentError("expected maildir:DIR, smtp:HOST:PORT or lmtp:HOST:PORT");
+  if (value == "discard" || absl::StartsWith(AV(value), "discard:")) return absl::OkStatus();
+  return absl::InvalidArgumentError("expected maildir:DIR, smtp:HOST:PORT, lmtp:HOST:PORT or discard[:TEXT]");
 }
 
 absl::Status AddRulesFilter(Message* config, std::string_view file) {
@@ -195,12 +196,12 @@ FlagTable ReinjectFlags() {
   t.program = "sluice-reinject";
   t.summary =
       "The after-filter smtpd and the queue: writes each message durably before it answers "
-      "250, then delivers it (Maildir, SMTP or LMTP) with retries and bounces.";
+      "250, then delivers it (Maildir, SMTP, LMTP or discard) with retries and bounces.";
   t.flags[0].default_text = "127.0.0.1:10026";
   t.flags[1].default_text = "127.0.0.1:9103";
   t.flags[2].default_text = "127.0.0.1:9203";
   t.flags.push_back(FieldFlag("queue_dir", "DIR", "queue_dir", "The queue directory."));
-  Flag deliver = FieldFlag("deliver", "maildir:DIR|smtp:HOST:PORT|lmtp:HOST:PORT", "deliver",
+  Flag deliver = FieldFlag("deliver", "maildir:DIR|smtp:HOST:PORT|lmtp:HOST:PORT|discard[:TEXT]", "deliver",
                            "Where queued mail goes.");
   deliver.check = CheckDeliver;
   t.flags.push_back(std::move(deliver));

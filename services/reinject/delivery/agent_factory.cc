@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/net/host_port.h"
+#include "services/reinject/delivery/discard_agent.h"
 #include "services/reinject/delivery/maildir_agent.h"
 #include "services/reinject/delivery/relay_agent.h"
 
@@ -16,6 +17,13 @@ absl::StatusOr<std::unique_ptr<DeliveryAgent>> MakeDeliveryAgent(std::string_vie
     if (rest.empty()) return absl::InvalidArgumentError("deliver: maildir needs a directory (maildir:DIR)");
     return std::unique_ptr<DeliveryAgent>(
         new MaildirAgent(MaildirOptions{std::string(rest), context.hostname}, context.blocking));
+  }
+  if (kind == "discard") {
+    // Text with a CR or LF would break the reply and the log line.
+    if (rest.find_first_of("\r\n") != std::string_view::npos) {
+      return absl::InvalidArgumentError("deliver: discard:TEXT must be one line");
+    }
+    return std::unique_ptr<DeliveryAgent>(new DiscardAgent(std::string(rest)));
   }
   if (kind == "smtp" || kind == "lmtp") {
     auto next_hop = net::ParseHostPort(rest);
@@ -35,7 +43,7 @@ absl::StatusOr<std::unique_ptr<DeliveryAgent>> MakeDeliveryAgent(std::string_vie
     return std::unique_ptr<DeliveryAgent>(std::move(*agent));
   }
   return absl::InvalidArgumentError(absl::StrCat("deliver: \"", std::string(spec),
-                                                 "\" is not maildir:DIR, smtp:HOST:PORT or lmtp:HOST:PORT"));
+                                                 "\" is not maildir:DIR, smtp:HOST:PORT, lmtp:HOST:PORT or discard[:TEXT]"));
 }
 
 }  // namespace sluice::reinject

@@ -4,6 +4,7 @@
 //   maildir:DIR       local Maildir delivery (MaildirAgent)
 //   smtp:HOST:PORT    relay over SMTP to one next hop (RelayAgent)
 //   lmtp:HOST:PORT    relay over LMTP to one next hop (RelayAgent), e.g. Dovecot
+//   discard[:TEXT]    accept every recipient, deliver nothing (DiscardAgent, Postfix discard(8))
 //
 // Never: accepts a spec it cannot honour (a bad spec is INVALID_ARGUMENT naming it).
 #pragma once

@@ -5,7 +5,8 @@
 // scheduler decides everything else (retry, backoff, bounce, removal). Agents:
 //   maildir:DIR     MaildirAgent (maildir_agent.h), local delivery, the default;
 //   smtp:/lmtp:     RelayAgent (relay_agent.h): one Deliver
-//                   call is one transaction on a (reused) connection to Destination().
+//                   call is one transaction on a (reused) connection to Destination();
+//   discard[:TEXT]  DiscardAgent (discard_agent.h): every recipient delivered, nothing written.
 //
 // The scheduler calls Deliver concurrently, at most delivery_concurrency calls in all and
 // at most destination_concurrency per Destination(), so an agent's connection cache per

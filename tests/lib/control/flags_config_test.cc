@@ -212,6 +212,11 @@ TEST(FlagsTest, FilterFlagsCheckTheirAddresses) {
   EXPECT_EQ(ok.deliver(), "lmtp:dovecot:24");
   EXPECT_THAT(ok.xforward_hosts(), ElementsAre("10.0.0.0/8"));
   EXPECT_THAT(ok.mynetworks(), ElementsAre("127.0.0.0/8", "::1/128"));
+  for (const char* discard : {"--deliver=discard", "--deliver=discard:sink"}) {
+    ReinjectConfig d;
+    EXPECT_THAT(ParseCommandLine({discard}, ReinjectFlags(), &d), IsOk()) << discard;
+  }
+  EXPECT_THAT(ParseCommandLine({"--deliver=discardx"}, ReinjectFlags(), &r), StatusIs(kInvalid, "--deliver=discardx"));
 }
 
 TEST(FlagsTest, ServiceTablesMatchTheirConfigMessages) {
