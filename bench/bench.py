@@ -140,6 +140,41 @@ def measure_idle_sessions(bin_dir, sessions):
     return {"sessions": int(m.group(1)), "rss_per_session_bytes": int(m.group(2)), "detail": r.stderr.strip()}
 
 
+def measure_all(args, bin_dir, cells, workdir, result):
+    """Every measurement, into `result`; both pipelines stopped before the idle sessions."""
+    pipelines = []
+    try:
+        size_limit = max(10240000, args.large_message_bytes + 1048576)
+        progress("starting sluice and Postfix in %s" % workdir)
+        os.makedirs(os.path.join(workdir, "sluice"))
+        sluice = SluicePipeline(os.path.join(workdir, "sluice"), bin_dir, MAX_SESSIONS, size_limit)
+        pipelines.append(sluice)
+        postfix = PostfixPipeline(workdir, MAX_SESSIONS, size_limit)
+        pipelines.append(postfix)
+        # The large message first, while sluice's heap is fresh: later, memory freed by the
+        # grid's loads would hide what the message needs.
+        result["large_message"] = measure.large_message_turn(sluice, args.large_message_bytes)
+        progress("large message: %s" % result["large_message"])
+        for p in pipelines:  # every process forked, every cache warm
+            warm = max(20, int(200 * args.scale))
+            measure.load_turn(p, measure.smtp_source_argv(min(100, warm), warm, 1024, p.port), warm)
+
+        for i, (sessions, size) in enumerate(cells):
+            cell = {"sessions": sessions, "size": size, "msgs": cell_messages(sessions, size, args.scale)}
+            measure_cell(pipelines, cell, args.rounds, bin_dir, i)
+            result["cells"].append(cell)
+
+        sink_msgs = cell_messages(20, 10240, args.scale)
+        result["smtp_sink"] = measure_smtp_sink(workdir, 20, 10240, sink_msgs, args.rounds)
+        progress("smtp-sink alone: %.0f msgs/s, %.3f ms CPU/msg" % (
+            result["smtp_sink"]["msgs_per_s"], result["smtp_sink"]["cpu_ms_per_msg"]))
+        result["single_sender"] = measure_single_sender(pipelines, args.single_sender_msgs, args.rounds)
+    finally:
+        for p in reversed(pipelines):
+            p.stop()
+    result["idle_sessions"] = measure_idle_sessions(bin_dir, args.idle_sessions)
+
+
 def shown(path):
     """`path` relative to the current directory when it is below it, else absolute."""
     rel = os.path.relpath(path)
@@ -185,58 +220,26 @@ def main():
     workdir = tempfile.mkdtemp(prefix="sluice-bench-", dir="/var/tmp")
     device, fstype = filesystem_of(workdir)
     if fstype in ("tmpfs", "ramfs"):
+        shutil.rmtree(workdir)
         fail_loudly("%s is on %s: the queues must be on a real disk" % (workdir, fstype))
     os.makedirs(args.results, exist_ok=True)
     started = time.monotonic()
     result = {"started": datetime.datetime.now().isoformat(timespec="seconds"),
               "config": {"rounds": args.rounds, "scale": args.scale, "max_sessions": MAX_SESSIONS,
                          "smoke": args.smoke},
-              "machine": {"cpus": os.cpu_count(), "queue_device": device, "queue_fstype": fstype,
+              "machine": {"cpus": os.cpu_count(), "sluice_deliver": "--deliver=discard",
+                          "queue_device": device, "queue_fstype": fstype,
                           "loadavg_at_start": open("/proc/loadavg").read().split()[:3]},
               "cells": []}
-    pipelines = []
     failed = None
     try:
-        size_limit = max(10240000, args.large_message_bytes + 1048576)
-        progress("starting sluice and Postfix in %s (%s, %s)" % (workdir, device, fstype))
-        os.makedirs(os.path.join(workdir, "sluice"))
-        sluice = SluicePipeline(os.path.join(workdir, "sluice"), bin_dir, MAX_SESSIONS, size_limit)
-        pipelines.append(sluice)
-        postfix = PostfixPipeline(workdir, MAX_SESSIONS, size_limit)
-        pipelines.append(postfix)
-        result["machine"]["sluice_deliver"] = "--deliver=discard" if sluice.discard else \
-            "a Maildir (--deliver=discard is not in this build)"
-        # The large message first, while sluice's heap is fresh: later, memory freed by the
-        # grid's loads would hide what the message needs.
-        result["large_message"] = measure.large_message_turn(sluice, args.large_message_bytes)
-        progress("large message: %s" % result["large_message"])
-        for p in pipelines:  # every process forked, every cache warm
-            warm = max(20, int(200 * args.scale))
-            measure.load_turn(p, measure.smtp_source_argv(min(100, warm), warm, 1024, p.port), warm)
-
-        for i, (sessions, size) in enumerate(cells):
-            cell = {"sessions": sessions, "size": size, "msgs": cell_messages(sessions, size, args.scale)}
-            measure_cell(pipelines, cell, args.rounds, bin_dir, i)
-            result["cells"].append(cell)
-
-        sink_msgs = cell_messages(20, 10240, args.scale)
-        result["smtp_sink"] = measure_smtp_sink(workdir, 20, 10240, sink_msgs, args.rounds)
-        progress("smtp-sink alone: %.0f msgs/s, %.3f ms CPU/msg" % (
-            result["smtp_sink"]["msgs_per_s"], result["smtp_sink"]["cpu_ms_per_msg"]))
-        result["single_sender"] = measure_single_sender(pipelines, args.single_sender_msgs, args.rounds)
-    except measure.MeasureError as e:
-        failed = str(e)
+        measure_all(args, bin_dir, cells, workdir, result)
+    except (measure.MeasureError, RuntimeError, AssertionError) as e:  # a stage or Postfix failed too
+        failed = "%s: %s" % (type(e).__name__, e)
     except PostfixUnavailable as e:
         fail_loudly(str(e))
     finally:
-        for p in reversed(pipelines):
-            p.stop()
-    try:
-        if failed is None:
-            result["idle_sessions"] = measure_idle_sessions(bin_dir, args.idle_sessions)
-    except measure.MeasureError as e:
-        failed = str(e)
-    shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
     if failed is not None:
         print("BENCH FAILED: %s" % failed)
         print("BENCH FAILED: %s" % failed, file=sys.stderr)
