@@ -72,6 +72,7 @@ def load_turn(pipeline, argv, msgs, delivered_check=True, timeout_s=300):
     before_delivered = pipeline.delivered() if delivered_check else 0
     tree.start_peaks()
     ticks0 = tree.cpu_ticks()
+    by_root0 = tree.cpu_ticks_by_root()
     client0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy0, own0 = machine_busy_ticks(), own_cpu_ticks()
     t0 = time.monotonic()
@@ -85,6 +86,7 @@ def load_turn(pipeline, argv, msgs, delivered_check=True, timeout_s=300):
     if delivered_check:
         wait_delivered(pipeline, before_delivered + msgs, timeout_s)
     ticks1 = tree.wait_idle()
+    by_root1 = tree.cpu_ticks_by_root()
     drained = time.monotonic() - t0
     busy1, own1 = machine_busy_ticks(), own_cpu_ticks()
     peaks = tree.stop_peaks()
@@ -101,7 +103,9 @@ def load_turn(pipeline, argv, msgs, delivered_check=True, timeout_s=300):
            "cpu_ms_per_msg": round(cpu_s * 1000.0 / msgs, 3),
            "client_cpu_share": round(client_cpu / wall, 3),
            "other_cpu_share": round(max(other_s, 0.0) / drained, 3), "peak_rss": peaks,
-           "peak_pss_total_mb": pss_peak_mb}
+           "peak_pss_total_mb": pss_peak_mb,
+           "cpu_ms_per_msg_by_root": {role: round((by_root1[role] - by_root0.get(role, 0)) * 1000.0 / CLK_TCK / msgs, 3)
+                                      for role in by_root1}}
     m = re.search(r"sent=(\d+) failed=(\d+).*p50_ms=([\d.]+) p99_ms=([\d.]+)", r.stdout)
     if m:  # sluice-bench-load's figures
         if int(m.group(1)) != msgs or int(m.group(2)) != 0:

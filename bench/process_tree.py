@@ -67,7 +67,9 @@ class ProcessTree:
         self._stop = threading.Event()
 
     def pids(self):
-        parents = _all_parents()
+        return self._descendants(_all_parents())
+
+    def _descendants(self, parents):
         tree = set(p for p in self.roots if p in parents)
         grew = True
         while grew:
@@ -80,14 +82,27 @@ class ProcessTree:
 
     def cpu_ticks(self):
         """CPU clock ticks the tree has used, children that were reaped included."""
+        return self._ticks_of(self.pids())
+
+    @staticmethod
+    def _ticks_of(pids):
         total = 0
-        for pid in self.pids():
+        for pid in pids:
             try:
                 f = _stat_fields(pid)
             except OSError:
                 continue
             total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
         return total
+
+    def cpu_ticks_by_root(self):
+        """{role of a root: ticks of it and its descendants} -- sluice's CPU per stage."""
+        parents = _all_parents()
+        out = {}
+        for root in self.roots:
+            sub = ProcessTree([root], self.role)
+            out[self.role(root, command_of(root))] = sub._ticks_of(sub._descendants(parents))
+        return out
 
     def cpu_seconds(self):
         return self.cpu_ticks() / CLK_TCK

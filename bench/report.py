@@ -53,6 +53,9 @@ def summarize_cell(cell):
             "p99_ms": median_of(latency, "p99_ms"),
             "latency_turn_msgs_per_s": median_of(latency, "msgs_per_s"),
             "latency_turn_cpu_ms_per_msg": median_of(latency, "cpu_ms_per_msg"),
+            "cpu_ms_per_msg_by_root": {role: round(statistics.median(t["cpu_ms_per_msg_by_root"].get(role, 0)
+                                                                     for t in load), 3)
+                                       for role in load[0]["cpu_ms_per_msg_by_root"]},
             "peak_rss_mb": rss,
             "peak_pss_total_mb": max(t["peak_pss_total_mb"] for t in load + latency),
             "peak_rss_largest_mb": max(r["max_mb"] for r in rss.values()),
@@ -111,9 +114,10 @@ def summary_lines(result):
     out.append("ratio msgs_per_s sluice/postfix at %s = %s (sluice %.0f, postfix %.0f msgs/s)  target >= %.0f: %s" % (
         label, fmt(r["msgs_per_s"]), s["msgs_per_s"], p["msgs_per_s"], TARGETS["msgs_per_s_ratio_min"],
         verdict(r["msgs_per_s"], TARGETS["msgs_per_s_ratio_min"], True)))
-    out.append("result sluice cpu_ms_per_msg at %s = %.3f (postfix %.3f, ratio %s)  target <= %.1f: %s" % (
-        label, s["cpu_ms_per_msg"], p["cpu_ms_per_msg"], fmt(r["cpu_ms_per_msg"]), TARGETS["cpu_ms_per_msg_max"],
-        verdict(s["cpu_ms_per_msg"], TARGETS["cpu_ms_per_msg_max"], False)))
+    stages = ", ".join("%s %.3f" % kv for kv in s["cpu_ms_per_msg_by_root"].items())
+    out.append("result sluice cpu_ms_per_msg at %s = %.3f (%s; postfix %.3f, ratio %s)  target <= %.1f: %s" % (
+        label, s["cpu_ms_per_msg"], stages, p["cpu_ms_per_msg"], fmt(r["cpu_ms_per_msg"]),
+        TARGETS["cpu_ms_per_msg_max"], verdict(s["cpu_ms_per_msg"], TARGETS["cpu_ms_per_msg_max"], False)))
     out.append("result latency at %s: sluice p50 %s p99 %s ms, postfix p50 %s p99 %s ms (sluice-bench-load, "
                "connect to final 250)" % (label, fmt(s["p50_ms"]), fmt(s["p99_ms"]), fmt(p["p50_ms"]), fmt(p["p99_ms"])))
     ss = result.get("single_sender")

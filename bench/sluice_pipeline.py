@@ -60,7 +60,7 @@ class SluicePipeline:
             raise
         self.port = self.frontend.smtp_port
         roles = {s.pid: s.name for s in self.stages}
-        self.tree = ProcessTree([s.pid for s in self.stages], lambda pid, cmd: roles.get(pid, "?"))
+        self.tree = ProcessTree([s.pid for s in reversed(self.stages)], lambda pid, cmd: roles.get(pid, "?"))
         self._sent = LogCounter(self.reinject.log_path, r"event=delivery .*status=sent")
 
     def _start(self, name, binary, admin, bench_yaml):
