@@ -1,8 +1,8 @@
 // services/reinject/main.cc
 //
 // sluice-reinject: the after-filter smtpd and the queue behind it. Opens (and recovers) the
-// queue, serves the Queue gRPC service beside Admin, receives on the SMTP port, delivers
-// from the queue, and runs until SIGTERM/SIGINT, which drains.
+// queue, serves the Queue and Verify gRPC services beside Admin, receives on the SMTP port,
+// delivers from the queue, and runs until SIGTERM/SIGINT, which drains.
 //
 // Never: answers SMTP before the queue is recovered; starts with an invalid config.
 #include <iostream>
@@ -23,6 +23,8 @@
 #include "services/reinject/queue/queue_store.h"
 #include "services/reinject/receive/admission_health.h"
 #include "services/reinject/receive/receive_server.h"
+#include "services/reinject/verify/recipient_verifier.h"
+#include "services/reinject/verify/verify_service.h"
 
 namespace {
 
@@ -92,10 +94,23 @@ int main(int argc, char** argv) {
   so.bounce.bounce_from = config.bounce_from();
   reinject::Scheduler scheduler(p.pool().next().get_executor(), blocking.get_executor(), queue, **agent,
                                 reinject::SystemClock(), &queue_metrics, so);
+  // Recipient verification (sluice.v1.Verify, for the frontend's RCPT check): probes take the
+  // route mail takes, through the same agent, so the route is configured once (deliver).
+  reinject::VerifyMetrics verify_metrics(p.registry());
+  reinject::RecipientVerifierOptions vo;
+  vo.agent = agent->get();
+  vo.limits = qo.limits;
+  vo.negative_cache = config.address_verify_negative_cache();
+  vo.sender = config.address_verify_sender();
+  vo.executor = [&p] { return p.pool().next().get_executor(); };
+  vo.metrics = &verify_metrics;
+  reinject::RecipientVerifier verifier(std::move(vo));
+  reinject::VerifyService verify_service(verifier);
   // UNAVAILABLE (health NOT_SERVING, accepting=false) while the queue refuses new mail.
   reinject::AdmissionHealth admission_health(queue, p.runtime(), absl::Seconds(1));
-  p.SetBeforeStop([&scheduler, &admission_health] {
+  p.SetBeforeStop([&scheduler, &admission_health, &verifier] {
     admission_health.Stop();
+    verifier.StopAndWait(absl::Seconds(5));
     scheduler.StopAndWait(absl::Seconds(10));
   });
   p.runtime().SetStatusHook([&queue](sluice::v1::StageStatus& s) {
@@ -108,7 +123,7 @@ int main(int argc, char** argv) {
   });
   smtp::SessionServer& sessions = server.sessions();
   p.SetDrainTarget(control::DrainTargetFor(sessions));
-  if (absl::Status st = p.StartControl({{&queue_service, "sluice.v1.Queue"}}); !st.ok()) return Fail(st);
+  if (absl::Status st = p.StartControl({{&queue_service, "sluice.v1.Queue"}, {&verify_service, "sluice.v1.Verify"}}); !st.ok()) return Fail(st);
   scheduler.Start();
   admission_health.Start();
   auto listen = net::ParseHostPort(config.server().smtp_listen());

@@ -7,6 +7,8 @@
 //   smtp:/lmtp:     RelayAgent (relay_agent.h): one Deliver
 //                   call is one transaction on a (reused) connection to Destination();
 //   discard[:TEXT]  DiscardAgent (discard_agent.h): every recipient delivered, nothing written.
+// Probe answers recipient verification over the same route (RelayAgent: MAIL/RCPT/RSET;
+// the agents that take any address, Maildir and discard, keep the default: deliverable).
 //
 // The scheduler calls Deliver concurrently, at most delivery_concurrency calls in all and
 // at most destination_concurrency per Destination(), so an agent's connection cache per
@@ -53,6 +55,20 @@ struct RecipientResult {
   SuccessNotice success = SuccessNotice::kDelivered;
 };
 
+// What the destination of an address says about it, for recipient verification
+// (services/reinject/verify/): the answer RCPT TO would get, asked without a message.
+enum class ProbeAnswer {
+  kDeliverable,    // 2xx at RCPT (an agent that takes any address: always)
+  kUndeliverable,  // 5xx at RCPT: a definite no
+  kDeferred,       // 4xx at RCPT: ask again later
+  kFailed,         // nothing learned about the address: no connection, MAIL refused, lost, timeout
+};
+
+struct ProbeResult {
+  ProbeAnswer answer = ProbeAnswer::kFailed;
+  std::string reply;  // the RCPT reply ("550 5.1.1 <a@b> User unknown"), or why the probe failed
+};
+
 class DeliveryAgent {
  public:
   virtual ~DeliveryAgent() = default;
@@ -69,6 +85,18 @@ class DeliveryAgent {
   virtual asio::awaitable<std::vector<RecipientResult>> Deliver(const sluice::v1::QueueRecord& record,
                                                                 const std::string& data_path,
                                                                 const std::vector<int>& recipient_indexes) = 0;
+
+  // Would the destination of `recipient` take it from `sender`? Asked without delivering
+  // anything (Postfix verify(8)'s probe). The default is for agents that deliver to any
+  // address (Maildir): deliverable. Cancellation ends the probe (kFailed, or never returns).
+  virtual asio::awaitable<ProbeResult> Probe(const std::string& sender, const std::string& recipient) {
+    (void)sender;
+    (void)recipient;
+    ProbeResult result;
+    result.answer = ProbeAnswer::kDeliverable;
+    result.reply = "250 2.1.5 Ok: every address is deliverable here";
+    co_return result;
+  }
 };
 
 }  // namespace sluice::reinject

@@ -57,6 +57,8 @@ class RelayAgent final : public DeliveryAgent {
   asio::awaitable<std::vector<RecipientResult>> Deliver(const sluice::v1::QueueRecord& record,
                                                         const std::string& data_path,
                                                         const std::vector<int>& recipient_indexes) override;
+  // MAIL FROM, RCPT TO and RSET on a (cached) connection (relay_probe.cc).
+  asio::awaitable<ProbeResult> Probe(const std::string& sender, const std::string& recipient) override;
 
   // For tests and metrics: connections opened so far, and idle in the cache now.
   uint64_t connections_opened() const { return opened_.load(); }
