@@ -163,6 +163,11 @@ FlagTable FrontendFlags() {
                               "Clients that may relay to any domain (replaces the config file's list)."));
   t.flags.push_back(FieldFlag("accepted_domains", "DOMAIN[,DOMAIN]", "accepted_domains",
                               "Recipient domains accepted from anyone; \".example.com\" means its subdomains."));
+  t.flags.push_back(FieldFlag("verify_recipients", "true|false", "verify_recipients",
+                              "Refuse unknown recipients at RCPT by asking the final destination through "
+                              "reinject's Verify service (reject_unverified_recipient)."));
+  t.flags.push_back(HostPortFlag("verify_service", "verify_service",
+                                 "Admin address of the reinject stage serving sluice.v1.Verify."));
   t.finish = ServerDefaults("frontend", [] { return DefaultSmtpListen(25, 2525); }, "127.0.0.1:9101",
                             "127.0.0.1:9201");
   return t;

@@ -200,6 +200,19 @@ Reply RecipientRateExceeded(std::string_view client) {
 Reply TooManyHops() { return MakeReply(554, "5.4.6", "Error: too many hops"); }
 Reply ClientNotAuthorized() { return MakeReply(554, "5.7.1", "Access denied"); }
 
+// Postfix smtpd_check.c reject_unverified_address: "%.250s" of the reason.
+Reply UndeliverableRecipient(std::string_view recipient, std::string_view why) {
+  return MakeReply(550, "5.1.1",
+                   Join(Join("<", recipient, ">: Recipient address rejected: undeliverable address: "), why.substr(0, 250)));
+}
+Reply UnverifiedRecipient(std::string_view recipient, std::string_view why) {
+  return MakeReply(450, "4.1.1",
+                   Join(Join("<", recipient, ">: Recipient address rejected: unverified address: "), why.substr(0, 250)));
+}
+Reply VerificationProblem(std::string_view recipient) {
+  return MakeReply(450, "4.1.1", Join("<", recipient, ">: Recipient address rejected: address verification problem"));
+}
+
 Reply RuleReject() { return MakeReply(550, "5.7.1", "Message content rejected"); }
 Reply RuleTempfail() { return MakeReply(451, "4.7.1", "Message content deferred"); }
 Reply FilterReject() { return MakeReply(550, "5.7.1", "Message rejected"); }

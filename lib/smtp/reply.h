@@ -98,6 +98,12 @@ Reply RecipientRateExceeded(std::string_view client);                // 450 4.7.
 Reply TooManyHops();                                                 // 554 5.4.6 Error: too many hops (mail loop)
 Reply ClientNotAuthorized();                                         // 554 5.7.1 Access denied (reinject outsiders)
 
+// Recipient verification (frontend; Postfix reject_unverified_recipient with
+// unverified_recipient_reject_code = 550). WHY is cut at 250 bytes, as Postfix does.
+Reply UndeliverableRecipient(std::string_view recipient, std::string_view why);  // 550 5.1.1 <rcpt>: Recipient address rejected: undeliverable address: WHY
+Reply UnverifiedRecipient(std::string_view recipient, std::string_view why);     // 450 4.1.1 <rcpt>: Recipient address rejected: unverified address: WHY
+Reply VerificationProblem(std::string_view recipient);                           // 450 4.1.1 <rcpt>: Recipient address rejected: address verification problem
+
 // Filter verdicts (filter-bridge), with the texts of the config schema and of Postfix's
 // milter8.c; a configured or filter-supplied code/text replaces them.
 Reply RuleReject();                                                  // 550 5.7.1 Message content rejected

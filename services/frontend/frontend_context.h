@@ -17,6 +17,7 @@
 #include "lib/smtp/relay_hop.h"
 #include "services/frontend/admission.h"
 #include "services/frontend/frontend_metrics.h"
+#include "services/frontend/recipient_verification.h"
 #include "services/frontend/relay_policy.h"
 #include "sluice/v1/config.pb.h"
 #include "sluice/v1/limits.pb.h"
@@ -41,6 +42,8 @@ struct FrontendContext {
   Admission admission;
   FrontendMetrics* metrics = nullptr;
   net::CidrSet proxy_protocol_trusted;
+  // reject_unverified_recipient (verify_recipients); null when off.
+  RecipientVerification* verification = nullptr;
   // Updated when limits change (limit_exemptions is a live limit).
   std::shared_ptr<const net::CidrSet> LimitExemptions() const { return std::atomic_load(&exemptions_); }
   void SetLimitExemptions(std::shared_ptr<const net::CidrSet> s) { std::atomic_store(&exemptions_, std::move(s)); }

@@ -61,6 +61,9 @@ int main(int argc, char** argv) {
   ctx.proxy_protocol_trusted = *std::move(trusted);
   frontend::FrontendMetrics metrics(p.registry());
   ctx.metrics = &metrics;
+  auto verification = frontend::RecipientVerification::Create(config, p.registry());
+  if (!verification.ok()) return Fail(verification.status());
+  ctx.verification = verification->get();
   auto set_exemptions = [&ctx](const sluice::v1::Limits& l) {
     auto set = net::CidrSet::Parse({l.limit_exemptions().begin(), l.limit_exemptions().end()});
     if (set.ok()) ctx.SetLimitExemptions(std::make_shared<net::CidrSet>(*std::move(set)));

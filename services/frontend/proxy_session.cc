@@ -212,6 +212,11 @@ asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
     ctx_.metrics->LimitHit("recipient_rate");
     co_return smtp::replies::RecipientRateExceeded(facts_.client_address);
   }
+  if (ctx_.verification != nullptr && !ClientTrusted() && ctx_.verification->Applies(rcpt.address)) {
+    // reject_unverified_recipient: an unknown user is refused here, not bounced later.
+    smtp::Reply refused = co_await ctx_.verification->Check(rcpt.address, limits_, facts_.session_id);
+    if (!refused.empty()) co_return refused;
+  }
   std::string line = absl::StrCat("RCPT TO:<", rcpt.address, ">", smtp::FormatParams(rcpt.params));
   if (speed_adjust_) {
     // speed_adjust: no filter connection until the whole message is here; the recipient is

@@ -128,6 +128,14 @@ TEST(RepliesTest, MatchPostfixWording) {
        "421 4.7.0 mx.example Error: too many connections from 192.0.2.1\r\n"},
       {replies::TooManyErrors("mx.example"), "421 4.7.0 mx.example Error: too many errors\r\n"},
       {replies::Timeout("mx.example"), "421 4.4.2 mx.example Error: timeout exceeded\r\n"},
+      {replies::UndeliverableRecipient("x@example.com", "550 5.1.1 <x@example.com> User doesn't exist"),
+       "550 5.1.1 <x@example.com>: Recipient address rejected: undeliverable address: 550 5.1.1 <x@example.com> "
+       "User doesn't exist\r\n"},
+      {replies::UnverifiedRecipient("x@example.com", "Address verification in progress"),
+       "450 4.1.1 <x@example.com>: Recipient address rejected: unverified address: Address verification in "
+       "progress\r\n"},
+      {replies::VerificationProblem("x@example.com"),
+       "450 4.1.1 <x@example.com>: Recipient address rejected: address verification problem\r\n"},
       {replies::ProxyError(), "451 4.3.0 Error: queue file write error\r\n"},
       {replies::QueueWriteError(), "451 4.3.0 Error: queue file write error\r\n"},
       {replies::QueueFull(), "452 4.3.1 Insufficient system storage\r\n"},
@@ -153,7 +161,8 @@ TEST(RepliesTest, SessionEndingRepliesAre421AndNameTheHost) {
 TEST(RepliesTest, InfrastructureFailuresAreAlwaysTransient) {
   for (const Reply& r : {replies::ProxyError(), replies::TransactionTempUnavailable(),
                          replies::QueueFull(), replies::QueueWriteError(), replies::LocalError(),
-                         replies::TlsNotAvailable(), replies::ServiceNotAvailable("h")}) {
+                         replies::TlsNotAvailable(), replies::ServiceNotAvailable("h"),
+                         replies::VerificationProblem("r@x"), replies::UnverifiedRecipient("r@x", "x")}) {
     EXPECT_TRUE(r.transient()) << r.ToString();
     EXPECT_EQ(r.enhanced[0], '4') << r.ToString();
   }
@@ -175,7 +184,9 @@ TEST(RepliesTest, EveryTableReplyHasMatchingEnhancedClass) {
       replies::TooManyTransactions(), replies::RelayDenied("r@x"), replies::TooManyRecipients(),
       replies::MessageTooBig(), replies::HeaderTooBig(), replies::SizeParameterTooBig(),
       replies::MessageRateExceeded("c"), replies::RecipientRateExceeded("c"),
-      replies::ClientNotAuthorized(), replies::ProxyError(), replies::TransactionTempUnavailable(),
+      replies::ClientNotAuthorized(), replies::UndeliverableRecipient("r@x", "550 no"),
+      replies::UnverifiedRecipient("r@x", "why"), replies::VerificationProblem("r@x"),
+      replies::ProxyError(), replies::TransactionTempUnavailable(),
       replies::QueueFull(), replies::QueueWriteError(), replies::LocalError(),
   };
   for (const Reply& r : all) {
@@ -197,6 +208,11 @@ TEST(RepliesTest, XforwardBadSyntaxCarriesTheDetail) {
             "501 5.5.4 Syntax: XFORWARD attribute=value... (Bad XFORWARD PORT)\r\n");
   EXPECT_EQ(replies::XforwardBadSyntax("").Format(),
             "501 5.5.4 Syntax: XFORWARD attribute=value...\r\n");
+}
+
+TEST(RepliesTest, VerificationReasonsAreCutAt250BytesAsPostfixDoes) {
+  const Reply r = replies::UndeliverableRecipient("x@y", std::string(1000, 'a'));
+  EXPECT_EQ(r.lines[0], "<x@y>: Recipient address rejected: undeliverable address: " + std::string(250, 'a'));
 }
 
 }  // namespace
