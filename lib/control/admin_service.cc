@@ -160,4 +160,11 @@ grpc::ServerUnaryReactor* AdminService::Resume(grpc::CallbackServerContext* cont
   return Done(context);
 }
 
+grpc::ServerUnaryReactor* AdminService::GetEffectiveLimits(grpc::CallbackServerContext* context,
+                                                           const sluice::v1::GetEffectiveLimitsRequest*,
+                                                           sluice::v1::EffectiveLimits* response) {
+  *response = runtime_.effective_limits().Report();
+  return Done(context);
+}
+
 }  // namespace sluice::control

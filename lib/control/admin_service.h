@@ -1,7 +1,8 @@
 // lib/control/admin_service.h
 //
 // sluice.v1.Admin over one StageRuntime, on gRPC's callback API: status and its stream,
-// live sessions (list, get, kill), limits (get, update live), drain and resume. Every
+// live sessions (list, get, kill), limits (get, update live, the effective data-path
+// limits), drain and resume. Every
 // handler answers from memory without blocking; WatchStatus streams are
 // WatchStatusStream reactors pushed by one StatusBroadcaster thread.
 //
@@ -58,6 +59,9 @@ class AdminService final : public sluice::v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* Resume(grpc::CallbackServerContext* context,
                                    const sluice::v1::ResumeRequest* request,
                                    sluice::v1::StageStatus* response) override;
+  grpc::ServerUnaryReactor* GetEffectiveLimits(grpc::CallbackServerContext* context,
+                                               const sluice::v1::GetEffectiveLimitsRequest* request,
+                                               sluice::v1::EffectiveLimits* response) override;
 
  private:
   StageRuntime& runtime_;

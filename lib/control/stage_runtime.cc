@@ -40,6 +40,7 @@ StageRuntime::StageRuntime(StageInfo info, LimitsStore& limits,
       limits_(limits),
       registry_(registry ? std::move(registry) : std::make_shared<prometheus::Registry>()),
       metrics_(std::make_unique<ControlMetrics>(*registry_)),
+      effective_limits_(std::make_unique<EffectiveLimits>(info_.stage, info_.instance, limits_, registry_.get())),
       sessions_(info_.stage, info_.instance),
       alive_(std::make_shared<Alive>()) {
   alive_->runtime = this;

@@ -23,6 +23,7 @@
 
 #include "absl/time/time.h"
 #include "lib/control/control_metrics.h"
+#include "lib/control/effective_limits.h"
 #include "lib/control/limits_store.h"
 #include "lib/control/session_registry.h"
 #include "prometheus/registry.h"
@@ -54,6 +55,9 @@ class StageRuntime {
   prometheus::Registry& registry() { return *registry_; }
   std::shared_ptr<prometheus::Registry> shared_registry() { return registry_; }
   ControlMetrics& metrics() { return *metrics_; }
+  // The data-path limits in force on the SMTP port: own, lowered to the downstream's
+  // (Admin.GetEffectiveLimits; a stage with a downstream watch feeds SetDownstream).
+  EffectiveLimits& effective_limits() { return *effective_limits_; }
 
   // --- transactions in flight (MAIL .. final reply), counted by RAII ---
   class Transaction {
@@ -125,6 +129,7 @@ class StageRuntime {
   LimitsStore& limits_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<ControlMetrics> metrics_;
+  std::unique_ptr<EffectiveLimits> effective_limits_;
   SessionRegistry sessions_;
   std::atomic<uint32_t> in_flight_{0};
   std::atomic<int> last_accepting_{-1};  // -1 unknown, 0, 1

@@ -70,6 +70,8 @@ struct StatusWatcher::Stream {
   Clock::time_point last_message_at;
   bool established = false;
   sluice::v1::StageStatus last;
+  bool has_limits = false;  // GetEffectiveLimits answered at least once
+  sluice::v1::EffectiveLimits limits;
 };
 
 StatusWatcher::StatusWatcher(StatusWatcherOptions options)
@@ -82,6 +84,10 @@ StatusWatcher::~StatusWatcher() { Stop(); }
 
 void StatusWatcher::OnChange(std::function<void(Downstream)> callback) {
   on_change_ = std::move(callback);
+}
+
+void StatusWatcher::OnLimits(std::function<void(std::vector<DownstreamLimits>)> callback) {
+  on_limits_ = std::move(callback);
 }
 
 void StatusWatcher::Start() {
@@ -224,6 +230,7 @@ void StatusWatcher::Resolve() {
   wake_.notify_all();  // removed streams may sit in backoff
   for (auto& s : removed) s->thread.join();
   if (!removed.empty()) ReportChange();
+  if (!removed.empty() && options_.fetch_limits) ReportLimits();
 }
 
 void StatusWatcher::CancelStale() {
@@ -271,6 +278,8 @@ void StatusWatcher::RunStream(std::shared_ptr<Stream> s) {
       }
       backoff = backoff_initial;
       ReportChange();
+      // Every status message may follow a change of limits there (UpdateLimits notifies).
+      if (options_.fetch_limits) FetchLimits(*stub, s);
     }
     grpc::Status end = reader->Finish();
     bool was_established;
@@ -292,6 +301,39 @@ void StatusWatcher::RunStream(std::shared_ptr<Stream> s) {
     if (wake_.wait_for(lock, backoff, [&] { return s->stop || stopping_; })) return;
     backoff = std::min(backoff * 2, backoff_max);
   }
+}
+
+void StatusWatcher::FetchLimits(sluice::v1::Admin::Stub& stub, const std::shared_ptr<Stream>& s) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.limits_timeout));
+  sluice::v1::EffectiveLimits limits;
+  grpc::Status st = stub.GetEffectiveLimits(&context, sluice::v1::GetEffectiveLimitsRequest(), &limits);
+  if (!st.ok()) {
+    if (st.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
+      observe::Debug("downstream_limits_failed").Kv("address", s->address).Kv("error", st.error_message());
+    }
+    return;
+  }
+  bool changed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    changed = !s->has_limits || limits.SerializeAsString() != s->limits.SerializeAsString();
+    s->has_limits = true;
+    s->limits = std::move(limits);
+  }
+  if (changed) ReportLimits();
+}
+
+void StatusWatcher::ReportLimits() {
+  std::lock_guard<std::mutex> report(limits_report_mu_);
+  std::vector<DownstreamLimits> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [address, stream] : streams_) {
+      if (stream->has_limits) all.push_back(DownstreamLimits{address, stream->limits});
+    }
+  }
+  if (on_limits_) on_limits_(std::move(all));
 }
 
 void StatusWatcher::Recompute() {

@@ -13,6 +13,12 @@
 //   kUnknown    no stream is established (never connected, or every stream lost): the
 //               caller must not refuse on our word; it connects and lets connect errors speak
 //
+// With fetch_limits, each status message also fetches that replica's
+// Admin.GetEffectiveLimits (effective_limits.h) on the same channel; OnLimits hears every
+// change of the set. A replica's last answer stays in the set while its address resolves
+// (a restart does not raise the limits for a moment); a replica that does not implement
+// the call (an older sluice) is left out.
+//
 // Never: reports kFull or kAccepting from a stream that is gone; blocks state() (an atomic
 // load, cheap on every new session); calls the change callback under its own lock.
 #pragma once
@@ -32,7 +38,8 @@
 
 #include "absl/time/time.h"
 #include "lib/control/admin_channel.h"
-#include "sluice/v1/admin.pb.h"
+#include "lib/control/effective_limits.h"
+#include "sluice/v1/admin.grpc.pb.h"
 
 namespace sluice::control {
 
@@ -48,6 +55,8 @@ struct StatusWatcherOptions {
   absl::Duration backoff_initial = absl::Milliseconds(200);
   absl::Duration backoff_max = absl::Seconds(5);
   size_t max_streams = 64;
+  bool fetch_limits = false;  // ask each replica's GetEffectiveLimits too (OnLimits)
+  absl::Duration limits_timeout = absl::Seconds(2);
 };
 
 class StatusWatcher {
@@ -60,6 +69,9 @@ class StatusWatcher {
   // Called (from a watcher thread, never two at once) whenever state() changes.
   // Set before Start.
   void OnChange(std::function<void(Downstream)> callback);
+  // Called (from a watcher thread, never two at once) with every replica's last limits
+  // whenever one of them changes (fetch_limits). Set before Start.
+  void OnLimits(std::function<void(std::vector<DownstreamLimits>)> callback);
   void Start();
   void Stop();  // ends every stream and thread; state() is kUnknown afterwards
 
@@ -82,10 +94,14 @@ class StatusWatcher {
   void CancelStale();
   void Recompute();     // under mu_
   void ReportChange();  // not under mu_
+  // GetEffectiveLimits of the stream's replica; reports a change (not under mu_).
+  void FetchLimits(sluice::v1::Admin::Stub& stub, const std::shared_ptr<Stream>& s);
+  void ReportLimits();  // not under mu_
 
   const StatusWatcherOptions options_;
   const Clock::duration stale_after_;
   std::function<void(Downstream)> on_change_;
+  std::function<void(std::vector<DownstreamLimits>)> on_limits_;
   std::atomic<Downstream> state_{Downstream::kUnknown};
   std::atomic<uint64_t> attempts_{0};
 
@@ -99,6 +115,7 @@ class StatusWatcher {
 
   std::mutex report_mu_;
   Downstream reported_ = Downstream::kUnknown;
+  std::mutex limits_report_mu_;  // one OnLimits call at a time
 };
 
 }  // namespace sluice::control

@@ -72,7 +72,13 @@ int main(int argc, char** argv) {
     auto creds = control::AdminChannelCredentials(config.server().admin_tls());
     if (!creds.ok()) return Fail(absl::InvalidArgumentError(absl::StrCat("next_hop_admin: ", creds.status().message())));
     wo.client.credentials = *creds;
+    wo.fetch_limits = true;  // and learn the next stage's limits (effective_limits.h)
     watcher = std::make_unique<control::StatusWatcher>(std::move(wo));
+    runtime.effective_limits().SetDownstreamTargets(watcher->description());
+    watcher->OnLimits([&runtime](std::vector<control::DownstreamLimits> replicas) {
+      // Lowered here means lowered for the frontend too: its watch of us asks again.
+      if (runtime.effective_limits().SetDownstream(std::move(replicas))) runtime.NotifyChanged();
+    });
     watcher->OnChange([&runtime](control::Downstream d) {
       observe::Info("next_hop_state").Kv("state", std::string(control::DownstreamName(d)));
       runtime.NotifyChanged();  // the frontend's watch of us sees the change at once

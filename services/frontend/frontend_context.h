@@ -23,6 +23,7 @@
 #include "sluice/v1/limits.pb.h"
 
 namespace sluice::control {
+class EffectiveLimits;
 class LimitsStore;
 }
 
@@ -38,6 +39,9 @@ struct FrontendContext {
   net::HostPort filter;
   smtp::RelayTls filter_tls;  // STARTTLS towards the filter (config filter_tls); none by default
   control::LimitsStore* limits = nullptr;
+  // The SMTP server's data-path limits (size, header size, recipients): `limits` lowered to
+  // what the filter stage behind takes (filter_admin). Null: `limits`.
+  control::EffectiveLimits* effective_limits = nullptr;
   RelayPolicy relay;
   Admission admission;
   FrontendMetrics* metrics = nullptr;

@@ -3,6 +3,7 @@
 
 #include <ctime>
 
+#include "lib/control/effective_limits.h"
 #include "lib/control/limits_store.h"
 #include "lib/net/reverse_name.h"
 #include "lib/observe/log.h"
@@ -141,7 +142,11 @@ asio::awaitable<smtp::AcceptedSession> FrontendServer::Accept(smtp::SmtpStream& 
       .Kv("client_name", facts.client_name)
       .Kv("port", static_cast<uint64_t>(facts.client_port));
 
-  out.settings = smtp::SettingsFromLimits(*limits, ctx_.config.server(), ctx_.hostname);
+  // EHLO SIZE and the size, header and recipient limits: never more than the stages behind
+  // take (effective_limits.h), so what we accept is not refused permanently further on.
+  std::shared_ptr<const sluice::v1::Limits> data_limits =
+      ctx_.effective_limits != nullptr ? ctx_.effective_limits->Get() : limits;
+  out.settings = smtp::SettingsFromLimits(*data_limits, ctx_.config.server(), ctx_.hostname);
   out.settings.tls = tls_;
   out.settings.enable_vrfy = ctx_.config.enable_vrfy();
   out.handler = std::make_unique<FrontendSession>(ctx_, facts, executor, std::move(reg), std::move(ticket));

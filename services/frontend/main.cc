@@ -2,8 +2,8 @@
 //
 // sluice-frontend: the public SMTP server. Parses the command line and config (CLI contract
 // in DESIGN.md), builds the shared frontend context, starts the admin/metrics servers, the
-// watch on the filter stage's capacity (filter_admin: Admin.WatchStatus) and the SMTP
-// listener, and runs until SIGTERM/SIGINT, which drains.
+// watch on the filter stage's capacity and limits (filter_admin: Admin.WatchStatus,
+// GetEffectiveLimits) and the SMTP listener, and runs until SIGTERM/SIGINT, which drains.
 //
 // Never: starts serving with an invalid config (it exits non-zero naming the problem).
 #include <cstdio>
@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   if (!filter_tls.ok()) return Fail(absl::InvalidArgumentError(absl::StrCat("filter_tls: ", filter_tls.status().message())));
   ctx.filter_tls = *std::move(filter_tls);
   ctx.limits = &p.limits();
+  ctx.effective_limits = &p.runtime().effective_limits();
   auto relay = frontend::RelayPolicy::Create({config.mynetworks().begin(), config.mynetworks().end()},
                                              {config.accepted_domains().begin(), config.accepted_domains().end()});
   if (!relay.ok()) return Fail(relay.status());
@@ -82,7 +83,12 @@ int main(int argc, char** argv) {
     auto creds = control::AdminChannelCredentials(config.server().admin_tls());
     if (!creds.ok()) return Fail(absl::InvalidArgumentError(absl::StrCat("filter_admin: ", creds.status().message())));
     wo.client.credentials = *creds;
+    wo.fetch_limits = true;  // and learn the limits of the stages behind (effective_limits.h)
     watcher = std::make_unique<control::StatusWatcher>(std::move(wo));
+    runtime.effective_limits().SetDownstreamTargets(watcher->description());
+    watcher->OnLimits([&runtime](std::vector<control::DownstreamLimits> replicas) {
+      if (runtime.effective_limits().SetDownstream(std::move(replicas))) runtime.NotifyChanged();
+    });
     watcher->OnChange([&metrics, &runtime](control::Downstream d) {
       metrics.filter_accepting().Set(d == control::Downstream::kFull ? 0 : 1);
       observe::Info("filter_state").Kv("state", std::string(control::DownstreamName(d)));

@@ -168,7 +168,7 @@ def grpc_stubs():
         _stubs_dir = tempfile.mkdtemp(prefix="sluice-pystubs-")
         proto_root = os.path.join(SOURCE_DIR, "proto")
         files = ["sluice/v1/%s.proto" % n for n in ("options", "session", "limits", "admin", "queue", "filter", "config",
-                                                         "verify")]
+                                                         "effective_limits", "verify")]
         subprocess.run(["protoc", "-I" + proto_root, "-I/usr/include", "--python_out=" + _stubs_dir,
                         "--grpc_out=" + _stubs_dir, "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin"] + files,
                        check=True)
@@ -185,7 +185,7 @@ def grpc_stubs():
     import importlib
     mods = {}
     for n in ("admin_pb2", "admin_pb2_grpc", "queue_pb2", "queue_pb2_grpc", "limits_pb2", "session_pb2",
-              "filter_pb2", "filter_pb2_grpc", "verify_pb2", "verify_pb2_grpc"):
+              "filter_pb2", "filter_pb2_grpc", "effective_limits_pb2", "verify_pb2", "verify_pb2_grpc"):
         mods[n] = importlib.import_module("sluice.v1." + n)
     mods["health_pb2"] = importlib.import_module("sluice_health.health_pb2")
     mods["health_pb2_grpc"] = importlib.import_module("sluice_health.health_pb2_grpc")

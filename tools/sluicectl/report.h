@@ -9,6 +9,7 @@
 
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <grpcpp/support/status.h>
@@ -94,10 +95,11 @@ void WriteJsonErrors(JsonWriter& w, const std::vector<Reply<R>>& replies, bool n
   w.EndArray();
 }
 
-// "results":[{"replica":..., "response":{...}}, ...] for the replicas that answered OK.
+// "results":[{"replica":..., "response":{...}}, ...] for the replicas that answered OK (under
+// another key when given).
 template <typename R>
-void WriteJsonResults(JsonWriter& w, const std::vector<Reply<R>>& replies) {
-  w.Key("results").BeginArray();
+void WriteJsonResults(JsonWriter& w, const std::vector<Reply<R>>& replies, std::string_view key = "results") {
+  w.Key(key).BeginArray();
   for (const Reply<R>& r : replies) {
     if (!r.status.ok()) continue;
     w.BeginObject();

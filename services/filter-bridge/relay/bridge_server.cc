@@ -70,7 +70,8 @@ asio::awaitable<smtp::AcceptedSession> BridgeServer::Accept(smtp::SmtpStream& st
   handle->SetKiller([control] { control->Kill(); });
   ctx_.runtime->RecheckAccepting();
 
-  out.settings = smtp::SettingsFromLimits(*limits, ctx_.config.server(), ctx_.hostname);
+  // Never more than the next stage takes (effective_limits.h): EHLO SIZE included.
+  out.settings = smtp::SettingsFromLimits(*ctx_.runtime->effective_limits().Get(), ctx_.config.server(), ctx_.hostname);
   out.settings.tls = tls_;
   out.settings.xforward_allowed = ctx_.xforward_hosts.Contains(facts.peer_address);
   out.settings.xforward_by_certificate = trust_cert;
