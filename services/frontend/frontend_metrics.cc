@@ -33,7 +33,11 @@ FrontendMetrics::FrontendMetrics(prometheus::Registry& r)
                               "max_transactions"})),
       proxy_failures_(CounterSet(r, "sluice_frontend_proxy_failures_total",
                                  "Failures talking to the filter stage (each gave the client a 4xx).", "reason",
-                                 {"connect", "timeout", "lost", "protocol", "unexpected_reply", "backpressure", "spool"})) {
+                                 {"connect", "timeout", "lost", "protocol", "unexpected_reply", "backpressure", "spool"})),
+      header_fields_removed_(CounterSet(r, "sluice_frontend_header_fields_removed_total",
+                                        "Header fields taken out of incoming mail: X-Sluice-* (ours alone to "
+                                        "write) and Authentication-Results naming our authserv-id.",
+                                        "header", {"x_sluice", "authentication_results"})) {
   relay_denied_ = &prometheus::BuildCounter()
                        .Name("sluice_frontend_relay_denied_total")
                        .Help("Recipients refused with 554 5.7.1 Relay access denied.")
@@ -71,6 +75,11 @@ FrontendMetrics::FrontendMetrics(prometheus::Registry& r)
                            .Register(r)
                            .Add({});
   filter_accepting_->Set(1);
+}
+
+void FrontendMetrics::HeaderFieldsRemoved(std::string_view header, uint64_t n) {
+  auto it = header_fields_removed_.find(header);
+  if (it != header_fields_removed_.end() && n > 0) it->second->Increment(static_cast<double>(n));
 }
 
 void FrontendMetrics::Inc(std::map<std::string, prometheus::Counter*, std::less<>>& m, std::string_view key) {

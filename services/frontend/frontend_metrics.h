@@ -34,6 +34,9 @@ class FrontendMetrics {
   // backpressure, spool (speed_adjust temporary file).
   void ProxyFailure(std::string_view reason);
   void RelayDenied() { relay_denied_->Increment(); }
+  // header_fields_removed_total{header}: x_sluice (X-Sluice-* from a client),
+  // authentication_results (naming our authserv-id).
+  void HeaderFieldsRemoved(std::string_view header, uint64_t n);
   void TlsSession(bool ok) { (ok ? tls_ok_ : tls_failed_)->Increment(); }
 
   prometheus::Gauge& sessions_active() { return *sessions_active_; }
@@ -49,6 +52,7 @@ class FrontendMetrics {
   std::map<std::string, prometheus::Counter*, std::less<>> transactions_;
   std::map<std::string, prometheus::Counter*, std::less<>> limit_hits_;
   std::map<std::string, prometheus::Counter*, std::less<>> proxy_failures_;
+  std::map<std::string, prometheus::Counter*, std::less<>> header_fields_removed_;
   prometheus::Counter* relay_denied_;
   prometheus::Counter* tls_ok_;
   prometheus::Counter* tls_failed_;

@@ -283,6 +283,7 @@ std::string ProxySession::ReceivedHeader() const {
 }
 
 asio::awaitable<smtp::Reply> ProxySession::OnData() {
+  t_->headers.emplace(ctx_, *limits_);
   if (speed_adjust_) co_return StartSpool();
   if (!t_->filter) co_return smtp::replies::ProxyError();  // cannot happen: an accepted RCPT opened it
   auto r = co_await t_->filter->Command("DATA");
@@ -302,6 +303,11 @@ asio::awaitable<smtp::Reply> ProxySession::OnData() {
 asio::awaitable<absl::Status> ProxySession::OnContent(std::string_view chunk) {
   t_->content_bytes += chunk.size();
   ctx_.metrics->received_bytes().Increment(static_cast<double>(chunk.size()));
+  co_return co_await ForwardContent(t_->headers->Filter(chunk));
+}
+
+asio::awaitable<absl::Status> ProxySession::ForwardContent(std::string_view chunk) {
+  if (chunk.empty()) co_return absl::OkStatus();
   if (speed_adjust_) co_return SpoolContent(chunk);
   if (!t_->filter) co_return absl::UnavailableError("filter connection gone");
   absl::Status st = co_await t_->filter->SendContent(chunk);
@@ -314,6 +320,11 @@ asio::awaitable<absl::Status> ProxySession::OnContent(std::string_view chunk) {
 
 asio::awaitable<smtp::Reply> ProxySession::OnDataEnd(smtp::DataOutcome outcome) {
   t_->in_data = false;
+  if (outcome == smtp::DataOutcome::kComplete) {
+    // A header that never ended may still hold a field back (usually nothing).
+    absl::Status st = co_await ForwardContent(t_->headers->Finish());
+    if (!st.ok()) outcome = smtp::DataOutcome::kHandlerFailed;
+  }
   smtp::Reply reply;
   if (outcome != smtp::DataOutcome::kComplete && outcome != smtp::DataOutcome::kHandlerFailed) {
     // Never send the final dot of a message we refuse: drop the filter connection instead,

@@ -4,7 +4,8 @@
 // style (see docs/proxy-dialogue.md): MAIL is checked locally and
 // saved; the filter connection opens at the first RCPT that passes our own checks (relay
 // policy, rates) with EHLO, XFORWARD (only announced attributes) and the saved MAIL; every
-// later RCPT, DATA and the content go through as they arrive, our Received: first; every
+// later RCPT, DATA and the content go through as they arrive, our Received: first and the
+// client's X-Sluice-* and forged Authentication-Results fields taken out (inbound_headers.h); every
 // filter reply is the client's reply. Unlike Postfix, MAIL and the recipients it opens with
 // are pipelined to a filter that announces PIPELINING. RSET, the end of DATA or the session's end close the
 // filter connection with QUIT. With speed_adjust the recipients are accepted locally, the
@@ -27,6 +28,7 @@
 #include "lib/smtp/received_header.h"
 #include "lib/smtp/server_handler.h"
 #include "services/frontend/frontend_context.h"
+#include "services/frontend/inbound_headers.h"
 #include "services/frontend/spool_file.h"
 #include "sluice/v1/session.pb.h"
 
@@ -71,6 +73,8 @@ class ProxySession : public smtp::ServerHandler {
   smtp::Reply ProxyFailed(std::string_view stage, const absl::Status& status);
   smtp::Reply Unexpected(std::string_view stage, const smtp::Reply& reply);
   asio::awaitable<void> CloseFilter();
+  // Content for the filter (or the speed_adjust spool), after the forged-header filter.
+  asio::awaitable<absl::Status> ForwardContent(std::string_view chunk);
   void RecordRecipient(const smtp::RcptTo& rcpt, const smtp::Reply& reply);
 
   // speed_adjust (proxy_replay.cc): spool the content, then replay the whole transaction.
@@ -101,6 +105,7 @@ class ProxySession : public smtp::ServerHandler {
     std::vector<std::string> rcpt_lines;  // speed_adjust: "RCPT TO:<…> …" to replay
     SpoolFile spool;                      // speed_adjust: the content, our Received: first
     std::unique_ptr<smtp::SmtpClient> filter;
+    std::optional<InboundHeaders> headers;  // from DATA: forged fields out (inbound_headers.h)
     bool in_data = false;
     uint64_t content_bytes = 0;
   };

@@ -71,6 +71,11 @@ int main(int argc, char** argv) {
   if (!xforward.ok()) return Fail(xforward.status());
   ctx.xforward_hosts = *std::move(xforward);
   ctx.trust_verified_client_cert = config.server().trust_verified_client_cert();
+  if (!config.hold_mark_key_file().empty()) {
+    auto key = smtp::HoldMarkKey::Load(config.hold_mark_key_file());
+    if (!key.ok()) return Fail(key.status());
+    ctx.hold_mark_key = *std::move(key);
+  }
   ctx.runtime = &p.runtime();
 
   auto tls = smtp::MakeServerTlsContext(config.server().smtp_tls());

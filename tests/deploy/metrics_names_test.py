@@ -144,6 +144,11 @@ def start_stage(stage, tmp, with_filters=True):
     args = [binary, "--smtp_listen=127.0.0.1:0", "--admin_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0"]
     workdir = os.path.join(tmp, stage + ("" if with_filters else "-as-shipped"))
     os.makedirs(workdir)
+    # scripts/run-local makes the hold mark key (deploy/local: var/hold-mark.key) before it
+    # starts the stages.
+    os.makedirs(os.path.join(workdir, "var"))
+    with open(os.path.join(workdir, "var", "hold-mark.key"), "w") as f:
+        f.write("0123456789abcdef0123456789abcdef\n")
     if stage == "filter-bridge" and with_filters:
         configs.append(os.path.join(workdir, "filters.yaml"))
         with open(configs[-1], "w") as f:

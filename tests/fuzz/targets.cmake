@@ -1,4 +1,4 @@
-# tests/fuzz/targets.cmake -- the libFuzzer targets, one per lib/smtp parser. Included by
+# tests/fuzz/targets.cmake -- the libFuzzer targets, one per lib/smtp parser or filter. Included by
 # tests/fuzz (which builds them, SLUICE_FUZZ tree) and tests/fuzz_run (which runs them from
 # the main tree's ctest), so the two lists cannot drift apart. Each NAME has NAME.cc and a
 # seed corpus in corpus/NAME/.
@@ -9,7 +9,8 @@ set(SLUICE_FUZZ_TARGETS
   fuzz_xtext
   fuzz_data_reader
   fuzz_reply_parser
-  fuzz_line_splitter)
+  fuzz_line_splitter
+  fuzz_forged_header_filter)
 # The filter-bridge's pure decoders: the milter client's packet/response decoding and the
 # header parser behind byte-exact pass-through. Each name maps to the library it fuzzes.
 set(SLUICE_FUZZ_FILTER_TARGETS

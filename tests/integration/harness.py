@@ -7,6 +7,8 @@ are generated from proto/ with Debian's protoc + grpc_python_plugin into a temp 
 
 Never: uses a fixed port that another test could hold; leaves a process running.
 """
+import hashlib
+import hmac
 import os
 import re
 import shutil
@@ -375,6 +377,26 @@ class DovecotLmtp(Process):
             with open(os.path.join(d, n), "rb") as f:
                 out.append(f.read())
         return out
+
+
+# The per-deployment secret of hold marks in tests (lib/smtp/hold_mark.h): the filter-bridge
+# signs X-Sluice-Hold with it, reinject verifies.
+HOLD_MARK_SECRET = "test-hold-mark-secret-0123456789abcdef"
+
+
+def write_hold_mark_key(workdir, secret=HOLD_MARK_SECRET):
+    """A hold_mark_key_file for both stages; returns its path."""
+    path = os.path.join(workdir, "hold-mark.key")
+    with open(path, "w") as f:
+        f.write(secret + "\n")
+    return path
+
+
+def hold_mark(sender, reason, secret=HOLD_MARK_SECRET):
+    """The X-Sluice-Hold value the filter stage writes for `sender` with `secret`."""
+    mac = hmac.new(secret.encode(), b"sluice-hold-v1\0" + sender.encode() + b"\0" + reason.encode(),
+                   hashlib.sha256).hexdigest()
+    return "%s; mac=%s" % (reason, mac)
 
 
 def write_yaml(path, text):

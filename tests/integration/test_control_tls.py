@@ -154,6 +154,18 @@ class StageTrustByCertificateTest(SharedStagesTest):
         self.assertEqual(s.mail("direct@example.org")[0], 250)
         s.rset()
 
+    def test_a_hold_mark_from_a_certificate_trusted_peer_holds_without_a_key(self):
+        # No hold_mark_key_file here: the verified certificate is what proves the peer is our
+        # filter stage, so its unsigned mark holds the message.
+        s = self.smtp_to_reinject(self.bridge_cert)
+        self.assertEqual(s.mail("held-by-cert@example.org")[0], 250)
+        self.assertEqual(s.rcpt("user@example.com")[0], 250)
+        code, text = s.data("Subject: held\r\nX-Sluice-Hold: held by a trusted filter\r\n\r\nbody\r\n")
+        self.assertEqual(code, 250, text)
+        records = self.queued("held-by-cert@example.org")
+        self.assertEqual([(r.state, r.hold_reason) for r in records],
+                         [(self.m["queue_pb2"].HOLD, "held by a trusted filter")])
+
     def test_the_bridge_refuses_relaying_from_an_untrusted_peer_without_a_certificate(self):
         bridge = self.start_bridge("filter-bridge-direct", tls_yaml("next_hop_tls", *self.bridge_cert,
                                                                     ca=self.ca.cert))

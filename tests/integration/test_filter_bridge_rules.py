@@ -90,12 +90,15 @@ class RulesThroughPipelineTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="sluice-it-")
         cls.stages = []
         try:
-            cls.reinject = fbs.start_reinject(cls.tmp)
+            # Hold marks are signed by the bridge and verified by reinject with one key.
+            key = harness.write_hold_mark_key(cls.tmp)
+            cls.reinject = fbs.start_reinject(cls.tmp, flags=["--config=" + harness.write_yaml(
+                os.path.join(cls.tmp, "reinject.yaml"), "hold_mark_key_file: %s\n" % key)])
             cls.stages.append(cls.reinject)
             # The bridge asks the frontend for the full session record at <peer>:<admin port>:
             # the frontend's admin port must be known before it starts.
             frontend_admin = fbs.free_port()
-            config = {"upstream_admin_port": frontend_admin,
+            config = {"upstream_admin_port": frontend_admin, "hold_mark_key_file": key,
                       "filters": [{"name": "rules", "rules": {"rules": RULES}}]}
             cls.bridge = fbs.start_bridge(cls.tmp, "127.0.0.1:%d" % cls.reinject.smtp_port, config)
             cls.stages.append(cls.bridge)

@@ -6,8 +6,10 @@ outside mynetworks refused at connect (554 5.7.1); XFORWARD from an allowed clie
 an xforward host refused with Postfix's 550 5.7.0 while its mail is still taken; the XFORWARD
 client in the queue record (Queue.Get over gRPC) and in the log lines, our Received: naming the
 real peer; the message in the Maildir byte-exact apart from the added header fields; the in-band
-hold mark (X-Sluice-Hold:) honoured from the trusted peer only, and never delivered; a message
-that already passed 50 hops (Received: fields, Postfix hopcount_limit) refused as a loop.
+hold mark (X-Sluice-Hold:) honoured only when its MAC verifies with the hold_mark_key_file
+(whoever sends it: a trusted filter stage that passes a sender's forged mark on, unsigned or
+signed with another key, holds nothing), and never delivered; a message that already passed
+50 hops (Received: fields, Postfix hopcount_limit) refused as a loop.
 
 Never: leaves a process running (stopped by PID in tearDownClass).
 """
@@ -50,10 +52,12 @@ class ReinjectReceiveTest(harness.ClassTempDirTest):
         super().setUpClass()
         cls.maildir = os.path.join(cls.tmp, "mail")
         try:
+            key = harness.write_hold_mark_key(cls.tmp)
+            config = harness.write_yaml(os.path.join(cls.tmp, "reinject.yaml"), "hold_mark_key_file: %s\n" % key)
             cls.rj = cls.class_track(harness.Stage(
                 "sluice-reinject", ["--queue_dir=" + os.path.join(cls.tmp, "queue"), "--deliver=maildir:" + cls.maildir,
                                     "--mynetworks=%s/32,%s/32" % (TRUSTED, UNTRUSTED),
-                                    "--xforward_hosts=%s/32" % TRUSTED], cls.tmp, "reinject"))
+                                    "--xforward_hosts=%s/32" % TRUSTED, "--config=" + config], cls.tmp, "reinject"))
         except BaseException:
             cls._any_failed = True
             super().tearDownClass()
@@ -140,8 +144,9 @@ class ReinjectReceiveTest(harness.ClassTempDirTest):
         self.assertNotIn("192.0.2.66", line)
 
     def test_xforward_client_is_in_the_record_and_the_log_and_received_names_the_real_peer(self):
-        # Held (trusted peer's X-Sluice-Hold) so the entry stays in the queue to be looked at.
-        body = "Subject: traced\r\nX-Sluice-Hold: inspect\r\nMessage-ID: <t1@example.org>\r\n\r\nhello\r\n"
+        # Held (a signed X-Sluice-Hold) so the entry stays in the queue to be looked at.
+        body = ("Subject: traced\r\nX-Sluice-Hold: %s\r\nMessage-ID: <t1@example.org>\r\n\r\nhello\r\n"
+                % harness.hold_mark("orig@example.org", "inspect"))
         queue_id = self.send(TRUSTED, "orig@example.org", "traced@example.com", body,
                              xforward="NAME=client.example ADDR=192.0.2.7 PORT=4242 PROTO=ESMTP "
                                       "HELO=helo.example IDENT=SESSXF1")
@@ -194,8 +199,9 @@ class ReinjectReceiveTest(harness.ClassTempDirTest):
         self.assertIn(b"\r\nFrom: a@example.org\r\nSubject: bare\r\nMessage-ID:", head)
         self.assertEqual(body, b"body\r\n")
 
-    def test_hold_mark_from_the_trusted_peer_holds_until_released(self):
-        body = "Subject: held\r\nX-Sluice-Hold: spam score 12\r\n\r\nheld body\r\n"
+    def test_signed_hold_mark_holds_until_released(self):
+        body = "Subject: held\r\nX-Sluice-Hold: %s\r\n\r\nheld body\r\n" % harness.hold_mark("h@example.org",
+                                                                                          "spam score 12")
         queue_id = self.send(TRUSTED, "h@example.org", "held@example.com", body)
         qpb = self.stubs["queue_pb2"]
         listed = self.queue.List(qpb.ListQueueRequest(state=qpb.HOLD), timeout=5)
@@ -227,6 +233,26 @@ class ReinjectReceiveTest(harness.ClassTempDirTest):
         self.assertEqual(code, 250, text)
         self.delivered("not-looping@example.com")
         self.assertFalse(os.path.isdir(os.path.join(self.maildir, "looping@example.com")))
+
+    def test_unsigned_or_wrongly_signed_hold_mark_from_the_filter_peer_is_stripped_and_ignored(self):
+        # The filter stage's own address (xforward_hosts): a Postfix or amavisd filter stage
+        # passes a sender's mark on unchanged; a mark signed for another sender, or with
+        # another key, is no better.
+        marks = {"unsigned": "forged by a sender",
+                 "other-sender": harness.hold_mark("someone-else@example.org", "replayed"),
+                 "other-key": harness.hold_mark("f@example.org", "wrong key", secret="another-secret-0123456789abcdefgh"),
+                 "bad-mac": "spam; mac=" + "0" * 64}
+        for name, mark in marks.items():
+            with self.subTest(name):
+                rcpt = "not-held-%s@example.com" % name
+                body = "Subject: not held\r\nX-Sluice-Hold: %s\r\n\r\nbody\r\n" % mark
+                queue_id = self.send(TRUSTED, "f@example.org", rcpt, body)
+                raw = self.delivered(rcpt)[0]
+                self.assertNotIn(b"X-Sluice-Hold", raw)
+                self.assertFalse(os.path.exists(os.path.join(self.tmp, "queue", "hold", queue_id)))
+                self.assertRegex(self.rj.log(), r"event=received queue_id=%s .*held=false" % queue_id)
+        self.assertRegex(self.rj.log(), r"event=hold_mark_ignored .*reason=\"hold mark MAC does not verify\"")
+        self.assertRegex(self.rj.log(), r"event=hold_mark_ignored .*reason=\"hold mark without a MAC\"")
 
     def test_hold_mark_from_an_untrusted_peer_is_stripped_and_ignored(self):
         body = "Subject: not held\r\nX-Sluice-Hold: forged by a client\r\n\r\nbody\r\n"

@@ -113,6 +113,11 @@ absl::StatusOr<std::unique_ptr<FilterChain>> FilterChain::Create(
     return absl::InvalidArgumentError("trace_header: \"" + chain->trace_header_ +
                                       "\" is not a valid header field name");
   }
+  if (!config.hold_mark_key_file().empty()) {
+    auto key = smtp::HoldMarkKey::Load(config.hold_mark_key_file());
+    if (!key.ok()) return key.status();
+    chain->hold_key_ = *std::move(key);
+  }
   chain->spool_options_.dir = config.spool_dir();
   if (config.limits().has_spool_memory_bytes()) {
     chain->spool_options_.memory_limit = config.limits().spool_memory_bytes();
@@ -277,7 +282,11 @@ asio::awaitable<ChainResult> FilterChain::Run(ChainInput input) const {
     result.trace = TraceHeaderValue(hostname_, result.results, trace_header_.size());
   }
   if (result.action == ChainResult::Action::kDeliver) {
-    if (result.hold) edits.headers.push_back(HeaderEdit::Prepend(kHoldHeader, result.hold_reason));
+    if (result.hold) {
+      const std::string mark = hold_key_ ? hold_key_->Sign(result.envelope.mail_from(), result.hold_reason)
+                                         : smtp::HoldReasonText(result.hold_reason);
+      edits.headers.push_back(HeaderEdit::Prepend(kHoldHeader, mark));
+    }
     if (!result.trace.empty()) {
       HeaderEdit trace;
       trace.op = HeaderEdit::Op::kPrepend;

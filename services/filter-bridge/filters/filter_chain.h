@@ -12,11 +12,12 @@
 // or streams WriteMessage(spool, result.edits, sink) downstream (deliver).
 //
 // Hold (quarantine) travels in band: a delivered message to hold carries the header
-//   X-Sluice-Hold: <reason>
-// at the top. The reinject stage moves such a message to its hold queue when it comes from a
-// trusted peer; a Postfix after-filter smtpd does the same with header_checks
-// (/^X-Sluice-Hold:/ HOLD). Any X-Sluice-Hold field the sender put in the message is removed
-// first, so only a filter verdict can hold mail.
+//   X-Sluice-Hold: <reason>; mac=<HMAC-SHA256 with hold_mark_key_file>
+// at the top (lib/smtp/hold_mark.h; without a key file, the bare reason). The reinject stage
+// moves such a message to its hold queue when the MAC verifies with the same key; a Postfix
+// after-filter smtpd does the same with header_checks (/^X-Sluice-Hold:/ HOLD). Any
+// X-Sluice-Hold field the sender put in the message is removed first (and the frontend
+// already strips every X-Sluice-* field), so only a filter verdict can hold mail.
 //
 // The trace header (config trace_header, default X-Sluice-Filter; empty: none) is added at
 // the top of every delivered message: "X-Sluice-Filter: host; rules=accept (0.1ms); ...".
@@ -28,11 +29,13 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "asio/awaitable.hpp"
+#include "lib/smtp/hold_mark.h"
 #include "lib/smtp/reply.h"
 #include "prometheus/registry.h"
 #include "services/filter-bridge/filters/filter.h"
@@ -95,6 +98,7 @@ class FilterChain {
   std::vector<Entry> entries_;
   std::string hostname_;
   std::string trace_header_;
+  std::optional<smtp::HoldMarkKey> hold_key_;  // hold_mark_key_file: marks are signed
   SpoolOptions spool_options_;
   std::unique_ptr<FilterChainMetrics> metrics_;
 };

@@ -47,22 +47,35 @@ bool NameIs(std::string_view name, std::string_view want) {
 
 }  // namespace
 
+void HeaderCleanup::JudgeHoldMark(std::string_view value) {
+  if (o_.hold_key != nullptr) {
+    auto reason = o_.hold_key->Verify(value, o_.sender);
+    if (reason.ok()) {
+      hold_ = true;
+      hold_reason_ = *std::move(reason);
+      return;
+    }
+    ++ignored_hold_marks_;
+    ignored_reason_ = std::string(reason.status().message());
+    return;
+  }
+  if (o_.hold_by_certificate) {
+    hold_ = true;
+    hold_reason_ = smtp::UnsignedHoldReason(value);
+    return;
+  }
+  ++ignored_hold_marks_;
+  ignored_reason_ = "no hold_mark_key_file, and the peer is not trusted by certificate";
+}
+
 void HeaderCleanup::EmitHeader(std::string_view header, bool has_separator, std::string& out) {
   bool have_message_id = false;
   bool have_date = false;
   out.append(o_.received);
   for (const Field& f : SplitFields(header)) {
-    if (NameIs(f.name, "X-Sluice-Hold")) {
-      if (o_.honour_hold) {
-        hold_ = true;
-        std::string_view v = f.text.substr(f.name.size() + 1);
-        absl::string_view reason = absl::StripAsciiWhitespace(absl::string_view(v.data(), v.size()));
-        hold_reason_ = std::string(reason);
-        for (char& c : hold_reason_) {
-          if (c == '\r' || c == '\n' || c == '\t') c = ' ';
-        }
-      }
-      continue;  // only a trusted filter verdict holds mail; the mark never reaches a mailbox
+    if (NameIs(f.name, smtp::kHoldMarkField)) {
+      JudgeHoldMark(f.text.substr(f.name.size() + 1));
+      continue;  // only our filter stage's verdict holds mail; the mark never reaches a mailbox
     }
     if (NameIs(f.name, "Received")) ++received_fields_;
     if (NameIs(f.name, "Message-ID")) have_message_id = true;

@@ -3,8 +3,10 @@
 // What the after-filter cleanup does to the header of each message, as the content streams
 // through (Postfix cleanup(8)): our Received: for this hop at the top, Message-ID: and Date:
 // added at the end of the header when missing, and the in-band hold mark "X-Sluice-Hold:"
-// (set by the filter stage, honoured only from a trusted peer) taken out of the message and
-// turned into the queue state; the Received: fields are counted (loop detection). The header is held back until its end (bounded by the SMTP
+// taken out of the message and, when it proves it comes from our filter stage, turned into
+// the queue state (lib/smtp/hold_mark.h: its MAC verifies with hold_mark_key_file; without a
+// key, only from a peer trusted by a verified client certificate); the Received: fields are
+// counted (loop detection). The header is held back until its end (bounded by the SMTP
 // layer's header_size_limit); the body passes straight through.
 //
 // Never: changes a byte of the body or of the header fields it keeps; holds more than the
@@ -14,6 +16,8 @@
 #include <string>
 #include <string_view>
 
+#include "lib/smtp/hold_mark.h"
+
 namespace sluice::reinject {
 
 class HeaderCleanup {
@@ -22,7 +26,11 @@ class HeaderCleanup {
     std::string received;     // our Received: field with CRLF, put first
     std::string message_id;   // "<...@host>", added when the message has none
     std::string date;         // RFC 5322 date, added when the message has none
-    bool honour_hold = false; // the peer may hold mail with X-Sluice-Hold:
+    // How a hold mark is judged: with a key, its MAC must verify for `sender`; without one,
+    // any mark holds when the peer is trusted by a verified client certificate.
+    const smtp::HoldMarkKey* hold_key = nullptr;
+    bool hold_by_certificate = false;
+    std::string sender;       // the envelope sender (the MAC covers it)
   };
   explicit HeaderCleanup(Options options) : o_(std::move(options)) {}
 
@@ -36,9 +44,14 @@ class HeaderCleanup {
   // detection (Postfix hopcount_limit).
   int received_fields() const { return received_fields_; }
   const std::string& hold_reason() const { return hold_reason_; }
+  // Hold marks taken out without being honoured (no or wrong MAC, untrusted peer), and why
+  // the last one was.
+  int ignored_hold_marks() const { return ignored_hold_marks_; }
+  const std::string& ignored_hold_mark_reason() const { return ignored_reason_; }
 
  private:
   void EmitHeader(std::string_view header, bool has_separator, std::string& out);
+  void JudgeHoldMark(std::string_view value);  // the field's value, after the colon
 
   Options o_;
   bool header_done_ = false;
@@ -46,6 +59,8 @@ class HeaderCleanup {
   bool hold_ = false;
   std::string hold_reason_;
   int received_fields_ = 0;
+  int ignored_hold_marks_ = 0;
+  std::string ignored_reason_;
 };
 
 }  // namespace sluice::reinject

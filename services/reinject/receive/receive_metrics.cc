@@ -8,6 +8,9 @@ ReceiveMetrics::ReceiveMetrics(prometheus::Registry& r)
                   {{"outcome", {"accepted", "not_authorized", "draining"}}}),
       sessions_active(observe::AddGauge(r, "sluice_reinject_sessions_active", "SMTP sessions open now.")),
       transactions(r, "sluice_reinject_transactions_total", "Mail transactions by outcome.",
-                   {{"outcome", {"queued", "held", "queue_full", "write_error", "aborted", "too_many_hops"}}}) {}
+                   {{"outcome", {"queued", "held", "queue_full", "write_error", "aborted", "too_many_hops"}}}),
+      hold_marks(r, "sluice_reinject_hold_marks_total",
+                 "X-Sluice-Hold marks seen: honoured (proven to come from our filter stage) or ignored.",
+                 {{"outcome", {"honoured", "ignored"}}}) {}
 
 }  // namespace sluice::reinject

@@ -4,6 +4,7 @@
 //   sluice_reinject_connections_total{outcome}   accepted, not_authorized, draining
 //   sluice_reinject_sessions_active
 //   sluice_reinject_transactions_total{outcome}  queued, held, queue_full, write_error, aborted
+//   sluice_reinject_hold_marks_total{outcome}    honoured, ignored (X-Sluice-Hold not proven ours)
 //
 // Never: labels with an address or an id.
 #pragma once
@@ -19,6 +20,7 @@ struct ReceiveMetrics {
   observe::Labelled<prometheus::Counter> connections;
   prometheus::Gauge& sessions_active;
   observe::Labelled<prometheus::Counter> transactions;
+  observe::Labelled<prometheus::Counter> hold_marks;
 };
 
 }  // namespace sluice::reinject

@@ -18,8 +18,8 @@ namespace {
 class GuardedSession : public ReceiveSession {
  public:
   GuardedSession(ReceiveContext& ctx, smtp::SessionFacts& facts, std::shared_ptr<control::SessionHandle> handle,
-                 bool peer_trusted, bool address_trusted, std::function<void()> on_end)
-      : ReceiveSession(ctx, facts, std::move(handle), peer_trusted),
+                 bool address_trusted, std::function<void()> on_end)
+      : ReceiveSession(ctx, facts, std::move(handle)),
         facts_(facts), address_trusted_(address_trusted), on_end_(std::move(on_end)) {}
   ~GuardedSession() override { on_end_(); }
 
@@ -83,10 +83,9 @@ asio::awaitable<smtp::AcceptedSession> ReceiveServer::Accept(smtp::SmtpStream& s
   bool xforward_ok = ctx_.xforward_hosts.Contains(facts.peer_address);
   out.settings.xforward_allowed = xforward_ok;
   out.settings.xforward_by_certificate = ctx_.trust_verified_client_cert;
-  bool peer_trusted = xforward_ok;  // the same trust lets a peer hold mail in band
   ReceiveContext& ctx = ctx_;
   control::StageRuntime& runtime = runtime_;
-  out.handler = std::make_unique<GuardedSession>(ctx_, facts, handle, peer_trusted, address_trusted, [&ctx, &runtime] {
+  out.handler = std::make_unique<GuardedSession>(ctx_, facts, handle, address_trusted, [&ctx, &runtime] {
     ctx.metrics->sessions_active.Decrement();
     runtime.RecheckAccepting();
   });

@@ -28,8 +28,8 @@ std::string MessageIdFor(const std::string& queue_id, const std::string& hostnam
 }  // namespace
 
 ReceiveSession::ReceiveSession(ReceiveContext& ctx, smtp::SessionFacts& facts,
-                               std::shared_ptr<control::SessionHandle> handle, bool peer_trusted)
-    : ctx_(ctx), facts_(facts), handle_(std::move(handle)), peer_trusted_(peer_trusted) {}
+                               std::shared_ptr<control::SessionHandle> handle)
+    : ctx_(ctx), facts_(facts), handle_(std::move(handle)) {}
 
 std::string ReceiveSession::OrigClientText() const {
   if (!smtp::XforwardKnown(xforward_.addr)) return "";
@@ -121,7 +121,9 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnData() {
   o.received = smtp::FormatReceived(info, now);
   o.message_id = MessageIdFor(writer_->id(), ctx_.hostname);
   o.date = smtp::Rfc5322Date(now);
-  o.honour_hold = peer_trusted_;
+  o.hold_key = ctx_.hold_mark_key ? &*ctx_.hold_mark_key : nullptr;
+  o.hold_by_certificate = ctx_.trust_verified_client_cert && facts_.tls_client_verified;
+  o.sender = record_.sender();
   cleanup_.emplace(std::move(o));
   handle_->Update([](sluice::v1::SessionMetadata& m) { m.set_state("data"); });
   co_return smtp::Reply{};
@@ -175,7 +177,16 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnDataEnd(smtp::DataOutcome outcome
     *oc = handle_->Snapshot();
     oc->clear_current();
   }
+  if (cleanup_->ignored_hold_marks() > 0) {
+    // A mark not proven to come from our filter stage: taken out, not honoured.
+    ctx_.metrics->hold_marks.at({"ignored"}).Increment(cleanup_->ignored_hold_marks());
+    observe::Warn("hold_mark_ignored")
+        .Kv("session", session_id)
+        .Kv("peer", facts_.peer_address)
+        .Kv("reason", cleanup_->ignored_hold_mark_reason());
+  }
   bool held = cleanup_->hold();
+  if (held) ctx_.metrics->hold_marks.at({"honoured"}).Increment();
   if (held) {
     record_.set_state(sluice::v1::HOLD);
     record_.set_hold_reason(cleanup_->hold_reason().empty() ? "held by filter" : cleanup_->hold_reason());

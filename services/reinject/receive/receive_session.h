@@ -20,6 +20,7 @@
 #include "lib/control/session_registry.h"
 #include "lib/control/stage_runtime.h"
 #include "lib/net/cidr.h"
+#include "lib/smtp/hold_mark.h"
 #include "lib/smtp/server_handler.h"
 #include "services/reinject/queue/queue_store.h"
 #include "services/reinject/queue/queue_writer.h"
@@ -39,13 +40,14 @@ struct ReceiveContext {
   net::CidrSet mynetworks;
   net::CidrSet xforward_hosts;
   bool trust_verified_client_cert = false;
+  // hold_mark_key_file: a hold mark must carry a MAC made with it (lib/smtp/hold_mark.h).
+  std::optional<smtp::HoldMarkKey> hold_mark_key;
   control::StageRuntime* runtime = nullptr;  // counts transactions in flight (Admin status); may be null
 };
 
 class ReceiveSession : public smtp::ServerHandler {
  public:
-  ReceiveSession(ReceiveContext& ctx, smtp::SessionFacts& facts, std::shared_ptr<control::SessionHandle> handle,
-                 bool peer_trusted);
+  ReceiveSession(ReceiveContext& ctx, smtp::SessionFacts& facts, std::shared_ptr<control::SessionHandle> handle);
 
   asio::awaitable<smtp::Reply> OnXforward(const smtp::XforwardAttrs& attrs) override;
   asio::awaitable<smtp::Reply> OnHelo() override;
@@ -63,7 +65,6 @@ class ReceiveSession : public smtp::ServerHandler {
   ReceiveContext& ctx_;
   smtp::SessionFacts& facts_;
   std::shared_ptr<control::SessionHandle> handle_;
-  bool peer_trusted_;  // may hold mail via X-Sluice-Hold (same trust as XFORWARD)
 
   // XFORWARD facts for the next transaction (they persist until changed, as in Postfix).
   smtp::XforwardAttrs xforward_;
