@@ -45,13 +45,15 @@ class SluicePipeline:
         admin = {name: free_port() for name in ("frontend", "filter-bridge", "reinject")}
         limits = ("limits:\n  max_sessions: %d\n  message_size_limit_bytes: %d\n" %
                   (max_sessions, message_size_limit))
+        # deploy/local names var/hold-mark.key (made by scripts/run-local): one for this run.
+        hold_key = "hold_mark_key_file: %s\n" % harness.write_hold_mark_key(workdir)
         try:
             self.reinject = self._start("reinject", "sluice-reinject", admin, limits +
-                                        "queue_dir: %s\ndeliver: discard\n" % self.queue_dir)
+                                        "queue_dir: %s\ndeliver: discard\n" % self.queue_dir + hold_key)
             self.bridge = self._start("filter-bridge", "sluice-filter-bridge", admin, limits +
                                       "next_hop: 127.0.0.1:%d\nnext_hop_admin: [\"127.0.0.1:%d\"]\n"
                                       "upstream_admin_port: %d\n" %
-                                      (self.reinject.smtp_port, admin["reinject"], admin["frontend"]))
+                                      (self.reinject.smtp_port, admin["reinject"], admin["frontend"]) + hold_key)
             self.frontend = self._start("frontend", "sluice-frontend", admin, limits +
                                         "filter: 127.0.0.1:%d\nfilter_admin: [\"127.0.0.1:%d\"]\n" %
                                         (self.bridge.smtp_port, admin["filter-bridge"]))
