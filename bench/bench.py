@@ -45,6 +45,7 @@ sys.path.insert(0, HERE)
 import measure  # noqa: E402
 import report  # noqa: E402
 from postfix_pipeline import PostfixPipeline, PostfixUnavailable, SmtpSink, why_postfix_cannot_run  # noqa: E402
+from process_tree import start_time_of  # noqa: E402
 from sluice_pipeline import SluicePipeline  # noqa: E402
 
 SESSIONS = (1, 20, 100)
@@ -84,6 +85,11 @@ def fail_loudly(text, code=2):
     sys.exit(code)
 
 
+def remember(result, pids):
+    """Notes (pid, start time) of what the bench started, so a check can prove it all ended."""
+    result["started_processes"] += [[pid, start_time_of(pid)] for pid in pids]
+
+
 def measure_cell(pipelines, cell, rounds, bin_dir, first_offset):
     sessions, size, msgs = cell["sessions"], cell["size"], cell["msgs"]
     cell["rounds"] = {p.name: [] for p in pipelines}
@@ -101,8 +107,9 @@ def measure_cell(pipelines, cell, rounds, bin_dir, first_offset):
     report.summarize_cell(cell)
 
 
-def measure_smtp_sink(workdir, sessions, size, msgs, rounds):
+def measure_smtp_sink(workdir, sessions, size, msgs, rounds, result):
     sink = SmtpSink(workdir)
+    remember(result, sink.tree.roots)
     try:
         measure.load_turn(sink, measure.smtp_source_argv(sessions, msgs, size, sink.port), msgs,
                           delivered_check=False)  # warm-up
@@ -149,8 +156,10 @@ def measure_all(args, bin_dir, cells, workdir, result):
         os.makedirs(os.path.join(workdir, "sluice"))
         sluice = SluicePipeline(os.path.join(workdir, "sluice"), bin_dir, MAX_SESSIONS, size_limit)
         pipelines.append(sluice)
+        remember(result, sluice.tree.roots)
         postfix = PostfixPipeline(workdir, MAX_SESSIONS, size_limit)
         pipelines.append(postfix)
+        remember(result, postfix.tree.roots)
         # The large message first, while sluice's heap is fresh: later, memory freed by the
         # grid's loads would hide what the message needs.
         result["large_message"] = measure.large_message_turn(sluice, args.large_message_bytes)
@@ -165,7 +174,7 @@ def measure_all(args, bin_dir, cells, workdir, result):
             result["cells"].append(cell)
 
         sink_msgs = cell_messages(20, 10240, args.scale)
-        result["smtp_sink"] = measure_smtp_sink(workdir, 20, 10240, sink_msgs, args.rounds)
+        result["smtp_sink"] = measure_smtp_sink(workdir, 20, 10240, sink_msgs, args.rounds, result)
         progress("smtp-sink alone: %.0f msgs/s, %.3f ms CPU/msg" % (
             result["smtp_sink"]["msgs_per_s"], result["smtp_sink"]["cpu_ms_per_msg"]))
         result["single_sender"] = measure_single_sender(pipelines, args.single_sender_msgs, args.rounds)
@@ -230,7 +239,7 @@ def main():
               "machine": {"cpus": os.cpu_count(), "sluice_deliver": "--deliver=discard",
                           "queue_device": device, "queue_fstype": fstype,
                           "loadavg_at_start": open("/proc/loadavg").read().split()[:3]},
-              "cells": []}
+              "cells": [], "started_processes": []}
     failed = None
     try:
         measure_all(args, bin_dir, cells, workdir, result)

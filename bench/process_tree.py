@@ -44,6 +44,15 @@ def _all_parents():
     return out
 
 
+def start_time_of(pid):
+    """The process's start time in ticks since boot (None when it is gone): with the PID, it
+    names one process even if the PID is reused later."""
+    try:
+        return int(_stat_fields(pid)[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def command_of(pid):
     """The process's argv joined with spaces ('' when it is gone)."""
     try:

@@ -3,8 +3,8 @@
 bench/run --smoke starts the same two pipelines as the full bench (sluice's three stages and a
 private Postfix before-queue proxy pipeline) and runs one small cell in two alternating rounds,
 smtp-sink alone, the single sender, a 2 MB message and 200 idle sessions; the test checks that
-it exits 0, prints the table and every summary line, and writes a JSON and a PNG that hold
-what the full run would. Without root it checks instead that the bench refuses loudly.
+it exits 0, prints the table and every summary line, writes a JSON and a PNG that hold what
+the full run would, and that every process it started (by PID and start time) has ended. Without root it checks instead that the bench refuses loudly.
 
 Never: asserts on a timing or a ratio (a benchmark's figures are not a test's); leaves a
 process running (bench/bench.py stops everything it starts by PID).
@@ -22,6 +22,7 @@ SOURCE_DIR = os.environ.get("SLUICE_SOURCE_DIR",
 BIN_DIR = os.environ.get("SLUICE_BIN_DIR", os.path.join(SOURCE_DIR, "build", "bin"))
 sys.path.insert(0, os.path.join(SOURCE_DIR, "bench"))
 from postfix_pipeline import why_postfix_cannot_run  # noqa: E402
+from process_tree import start_time_of  # noqa: E402
 
 RUN = os.path.join(SOURCE_DIR, "bench", "run")
 
@@ -67,6 +68,9 @@ class BenchSmokeTest(unittest.TestCase):
         self.assertEqual(set(result["large_message"]["rss_growth_mb"]), {"frontend", "filter-bridge", "reinject"})
         self.assertEqual(result["idle_sessions"]["sessions"], 200)
         self.assertNotEqual(result["machine"]["queue_fstype"], "tmpfs")
+        self.assertEqual(len(result["started_processes"]), 5, "three stages, Postfix's master, smtp-sink")
+        for pid, start_time in result["started_processes"]:
+            self.assertNotEqual(start_time_of(pid), start_time, "process %d was left running" % pid)
         with open(os.path.join(self.results, "latest.png"), "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
 
