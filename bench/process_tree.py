@@ -181,8 +181,12 @@ class ProcessTree:
             pss_total += pss_of(pid)
             with self._lock:
                 known = self._peaks.get(pid)
-                if known is None:
-                    known = (self.role(pid, command_of(pid)), 0)
+            if known is None:
+                command = command_of(pid)
+                if not command:
+                    continue  # gone (or a zombie) between two reads: nothing to name it by
+                known = (self.role(pid, command), 0)
+            with self._lock:
                 self._peaks[pid] = (known[0], max(known[1], hwm))
         with self._lock:
             self._pss_peak = max(self._pss_peak, pss_total)

@@ -149,8 +149,9 @@ def summary_lines(result):
     m = result["machine"]
     out.append("note sluice delivers with %s; both queues on %s (%s), not tmpfs" % (
         m["sluice_deliver"], m["queue_device"], m["queue_fstype"]))
-    out.append("note other processes used %.0f%% of one CPU on average during the measured turns (%d CPUs): "
-               "msgs/s and latency are wall-clock figures and move with it, CPU per message does not" % (
+    out.append("note CPU outside both pipelines and the bench (other work; kernel threads such as the file "
+               "system's journal) averaged %.0f%% of one CPU during the measured turns (%d CPUs): msgs/s and "
+               "latency are wall-clock figures and move with it, CPU per message does not" % (
                    100 * m["other_cpu_share"], m["cpus"]))
     out.append("note %d rounds per cell, pipelines alternating first; whole bench %.0f s" % (
         result["config"]["rounds"], result["duration_s"]))
