@@ -4,18 +4,15 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "asio/connect.hpp"
-#include "asio/experimental/as_tuple.hpp"
-#include "asio/experimental/awaitable_operators.hpp"
 #include "asio/ip/tcp.hpp"
 #include "asio/steady_timer.hpp"
 #include "asio/use_awaitable.hpp"
+#include "lib/net/tcp_connect.h"
 #include "lib/smtp/reply_parser.h"
 
 namespace sluice::smtp {
 namespace {
 
-constexpr auto kNothrow = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kMaxReplyLine = 4096;  // RFC 5321 §4.5.3.1.5: 512; be generous, but bounded
 constexpr size_t kContentFlushBytes = 64 * 1024;
@@ -37,34 +34,10 @@ void SmtpClient::Close() {
 }
 
 asio::awaitable<absl::StatusOr<Reply>> SmtpClient::Connect(const net::HostPort& target) {
-  using namespace asio::experimental::awaitable_operators;
-  asio::steady_timer timer(executor_);
-  timer.expires_after(timeouts_.connect);
   peer_ = target.ToString();
-  // An address needs no resolver; a name is resolved with a numeric service, so neither
-  // costs a parse of /etc/services per connection (it showed in profiles).
-  std::vector<asio::ip::tcp::endpoint> endpoints;
-  std::error_code aec;
-  asio::ip::address literal = asio::ip::make_address(target.host, aec);
-  if (!aec) {
-    endpoints.emplace_back(literal, target.port);
-  } else {
-    asio::ip::tcp::resolver resolver(executor_);
-    auto resolved = co_await (resolver.async_resolve(target.host, std::to_string(target.port),
-                                                     asio::ip::resolver_base::numeric_service, kNothrow) ||
-                              timer.async_wait(kNothrow));
-    if (resolved.index() == 1) co_return Broken(absl::DeadlineExceededError(absl::StrCat("resolving ", peer_, ": timeout")));
-    auto [rec, results] = std::get<0>(resolved);
-    if (rec) co_return Broken(absl::UnavailableError(absl::StrCat("resolving ", peer_, ": ", rec.message())));
-    for (const auto& entry : results) endpoints.push_back(entry.endpoint());
-  }
-
-  asio::ip::tcp::socket socket(executor_);
-  auto connected = co_await (asio::async_connect(socket, endpoints, kNothrow) || timer.async_wait(kNothrow));
-  if (connected.index() == 1) co_return Broken(absl::DeadlineExceededError(absl::StrCat("connecting to ", peer_, ": timeout")));
-  auto [cec, endpoint] = std::get<0>(connected);
-  if (cec) co_return Broken(absl::UnavailableError(absl::StrCat("connecting to ", peer_, ": ", cec.message())));
-  stream_ = std::make_unique<SmtpStream>(std::move(socket));
+  auto socket = co_await net::ConnectTcp(executor_, target, timeouts_.connect);
+  if (!socket.ok()) co_return Broken(socket.status());
+  stream_ = std::make_unique<SmtpStream>(*std::move(socket));
   broken_ = false;
   co_return co_await ReadReply(timeouts_.reply);
 }

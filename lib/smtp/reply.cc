@@ -226,6 +226,18 @@ Reply FilterFailureTempfail() {
 }
 Reply FilterFailureReject() { return MakeReply(550, "5.5.0", "Service unavailable"); }
 
+Reply UnknownRelayRecipient(std::string_view recipient) {
+  return MakeReply(550, "5.1.1", Join("<", recipient, ">: Recipient address rejected: User unknown in relay recipient table"));
+}
+Reply AccessRejected(int code, std::string_view enhanced, std::string_view name, std::string_view what,
+                     std::string_view text) {
+  return MakeReply(code, enhanced, Join(Join("<", name, ">: "), Join(what, " rejected: ", text)));
+}
+Reply PolicyServerError() { return MakeReply(451, "4.3.5", "Server configuration problem"); }
+Reply DnsblBlocked(std::string_view client, std::string_view sites) {
+  return MakeReply(554, "5.7.1", Join(Join("Service unavailable; client [", client, "] blocked using "), sites, ""));
+}
+
 Reply ProxyError() { return MakeReply(451, "4.3.0", "Error: queue file write error"); }
 Reply TransactionTempUnavailable() {
   return MakeReply(451, "4.3.0", "Service temporarily unavailable, try again");

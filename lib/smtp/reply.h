@@ -115,6 +115,15 @@ Reply MilterTempfail();                                              // 451 4.7.
 Reply FilterFailureTempfail();                                       // 451 4.7.1 (a failed filter, on_failure tempfail)
 Reply FilterFailureReject();                                         // 550 5.5.0 Service unavailable (on_failure reject)
 
+// Restriction checks before DATA (frontend; Postfix smtpd_check.c wording).
+Reply UnknownRelayRecipient(std::string_view recipient);             // 550 5.1.1 <r>: Recipient address rejected: User unknown in relay recipient table
+// An access table's or policy server's refusal: "<name>: Class rejected: text" with the
+// code and enhanced code the table gave (REJECT 554 5.7.1, DEFER 450 4.7.1 by default).
+Reply AccessRejected(int code, std::string_view enhanced, std::string_view name, std::string_view what,
+                     std::string_view text);                         // e.g. 554 5.7.1 <r>: Recipient address rejected: Access denied
+Reply PolicyServerError();                                           // 451 4.3.5 Server configuration problem
+Reply DnsblBlocked(std::string_view client, std::string_view sites);  // 554 5.7.1 Service unavailable; client [addr] blocked using zen…
+
 // Infrastructure failures: always 4xx.
 Reply ProxyError();                                                  // 451 4.3.0 Error: queue file write error
 Reply TransactionTempUnavailable();                                  // 451 4.3.0 Service temporarily unavailable, try again

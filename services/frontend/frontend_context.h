@@ -1,7 +1,8 @@
 // services/frontend/frontend_context.h
 //
 // What every frontend session shares: the parsed config, the live limits, admission, the
-// relay policy, the filter's address and watch, metrics. Built once by the server.
+// relay policy and the restriction lists, the filter's address and watch, metrics. Built
+// once by the server.
 //
 // Never: holds per-session state; is mutated after start-up except through its own
 // thread-safe members (LimitsStore, Admission, atomics).
@@ -19,6 +20,7 @@
 #include "services/frontend/frontend_metrics.h"
 #include "services/frontend/recipient_verification.h"
 #include "services/frontend/relay_policy.h"
+#include "services/frontend/restrictions/restrictions.h"
 #include "sluice/v1/config.pb.h"
 #include "sluice/v1/limits.pb.h"
 
@@ -43,6 +45,8 @@ struct FrontendContext {
   // what the filter stage behind takes (filter_admin). Null: `limits`.
   control::EffectiveLimits* effective_limits = nullptr;
   RelayPolicy relay;
+  // The checks before DATA (restrictions/checks_from_config.h); never null once serving.
+  std::unique_ptr<restrictions::Restrictions> restrictions;
   Admission admission;
   FrontendMetrics* metrics = nullptr;
   net::CidrSet proxy_protocol_trusted;

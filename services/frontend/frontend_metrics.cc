@@ -38,11 +38,17 @@ FrontendMetrics::FrontendMetrics(prometheus::Registry& r)
                                         "Header fields taken out of incoming mail: X-Sluice-* (ours alone to "
                                         "write) and Authentication-Results naming our authserv-id.",
                                         "header", {"x_sluice", "authentication_results"})) {
-  relay_denied_ = &prometheus::BuildCounter()
-                       .Name("sluice_frontend_relay_denied_total")
-                       .Help("Recipients refused with 554 5.7.1 Relay access denied.")
-                       .Register(r)
-                       .Add({});
+  restriction_refusals_ = &prometheus::BuildCounter()
+                               .Name("sluice_frontend_restriction_refusals_total")
+                               .Help("Commands refused by a restriction check before DATA (Postfix smtpd_*_restrictions), "
+                                     "by check and action (reject: 5xx, defer: 4xx).")
+                               .Register(r);
+  auto& reloads = prometheus::BuildCounter()
+                      .Name("sluice_frontend_table_reloads_total")
+                      .Help("Reloads of restriction tables whose files changed, by outcome (error: the old table stays).")
+                      .Register(r);
+  table_reload_ok_ = &reloads.Add({{"outcome", "ok"}});
+  table_reload_error_ = &reloads.Add({{"outcome", "error"}});
   auto& tls = prometheus::BuildCounter()
                   .Name("sluice_frontend_tls_sessions_total")
                   .Help("STARTTLS handshakes by outcome.")
@@ -90,6 +96,19 @@ void FrontendMetrics::Inc(std::map<std::string, prometheus::Counter*, std::less<
 void FrontendMetrics::Connection(std::string_view outcome) { Inc(connections_, outcome); }
 void FrontendMetrics::Transaction(std::string_view outcome) { Inc(transactions_, outcome); }
 void FrontendMetrics::LimitHit(std::string_view limit) { Inc(limit_hits_, limit); }
+void FrontendMetrics::DeclareRestriction(std::string_view check) {
+  for (const char* action : {"reject", "defer"}) {
+    std::string key = std::string(check) + "/" + action;
+    if (restriction_children_.count(key) == 0) {
+      restriction_children_[key] = &restriction_refusals_->Add({{"check", std::string(check)}, {"action", action}});
+    }
+  }
+}
+
+void FrontendMetrics::RestrictionRefused(std::string_view check, std::string_view action) {
+  Inc(restriction_children_, std::string(check) + "/" + std::string(action));
+}
+
 void FrontendMetrics::ProxyFailure(std::string_view reason) { Inc(proxy_failures_, reason); }
 
 }  // namespace sluice::frontend

@@ -33,10 +33,15 @@ class FrontendMetrics {
   // proxy_failures_total{reason}: connect, timeout, lost, protocol, unexpected_reply,
   // backpressure, spool (speed_adjust temporary file).
   void ProxyFailure(std::string_view reason);
-  void RelayDenied() { relay_denied_->Increment(); }
   // header_fields_removed_total{header}: x_sluice (X-Sluice-* from a client),
   // authentication_results (naming our authserv-id).
   void HeaderFieldsRemoved(std::string_view header, uint64_t n);
+  // restriction_refusals_total{check,action}: a restriction check refused a command
+  // (action reject: 5xx, defer: 4xx). Every check declares its name at start-up.
+  void DeclareRestriction(std::string_view check);
+  void RestrictionRefused(std::string_view check, std::string_view action);
+  // table_reloads_total{outcome}: ok, error (a changed restriction table that did not load).
+  void TableReload(bool ok) { (ok ? table_reload_ok_ : table_reload_error_)->Increment(); }
   void TlsSession(bool ok) { (ok ? tls_ok_ : tls_failed_)->Increment(); }
 
   prometheus::Gauge& sessions_active() { return *sessions_active_; }
@@ -53,7 +58,10 @@ class FrontendMetrics {
   std::map<std::string, prometheus::Counter*, std::less<>> limit_hits_;
   std::map<std::string, prometheus::Counter*, std::less<>> proxy_failures_;
   std::map<std::string, prometheus::Counter*, std::less<>> header_fields_removed_;
-  prometheus::Counter* relay_denied_;
+  prometheus::Family<prometheus::Counter>* restriction_refusals_;
+  std::map<std::string, prometheus::Counter*, std::less<>> restriction_children_;  // "check/action"
+  prometheus::Counter* table_reload_ok_;
+  prometheus::Counter* table_reload_error_;
   prometheus::Counter* tls_ok_;
   prometheus::Counter* tls_failed_;
   prometheus::Gauge* sessions_active_;

@@ -119,6 +119,24 @@ asio::awaitable<smtp::AcceptedSession> FrontendServer::Accept(smtp::SmtpStream& 
   if (ctx_.config.resolve_client_names()) {
     facts.client_name = co_await net::VerifiedReverseName(executor, facts.client_address, kReverseNameTimeout);
   }
+  // Restriction checks start their slow work (DNS lists) now; without delay_reject the
+  // connect list decides here, its refusal replacing the greeting (Postfix).
+  const restrictions::Restrictions& checks = *ctx_.restrictions;
+  checks.Prefetch(facts, executor);
+  if (checks.HasChecksFor(restrictions::Stage::kConnect)) {
+    restrictions::Request req;
+    req.command = restrictions::Stage::kConnect;
+    req.facts = &facts;
+    req.client_trusted = ctx_.relay.ClientInMynetworks(facts.client_address);
+    req.executor = executor;
+    restrictions::Actions ignored;
+    smtp::Reply refused = co_await checks.Evaluate(req, ignored);
+    if (!refused.empty()) {
+      ctx_.metrics->sessions_active().Decrement();
+      co_await smtp::SessionServer::Refuse(stream, refused);
+      co_return out;
+    }
+  }
   meta.set_session_id(facts.session_id);
   meta.set_stage("frontend");
   meta.set_instance(ctx_.hostname);

@@ -3,7 +3,8 @@
 // The frontend's accept decision for each connection: the real client address (PROXY
 // protocol, required from and only accepted from trusted balancers), admission (draining,
 // max_sessions, per-client count and rate, the filter stage's capacity) answered at once
-// with "421" when refused, the verified reverse name, the session record in the registry,
+// with "421" when refused, the verified reverse name, the restriction checks' start (and,
+// without delay_reject, the connect checks' verdict), the session record in the registry,
 // and a ProxySession as the dialogue's handler. The generic accept/drain machinery is
 // lib/smtp/session_server.h.
 //

@@ -19,6 +19,7 @@
 #include "lib/smtp/relay_hop.h"
 #include "lib/smtp/tls_context.h"
 #include "services/frontend/frontend_server.h"
+#include "services/frontend/restrictions/checks_from_config.h"
 
 namespace {
 
@@ -65,6 +66,15 @@ int main(int argc, char** argv) {
   auto verification = frontend::RecipientVerification::Create(config, p.registry());
   if (!verification.ok()) return Fail(verification.status());
   ctx.verification = verification->get();
+  // The checks before DATA; their tables are looked at for changes by their own thread.
+  frontend::restrictions::TableWatcher table_watcher(
+      [&p] { return std::chrono::milliseconds(1000LL * p.limits().Get()->restriction_table_check_seconds()); },
+      [&metrics](bool ok) { metrics.TableReload(ok); });
+  auto checks = frontend::restrictions::RestrictionsFromConfig(config, ctx.relay, ctx.limits, &metrics,
+                                                                    table_watcher);
+  if (!checks.ok()) return Fail(checks.status());
+  ctx.restrictions = *std::move(checks);
+  table_watcher.Start();
   auto set_exemptions = [&ctx](const sluice::v1::Limits& l) {
     auto set = net::CidrSet::Parse({l.limit_exemptions().begin(), l.limit_exemptions().end()});
     if (set.ok()) ctx.SetLimitExemptions(std::make_shared<net::CidrSet>(*std::move(set)));

@@ -59,7 +59,7 @@ asio::awaitable<smtp::Reply> ProxySession::OnHelo() {
     m.set_helo(facts_.helo);
     m.set_protocol(facts_.Protocol());
   });
-  co_return smtp::Reply{};
+  co_return co_await Restrict(restrictions::Stage::kHelo, "");
 }
 
 asio::awaitable<smtp::Reply> ProxySession::OnMail(const smtp::MailFrom& mail) {
@@ -70,10 +70,17 @@ asio::awaitable<smtp::Reply> ProxySession::OnMail(const smtp::MailFrom& mail) {
     observe::Info("message_rate_limit").Kv("session", facts_.session_id).Kv("client", facts_.client_address);
     co_return smtp::replies::MessageRateExceeded(facts_.client_address);
   }
-  in_transaction_ = true;
   t_ = std::make_unique<Transaction>();
   t_->mail_from = mail.address;
   t_->mail_line = absl::StrCat("MAIL FROM:<", mail.address, ">", smtp::FormatParams(mail.params));
+  t_->instance = absl::StrCat(facts_.session_id, ".", ++mail_commands_);
+  t_->declared_size = mail.size.value_or(0);
+  smtp::Reply refused = co_await Restrict(restrictions::Stage::kMail, "");
+  if (!refused.empty()) {
+    t_.reset();
+    co_return refused;
+  }
+  in_transaction_ = true;
   ctx_.transactions_in_flight.fetch_add(1);
   update_metadata_([&](sluice::v1::SessionMetadata& m) {
     auto* t = m.mutable_current();
@@ -199,14 +206,10 @@ asio::awaitable<smtp::Reply> ProxySession::OpenFilter(const std::vector<std::str
 }
 
 asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
-  if (!ctx_.relay.RecipientAllowed(rcpt.address, ClientTrusted())) {
-    ctx_.metrics->RelayDenied();
-    observe::Info("relay_denied")
-        .Kv("session", facts_.session_id)
-        .Kv("client", facts_.client_address)
-        .Kv("recipient", rcpt.address);
-    co_return smtp::replies::RelayDenied(rcpt.address);
-  }
+  // Our own checks first (relay access, tables, policy): before the filter is involved.
+  smtp::Reply refused = co_await Restrict(restrictions::Stage::kRcpt, rcpt.address);
+  if (!refused.empty()) co_return refused;
+  if (t_->actions.discard) co_return co_await AcceptDiscarded(rcpt);
   bool exempt = ctx_.LimitExemptions()->Contains(facts_.client_address);
   if (!ctx_.admission.AllowRecipient(facts_.client_address, exempt, *limits_)) {
     ctx_.metrics->LimitHit("recipient_rate");
@@ -279,10 +282,15 @@ smtp::ReceivedInfo ReceivedInfoFor(const smtp::SessionFacts& facts, const std::s
 }
 
 std::string ProxySession::ReceivedHeader() const {
-  return smtp::FormatReceived(ReceivedInfoFor(facts_, ctx_.hostname, t_->recipients), std::time(nullptr));
+  // The restriction checks' PREPEND headers and hold mark go above our Received:, as
+  // Postfix's smtpd puts them (restrictions/restrictions.h).
+  return CheckHeaders() + smtp::FormatReceived(ReceivedInfoFor(facts_, ctx_.hostname, t_->recipients), std::time(nullptr));
 }
 
 asio::awaitable<smtp::Reply> ProxySession::OnData() {
+  smtp::Reply refused = co_await Restrict(restrictions::Stage::kData, "");
+  if (!refused.empty()) co_return refused;
+  if (t_->actions.discard) co_return co_await StartDiscarded();
   t_->headers.emplace(ctx_, *limits_);
   if (speed_adjust_) co_return StartSpool();
   if (!t_->filter) co_return smtp::replies::ProxyError();  // cannot happen: an accepted RCPT opened it
@@ -303,6 +311,7 @@ asio::awaitable<smtp::Reply> ProxySession::OnData() {
 asio::awaitable<absl::Status> ProxySession::OnContent(std::string_view chunk) {
   t_->content_bytes += chunk.size();
   ctx_.metrics->received_bytes().Increment(static_cast<double>(chunk.size()));
+  if (t_->actions.discard) co_return absl::OkStatus();  // DISCARD: read and dropped
   co_return co_await ForwardContent(t_->headers->Filter(chunk));
 }
 
@@ -320,7 +329,7 @@ asio::awaitable<absl::Status> ProxySession::ForwardContent(std::string_view chun
 
 asio::awaitable<smtp::Reply> ProxySession::OnDataEnd(smtp::DataOutcome outcome) {
   t_->in_data = false;
-  if (outcome == smtp::DataOutcome::kComplete) {
+  if (outcome == smtp::DataOutcome::kComplete && t_->headers) {  // none when DISCARDed
     // A header that never ended may still hold a field back (usually nothing).
     absl::Status st = co_await ForwardContent(t_->headers->Finish());
     if (!st.ok()) outcome = smtp::DataOutcome::kHandlerFailed;
@@ -334,7 +343,14 @@ asio::awaitable<smtp::Reply> ProxySession::OnDataEnd(smtp::DataOutcome outcome) 
     EndTransaction("aborted");
     co_return smtp::replies::ProxyError();
   }
-  if (outcome == smtp::DataOutcome::kHandlerFailed) {
+  // END-OF-MESSAGE checks: a refusal drops the filter connection before its final dot.
+  if (outcome == smtp::DataOutcome::kComplete) reply = co_await Restrict(restrictions::Stage::kEndOfData, "");
+  if (!reply.empty()) {
+    DropFilter();  // refused by a check (already logged)
+  } else if (outcome == smtp::DataOutcome::kComplete && t_->actions.discard) {
+    DropFilter();  // DISCARD: the filter never sees the final dot; the client is told 250
+    reply = smtp::replies::Discarded();
+  } else if (outcome == smtp::DataOutcome::kHandlerFailed) {
     // The content could not be relayed or spooled (already logged): a 4xx, nothing sent on.
     DropFilter();
     reply = smtp::replies::ProxyError();

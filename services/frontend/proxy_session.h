@@ -29,6 +29,7 @@
 #include "lib/smtp/server_handler.h"
 #include "services/frontend/frontend_context.h"
 #include "services/frontend/inbound_headers.h"
+#include "services/frontend/restrictions/restrictions.h"
 #include "services/frontend/spool_file.h"
 #include "sluice/v1/session.pb.h"
 
@@ -88,6 +89,15 @@ class ProxySession : public smtp::ServerHandler {
   std::string ReceivedHeader() const;
   smtp::XforwardAttrs XforwardFacts() const;
   bool ClientTrusted() const;
+  // Runs the restriction lists due at `command` (proxy_restrictions.cc); an empty Reply
+  // lets the command go on, anything else is the client's refusal (already logged).
+  asio::awaitable<smtp::Reply> Restrict(restrictions::Stage command, std::string_view recipient);
+  // DISCARD (a check's verdict): the recipient is accepted locally and the filter
+  // connection, if open, is closed; DATA is answered locally and the content dropped.
+  asio::awaitable<smtp::Reply> AcceptDiscarded(const smtp::RcptTo& rcpt);
+  asio::awaitable<smtp::Reply> StartDiscarded();
+  // The checks' PREPEND header lines and hold mark, each ending in CRLF ("" for none).
+  std::string CheckHeaders() const;
 
   FrontendContext& ctx_;
   smtp::SessionFacts& facts_;
@@ -108,11 +118,15 @@ class ProxySession : public smtp::ServerHandler {
     std::optional<InboundHeaders> headers;  // from DATA: forged fields out (inbound_headers.h)
     bool in_data = false;
     uint64_t content_bytes = 0;
+    uint64_t declared_size = 0;        // MAIL SIZE=, 0 when not given
+    std::string instance;              // the restriction checks' transaction id
+    restrictions::Actions actions;     // HOLD/DISCARD/PREPEND asked by the checks
   };
   // Closes the filter connection without a word (after a failure, or mid-content).
   void DropFilter();
 
   bool in_transaction_ = false;
+  uint32_t mail_commands_ = 0;  // numbers each transaction's instance
   std::unique_ptr<Transaction> t_;
 };
 

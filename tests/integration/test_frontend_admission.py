@@ -179,7 +179,11 @@ class FrontendAdmissionTest(TempDirTest):
             self.assertTrue(text.startswith(b"5.7.1"), text)
             self.assertIn(b"Relay access denied", text)
         self.assertEqual(self.filter.connection_count(), 0, "a relay attempt never reaches the filter")
-        self.assertRegex(fe.log(), r"event=relay_denied .*client=127\.0\.0\.2")
+        # Logged once per refusal as Postfix's "NOQUEUE: reject: RCPT from …" line.
+        self.assertRegex(fe.log(), r"event=reject queue_id=NOQUEUE command=RCPT client=\S*\[127\.0\.0\.2\] "
+                                   r"reply=\"554 5\.7\.1 <victim@example\.com>: Relay access denied\" "
+                                   r"from=<spammer@example\.com> to=<victim@example\.com> proto=ESMTP "
+                                   r"helo=<outsider\.test> check=relay_access")
         s.rset()
         # Accepted domains are accepted from anyone: exact names and .subdomain patterns.
         s.mail("friend@example.com")

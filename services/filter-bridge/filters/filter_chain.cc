@@ -166,6 +166,14 @@ absl::StatusOr<std::unique_ptr<FilterChain>> FilterChain::Create(
   return chain;
 }
 
+std::optional<std::string> UpstreamHoldMark(const MessageSpool& spool) {
+  for (const HeaderField& f : spool.headers()) {
+    if (f.Is("Received")) break;
+    if (f.Is(kHoldHeader)) return f.UnfoldedValue();
+  }
+  return std::nullopt;
+}
+
 asio::awaitable<ChainResult> FilterChain::Run(ChainInput input) const {
   ChainResult result;
   result.envelope = std::move(input.envelope);
@@ -173,12 +181,17 @@ asio::awaitable<ChainResult> FilterChain::Run(ChainInput input) const {
   const MessageSpool& spool = *input.spool;
   Edits& edits = result.edits;
 
-  // Only a filter verdict may hold mail: drop a hold marker the sender wrote.
+  // Only a filter verdict may hold mail: drop a hold marker the sender wrote. A hold the
+  // upstream stage asked for (its checks' HOLD) is this chain's hold from the start.
   for (const HeaderField& f : spool.headers()) {
     if (f.Is(kHoldHeader)) {
       edits.headers.push_back(HeaderEdit::RemoveAll(kHoldHeader));
       break;
     }
+  }
+  if (input.upstream_hold) {
+    result.hold = true;
+    result.hold_reason = *input.upstream_hold;
   }
 
   for (size_t i = 0; i < entries_.size(); ++i) {

@@ -17,7 +17,9 @@
 // moves such a message to its hold queue when the MAC verifies with the same key; a Postfix
 // after-filter smtpd does the same with header_checks (/^X-Sluice-Hold:/ HOLD). Any
 // X-Sluice-Hold field the sender put in the message is removed first (and the frontend
-// already strips every X-Sluice-* field), so only a filter verdict can hold mail.
+// already strips every X-Sluice-* field), so only a filter verdict can hold mail -- or the
+// upstream stage's own hold mark above its Received: (ChainInput::upstream_hold: the
+// frontend's restriction checks' HOLD), which becomes this chain's hold.
 //
 // The trace header (config trace_header, default X-Sluice-Filter; empty: none) is added at
 // the top of every delivered message: "X-Sluice-Filter: host; rules=accept (0.1ms); ...".
@@ -52,7 +54,15 @@ struct ChainInput {
   sluice::v1::Transaction envelope;  // mail_from, mail_parameters, recipients as relayed
   const MessageSpool* spool = nullptr;  // finished
   Clock::time_point deadline;         // when the sender stops waiting (proxy timeout left)
+  // A hold the upstream stage asked for (its restriction checks' HOLD: an X-Sluice-Hold field
+  // above its own Received:, see UpstreamHoldMark); set only for a peer in xforward_hosts.
+  std::optional<std::string> upstream_hold;
 };
+
+// The reason of an X-Sluice-Hold field standing before the message's first Received: field:
+// put there by the upstream stage itself (a client's header fields come after that stage's
+// Received:). nullopt when there is none.
+std::optional<std::string> UpstreamHoldMark(const MessageSpool& spool);
 
 struct ChainResult {
   enum class Action { kDeliver, kReject, kTempfail, kDiscard };

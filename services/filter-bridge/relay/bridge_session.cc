@@ -394,6 +394,8 @@ asio::awaitable<smtp::Reply> BridgeSession::OnDataEnd(smtp::DataOutcome outcome)
   input.session = &session;
   input.envelope = envelope_;
   input.spool = spool_.get();
+  // The frontend's (or a Postfix before-filter's) own hold mark, from a peer we trust.
+  if (ctx_.xforward_hosts.Contains(facts_.peer_address)) input.upstream_hold = UpstreamHoldMark(*spool_);
   input.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(limits_->proxy_timeout_seconds()) -
                    kDownstreamMargin;
   ChainResult result = co_await ctx_.chain->Run(std::move(input));

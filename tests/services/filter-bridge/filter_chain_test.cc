@@ -157,6 +157,16 @@ TEST(FilterChainTest, ASendersHoldHeaderIsRemoved) {
   EXPECT_EQ(run.output, kMessage);
 }
 
+TEST(FilterChainTest, UpstreamHoldMarkIsOnlyAboveTheFirstReceived) {
+  // The frontend's HOLD (a restriction check) stands above its own Received:; a client's
+  // fields come after it, so a mark below is the sender's and is not an upstream hold.
+  auto upstream = testing::MakeSpool("X-Sluice-Hold: policy says hold\r\nReceived: from client by frontend\r\n"
+                            "X-Sluice-Hold: forged\r\nSubject: x\r\n\r\nbody\r\n");
+  EXPECT_EQ(UpstreamHoldMark(*upstream).value_or("none"), "policy says hold");
+  auto forged = testing::MakeSpool("Received: from client by frontend\r\nX-Sluice-Hold: forged\r\n\r\nbody\r\n");
+  EXPECT_FALSE(UpstreamHoldMark(*forged).has_value());
+}
+
 TEST(FilterChainTest, FailurePolicies) {
   testing::MilterScript broken;
   broken.close_on = 'E';

@@ -1,0 +1,138 @@
+"""tests/integration/test_frontend_policy.py -- the Postfix policy delegation protocol with the
+real policy servers from Debian, in front of Postfix's smtp-sink as the filter stage.
+
+- postfix-policyd-spf-python (spawned per connection as Postfix's spawn(8) would, asking a
+  dnsmasq on loopback that serves the test's SPF records): an SPF pass is accepted and its
+  "Received-SPF: Pass" header (PREPEND) reaches the message above our Received:; an SPF fail
+  is refused at RCPT with policyd-spf's own "550 5.7.23"; one connection serves many
+  requests (reused across transactions and sessions).
+- postgrey: a new triplet is greylisted at RCPT (DEFER_IF_PERMIT),
+  ("450 4.2.0 ... Greylisted", postgrey's own DSN), the retry after the delay is accepted and
+  carries postgrey's X-Greylist header.
+- a policy server that does not answer in time (postgrey stopped with SIGSTOP) gives
+  Postfix's "451 4.3.5 Server configuration problem", after policy_service_try_limit tries.
+
+Never: uses any address but loopback; touches the machine's resolv.conf (policyd-spf gets
+its own in a private mount namespace); leaves a process behind.
+"""
+import os
+import signal
+import smtplib
+import time
+import unittest
+
+from harness import SmtpSink, TempDirTest, wait_for
+from test_frontend_support import start_frontend
+from test_restriction_support import Dnsmasq, PolicySpawn, Postgrey, have_root_namespaces, private_dns_address
+
+BODY = b"Subject: policy\r\n\r\nhello\r\n"
+
+
+class FrontendPolicyTest(TempDirTest):
+
+    def setUp(self):
+        super().setUp()
+        self.sink = self.track(SmtpSink(self.tmp))
+
+    def frontend(self, services, limits=""):
+        config = "\n".join([
+            "mynetworks: [127.0.0.1/32]",
+            "accepted_domains: [example.com]",
+            "resolve_client_names: false",
+            "policy_services: [%s]" % ", ".join('"%s"' % s for s in services),
+            "limits:",
+            "  policy_service_timeout_seconds: 2",
+            "  policy_service_retry_delay_seconds: 0",
+            limits, ""])
+        return start_frontend(self, "127.0.0.1:%d" % self.sink.port, config=config)
+
+    def session(self, fe, source="127.0.0.2"):
+        s = smtplib.SMTP("127.0.0.1", fe.smtp_port, local_hostname="client.test", timeout=30,
+                         source_address=(source, 0))
+        self.addCleanup(s.close)
+        s.ehlo("client.test")
+        return s
+
+    @unittest.skipUnless(have_root_namespaces(), "policyd-spf's private resolv.conf needs root and unshare")
+    def test_policyd_spf_verdicts_and_received_spf(self):
+        dns = self.track(Dnsmasq(self.tmp, address=private_dns_address(), port=53, txt={
+            "spf-pass.test": "v=spf1 ip4:127.0.0.2 -all",
+            "spf-fail.test": "v=spf1 ip4:192.0.2.1 -all",
+        }))
+        conf = os.path.join(self.tmp, "policyd-spf.conf")
+        with open(conf, "w") as f:
+            # Debian's default skips 127/8: our clients are loopback addresses.
+            f.write("debugLevel = 1\nTestOnly = 1\nHELO_reject = Fail\nMail_From_reject = Fail\n"
+                    "PermError_reject = False\nTempError_Defer = False\nskip_addresses = 192.0.2.0/24\n")
+        spf = PolicySpawn(self.tmp, ["/usr/bin/policyd-spf", conf], resolver=dns.address, name="policyd-spf")
+        self.addCleanup(spf.stop)
+        fe = self.frontend([spf.address])
+
+        s = self.session(fe)
+        self.assertEqual(s.mail("alice@spf-pass.test")[0], 250)
+        self.assertEqual(s.rcpt("bob@example.com")[0], 250)
+        self.assertEqual(s.data(BODY)[0], 250)
+        wait_for(lambda: len(self.sink.dumps()) == 1, what="the message at the sink")
+        message = self.sink.dumps()[0].decode()
+        header = message[message.index("Received-SPF:"):]
+        self.assertRegex(header, r"^Received-SPF: Pass \(mailfrom\) identity=mailfrom; client-ip=127\.0\.0\.2; "
+                                 r"helo=client\.test; envelope-from=alice@spf-pass\.test; receiver=")
+        self.assertLess(message.index("Received-SPF:"), message.index("Received: from client.test"),
+                        "PREPEND goes above our Received:")
+
+        s.mail("mallory@spf-fail.test")
+        code, text = s.rcpt("bob@example.com")
+        self.assertEqual(code, 550)
+        self.assertTrue(text.startswith(b"5.7.23 <bob@example.com>: Recipient address rejected: Message rejected "
+                                        b"due to: SPF fail - not authorized."), text)
+        s.rset()
+        # Another session: the connection to policyd-spf is reused (one per frontend thread at most).
+        s2 = self.session(fe)
+        s2.mail("alice@spf-pass.test")
+        self.assertEqual(s2.rcpt("bob@example.com")[0], 250)
+        self.assertLessEqual(spf.connections(), 2, "policy connections are reused")
+        self.assertRegex(fe.log(), r"event=reject queue_id=NOQUEUE command=RCPT client=unknown\[127\.0\.0\.2\] "
+                                   r"reply=\"550 5\.7\.23 .*from=<mallory@spf-fail\.test> to=<bob@example\.com> "
+                                   r"proto=ESMTP helo=<client\.test> check=policy")
+        self.assertGreater(dns.log().count("spf-pass.test"), 0, "policyd-spf asked our dnsmasq")
+
+    def test_postgrey_greylists_then_accepts_the_retry(self):
+        grey = self.track(Postgrey(self.tmp, delay=2))
+        fe = self.frontend([grey.address])
+        s = self.session(fe)
+        s.mail("alice@example.org")
+        code, text = s.rcpt("bob@example.com")
+        self.assertEqual(code, 450)
+        # postgrey writes DSN 4.2.0 itself when the request carries etrn_domain (Postfix >= 2.3).
+        self.assertRegex(text.decode(), r"^4\.2\.0 <bob@example\.com>: Recipient address rejected: Greylisted, see "
+                                        r"http://postgrey")
+        s.rset()
+        time.sleep(3)  # postgrey's delay (2 s) has passed: the retry is accepted
+        s.mail("alice@example.org")
+        self.assertEqual(s.rcpt("bob@example.com")[0], 250)
+        self.assertEqual(s.data(BODY)[0], 250)
+        wait_for(lambda: len(self.sink.dumps()) == 1, what="the message at the sink")
+        self.assertIn("X-Greylist: delayed ", self.sink.dumps()[0].decode())
+        self.assertIn("action=greylist, reason=new", grey.log())
+        self.assertIn("action=pass, reason=triplet found", grey.log())
+
+    def test_a_policy_server_that_does_not_answer_gives_451_4_3_5(self):
+        grey = self.track(Postgrey(self.tmp, delay=2))
+        fe = self.frontend([grey.address], limits="  policy_service_try_limit: 2")
+        os.kill(grey.pid, signal.SIGSTOP)  # connections queue in the kernel; nothing answers
+        self.addCleanup(lambda: os.kill(grey.pid, signal.SIGCONT) if grey.alive() else None)
+        s = self.session(fe)
+        s.mail("alice@example.org")
+        self.assertEqual(s.rcpt("bob@example.com"), (451, b"4.3.5 Server configuration problem"))
+        log = fe.log()
+        self.assertEqual(log.count("event=policy_request_failed"), 2)
+        self.assertRegex(log, r"event=reject .*reply=\"451 4\.3\.5 Server configuration problem\" .*check=policy")
+        os.kill(grey.pid, signal.SIGCONT)
+        # The server is back: the next request is answered (greylisted, as a new triplet).
+        s.rset()
+        s.mail("carol@example.org")
+        self.assertEqual(s.rcpt("bob@example.com")[0], 450)
+
+
+if __name__ == "__main__":
+    unittest.main()
