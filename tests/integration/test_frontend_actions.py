@@ -2,8 +2,9 @@
 goes on, through the whole sluice pipeline (frontend -> filter-bridge -> reinject -> Maildir):
 
 - HOLD (here from sender_access; a policy server's HOLD is the same verdict): the message is
-  accepted and lands in reinject's hold queue with the check's reason, delivered to nobody
-  until released;
+  accepted and lands in reinject's hold queue with the check's reason (the filter-bridge takes
+  the frontend's mark above its Received: as its own hold, signed with hold_mark_key_file),
+  delivered to nobody until released;
 - DISCARD: the client is told "250 2.0.0 Ok: discarded", the filter stage never sees the
   message, nothing is delivered;
 - PREPEND: the header reaches the mailbox above the frontend's Received:;
@@ -17,7 +18,7 @@ import unittest
 
 import grpc
 
-from harness import Pipeline, TempDirTest, grpc_stubs, wait_for, write_yaml
+from harness import Pipeline, TempDirTest, grpc_stubs, wait_for, write_hold_mark_key, write_yaml
 
 
 class FrontendActionsTest(TempDirTest):
@@ -34,7 +35,12 @@ class FrontendActionsTest(TempDirTest):
             "accepted_domains: [example.com]",
             "resolve_client_names: false",
             "sender_access: [%s]" % access, ""]))
-        self.p = Pipeline(self.tmp, frontend_flags=["--config=" + config])
+        # Hold marks cross to reinject signed with the deployment's key (lib/smtp/hold_mark.h).
+        key = write_hold_mark_key(self.tmp)
+        bridge = write_yaml(os.path.join(self.tmp, "bridge.yaml"), "hold_mark_key_file: %s\n" % key)
+        reinject = write_yaml(os.path.join(self.tmp, "reinject.yaml"), "hold_mark_key_file: %s\n" % key)
+        self.p = Pipeline(self.tmp, frontend_flags=["--config=" + config], bridge_flags=["--config=" + bridge],
+                          reinject_flags=["--config=" + reinject])
         self.addCleanup(self.p.stop)
         self.stubs = grpc_stubs()
         channel = grpc.insecure_channel(self.p.reinject.admin)
