@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   frontend::restrictions::TableWatcher table_watcher(
       [&p] { return std::chrono::milliseconds(1000LL * p.limits().Get()->restriction_table_check_seconds()); },
       [&metrics](bool ok) { metrics.TableReload(ok); });
-  auto checks = frontend::restrictions::RestrictionsFromConfig(config, ctx.relay, ctx.limits, &metrics,
+  auto checks = frontend::restrictions::RestrictionsFromConfig(config, ctx.relay, ctx.limits, ctx.verification, &metrics,
                                                                     table_watcher);
   if (!checks.ok()) return Fail(checks.status());
   ctx.restrictions = *std::move(checks);

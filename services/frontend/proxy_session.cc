@@ -206,7 +206,7 @@ asio::awaitable<smtp::Reply> ProxySession::OpenFilter(const std::vector<std::str
 }
 
 asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
-  // Our own checks first (relay access, tables, policy): before the filter is involved.
+  // Our own checks first (relay access, tables, verification, policy): before the filter.
   smtp::Reply refused = co_await Restrict(restrictions::Stage::kRcpt, rcpt.address);
   if (!refused.empty()) co_return refused;
   if (t_->actions.discard) co_return co_await AcceptDiscarded(rcpt);
@@ -214,11 +214,6 @@ asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
   if (!ctx_.admission.AllowRecipient(facts_.client_address, exempt, *limits_)) {
     ctx_.metrics->LimitHit("recipient_rate");
     co_return smtp::replies::RecipientRateExceeded(facts_.client_address);
-  }
-  if (ctx_.verification != nullptr && !ClientTrusted() && ctx_.verification->Applies(rcpt.address)) {
-    // reject_unverified_recipient: an unknown user is refused here, not bounced later.
-    smtp::Reply refused = co_await ctx_.verification->Check(rcpt.address, limits_, facts_.session_id);
-    if (!refused.empty()) co_return refused;
   }
   std::string line = absl::StrCat("RCPT TO:<", rcpt.address, ">", smtp::FormatParams(rcpt.params));
   if (speed_adjust_) {

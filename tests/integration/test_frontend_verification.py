@@ -114,6 +114,9 @@ class VerifyAgainstDovecotLmtpTest(harness.ClassTempDirTest):
                                         "nobody@example.com")
         self.assertEqual(self.p.bridge_connections(), before)  # the filter stage never heard of it
         self.p.frontend.wait_log(r"event=recipient_verification .*to=nobody@example.com result=undeliverable")
+        # A check of the RCPT restriction list: the refusal is one NOQUEUE line like any other.
+        self.p.frontend.wait_log(r"event=reject queue_id=NOQUEUE command=RCPT .*to=<nobody@example\.com> .*"
+                                 r"check=verify_recipient")
 
     def test_the_second_attempt_is_answered_from_the_cache_without_a_probe(self):
         code, _ = rcpt(self.p.frontend.smtp_port, "ghost@example.com")

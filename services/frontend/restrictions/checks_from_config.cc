@@ -8,6 +8,7 @@
 #include "services/frontend/restrictions/policy_client.h"
 #include "services/frontend/restrictions/recipient_tables.h"
 #include "services/frontend/restrictions/relay_access.h"
+#include "services/frontend/restrictions/verify_recipient.h"
 
 namespace sluice::frontend::restrictions {
 namespace {
@@ -31,6 +32,7 @@ absl::StatusOr<std::shared_ptr<ReloadingTable<T>>> LoadTable(const std::string& 
 absl::StatusOr<std::unique_ptr<Restrictions>> RestrictionsFromConfig(const sluice::v1::FrontendConfig& config,
                                                                      const RelayPolicy& relay,
                                                                      const control::LimitsStore* limits,
+                                                                     RecipientVerification* verification,
                                                                      FrontendMetrics* metrics, TableWatcher& watcher) {
   Restrictions::Options options;
   options.delay_reject = config.delay_reject();
@@ -113,6 +115,8 @@ absl::StatusOr<std::unique_ptr<Restrictions>> RestrictionsFromConfig(const sluic
   }
   // Never an open relay; a trusted client skips the rest of the RCPT list.
   r->Add(Stage::kRcpt, std::make_shared<RelayAccess>(relay));
+  // Unknown users of the final store (verify_recipients), before any policy server.
+  if (verification != nullptr) r->Add(Stage::kRcpt, std::make_shared<VerifyRecipient>(*verification, limits));
   add_policies(Stage::kRcpt);
 
   // ---- DATA, END-OF-MESSAGE ----

@@ -10,6 +10,8 @@
 //   RCPT    (smtpd_recipient_restrictions): relay_recipients (every client, as Postfix's
 //                                           smtpd_reject_unlisted_recipient), relay_access
 //                                           (permit_mynetworks, reject_unauth_destination),
+//                                           verify_recipient (verify_recipients:
+//                                           reject_unverified_recipient),
 //                                           policy_services (check_policy_service, in order)
 //   DATA, END-OF-MESSAGE:                   policy_services (if listed in
 //                                           policy_protocol_states)
@@ -29,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "services/frontend/frontend_metrics.h"
+#include "services/frontend/recipient_verification.h"
 #include "services/frontend/relay_policy.h"
 #include "services/frontend/restrictions/restrictions.h"
 #include "services/frontend/restrictions/table_files.h"
@@ -40,11 +43,13 @@ class LimitsStore;
 
 namespace sluice::frontend::restrictions {
 
-// `relay` must outlive the result (it is the FrontendContext's). Tables are loaded now (an
+// `relay` and `verification` (null when verify_recipients is off) must outlive the result
+// (they are the FrontendContext's). Tables are loaded now (an
 // unreadable or malformed file is an error) and given to `watcher` to keep fresh.
 absl::StatusOr<std::unique_ptr<Restrictions>> RestrictionsFromConfig(const sluice::v1::FrontendConfig& config,
                                                                      const RelayPolicy& relay,
                                                                      const control::LimitsStore* limits,
+                                                                     RecipientVerification* verification,
                                                                      FrontendMetrics* metrics, TableWatcher& watcher);
 
 }  // namespace sluice::frontend::restrictions
