@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
   agent_context.blocking = blocking.get_executor();
   agent_context.limits = qo.limits;
   agent_context.tls = config.delivery_tls();
+  agent_context.temp_dir = config.queue_dir() + "/large";
   auto agent = reinject::MakeDeliveryAgent(config.deliver(), agent_context);
   if (!agent.ok()) return Fail(absl::Status(agent.status().code(), absl::StrCat("deliver: ", agent.status().message())));
   reinject::SchedulerOptions so;

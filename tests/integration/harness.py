@@ -250,6 +250,17 @@ class TempDirTest(unittest.TestCase):
 
 # ---- next hops for reinject's relay delivery (used by tests/integration/test_reinject_*.py) ----
 
+def queue_log_bytes(queue_dir):
+    """Every byte of reinject's segment log (QUEUE_DIR/segments/*, oldest first): what is on
+    disk, whatever the process says."""
+    d = os.path.join(queue_dir, "segments")
+    out = b""
+    for name in sorted(os.listdir(d)):
+        with open(os.path.join(d, name), "rb") as f:
+            out += f.read()
+    return out
+
+
 def free_port():
     """A loopback port nothing listens on now (the kernel's choice; handed to a peer that
     takes a fixed port)."""

@@ -2,9 +2,10 @@
 
 SIGKILL right after the 250 of several messages (delivery held back: the smtp: next hop is not
 listening yet) loses none of them: after a restart with the next hop up (Postfix smtp-sink),
-each is delivered exactly once and the queue ends empty. SIGKILL in the middle of DATA (before
-the 250) leaves no entry at all: after the restart no file is left in data/ or any state
-directory, nothing is listed and nothing is delivered.
+each is delivered exactly once and the queue ends empty; their content was in the segment log
+on disk at the moment of the kill. SIGKILL in the middle of DATA (before the 250) leaves no
+entry at all: the half-received message (spilled to large/, being over the writer's buffer) is
+deleted at the restart, nothing goes to corrupt/, nothing is listed and nothing is delivered.
 
 Never: leaves a process running (every process is stopped by PID in tearDown).
 """
@@ -18,7 +19,7 @@ import grpc
 
 import harness
 
-STATE_DIRS = ("tmp", "data", "incoming", "active", "deferred", "hold", "corrupt")
+STATE_DIRS = ("large", "corrupt")
 FAST_RETRY = """
 limits:
   minimal_backoff_seconds: 1
@@ -62,10 +63,10 @@ class ReinjectDurabilityTest(harness.TempDirTest):
             self.assertEqual(code, 250, text)
             ids[re.search(r"queued as (\S+)", text.decode()).group(1)] = i
         rj.kill()  # right after the last 250
-        on_disk = files_in(self.queue_dir)
-        for queue_id in ids:
-            self.assertIn(queue_id, on_disk["data"])
-            self.assertTrue(any(queue_id in on_disk[d] for d in ("incoming", "active", "deferred")), on_disk)
+        on_disk = harness.queue_log_bytes(self.queue_dir)
+        for queue_id, i in ids.items():
+            self.assertIn(queue_id.encode(), on_disk)
+            self.assertIn(b"X-Serial: %d\r\n" % i, on_disk)
 
         sink = self.track(harness.SmtpSink(self.tmp, port=port))
         rj2 = self.start("smtp:127.0.0.1:%d" % port, "reinject-2")
@@ -79,7 +80,7 @@ class ReinjectDurabilityTest(harness.TempDirTest):
         log = rj2.log()
         for queue_id in ids:
             self.assertRegex(log, r"event=delivery queue_id=%s .*status=sent" % queue_id)
-        self.assertEqual(files_in(self.queue_dir)["data"], [])
+        self.assertEqual(files_in(self.queue_dir), {d: [] for d in STATE_DIRS})
 
     def test_sigkill_in_the_middle_of_data_leaves_no_entry(self):
         rj = self.start("maildir:" + os.path.join(self.tmp, "mail"), "reinject-1")
@@ -98,14 +99,13 @@ class ReinjectDurabilityTest(harness.TempDirTest):
             line = b"y" * 100 + b"\r\n"
             for _ in range(4000):  # 400 KB: the writer has put some of it in data/
                 s.sendall(line)
-            harness.wait_for(lambda: files_in(self.queue_dir)["data"], 20, what="a partial data file")
+            harness.wait_for(lambda: files_in(self.queue_dir)["large"], 20, what="a partial large/ file")
             rj.kill()  # before the final "." and the 250
         finally:
             s.close()
         on_disk = files_in(self.queue_dir)
-        self.assertEqual(len(on_disk["data"]), 1, on_disk)  # the partial file, not linked anywhere
-        for d in ("incoming", "active", "deferred", "hold", "corrupt"):
-            self.assertEqual(on_disk[d], [], d)
+        self.assertEqual(len(on_disk["large"]), 1, on_disk)  # the partial content, no record for it
+        self.assertEqual(on_disk["corrupt"], [])
 
         rj2 = self.start("maildir:" + os.path.join(self.tmp, "mail"), "reinject-2")
         self.assertEqual(files_in(self.queue_dir), {d: [] for d in STATE_DIRS})

@@ -125,11 +125,14 @@ class QueueAdminTest(harness.TempDirTest):
         self.assertEqual(list(held.not_found), ["NOSUCHID"])
         entry = self.queue.Get(self.pb.GetQueueEntryRequest(queue_id=a), timeout=5)
         self.assertEqual((entry.record.state, entry.record.hold_reason), (self.pb.HOLD, "looked suspicious"))
-        self.assertTrue(os.path.isfile(os.path.join(self.tmp, "queue", "hold", a)))
+        # Durable: the held record is in the segment log on disk.
+        self.assertIn(b"looked suspicious", harness.queue_log_bytes(os.path.join(self.tmp, "queue")))
 
         deleted = self.queue.Delete(self.pb.QueueIdsRequest(queue_ids=[c]), timeout=5)
         self.assertEqual(list(deleted.affected), [c])
-        self.assertFalse(os.path.exists(os.path.join(self.tmp, "queue", "data", c)))
+        with self.assertRaises(grpc.RpcError) as gone:
+            self.queue.Get(self.pb.GetQueueEntryRequest(queue_id=c), timeout=5)
+        self.assertEqual(gone.exception.code(), grpc.StatusCode.NOT_FOUND)
         self.assertEqual(sorted(r.queue_id for r in self.queue.List(self.pb.ListQueueRequest(), timeout=5).records),
                          sorted([a, b]))
 

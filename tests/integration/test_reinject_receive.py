@@ -208,7 +208,9 @@ class ReinjectReceiveTest(harness.ClassTempDirTest):
         held = [r for r in listed.records if r.queue_id == queue_id]
         self.assertEqual(len(held), 1)
         self.assertEqual(held[0].hold_reason, "spam score 12")
-        self.assertTrue(os.path.isfile(os.path.join(self.tmp, "queue", "hold", queue_id)))
+        on_disk = harness.queue_log_bytes(os.path.join(self.tmp, "queue"))  # held from the commit on
+        self.assertIn(queue_id.encode(), on_disk)
+        self.assertIn(b"spam score 12", on_disk)
         self.assertNotIn("X-Sluice-Hold", self.get(queue_id).headers)
         # Nothing is delivered while held (the queue runs: another message passes meanwhile).
         self.send(TRUSTED, "h@example.org", "held-probe@example.com", "Subject: probe\r\n\r\nx\r\n")

@@ -38,6 +38,7 @@ absl::StatusOr<std::unique_ptr<DeliveryAgent>> MakeDeliveryAgent(std::string_vie
     o.limits = context.limits;
     o.tls = context.tls;
     o.blocking = context.blocking;
+    if (!context.temp_dir.empty()) o.temp_dir = context.temp_dir;
     auto agent = RelayAgent::Create(std::move(o));
     if (!agent.ok()) return agent.status();
     return std::unique_ptr<DeliveryAgent>(std::move(*agent));

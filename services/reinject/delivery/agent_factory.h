@@ -26,6 +26,7 @@ struct AgentContext {
   asio::any_io_executor blocking;  // the blocking pool's executor
   LimitsSource limits;             // relays: timeouts, connection reuse (null: defaults)
   sluice::v1::TlsConfig tls;       // relays: delivery_tls (STARTTLS client side)
+  std::string temp_dir;            // relays: where the 8BITMIME downgrade's unnamed copy lives
 };
 
 absl::StatusOr<std::unique_ptr<DeliveryAgent>> MakeDeliveryAgent(std::string_view spec, const AgentContext& context);

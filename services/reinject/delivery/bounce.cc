@@ -61,26 +61,23 @@ Notify ParseNotify(std::string_view notify) {
   return n;
 }
 
-class FileReader {
+// Reads the original message from its start, chunk by chunk.
+class ContentReader {
  public:
-  explicit FileReader(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
-  ~FileReader() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool ok() const { return fd_ >= 0; }
-  // Appends up to `max` bytes; 0 at the end; -1 on error.
-  ssize_t Read(std::string& out, size_t max) {
+  explicit ContentReader(const MessageContent& content) : content_(content) {}
+  // Appends up to `max` bytes; 0 at the end.
+  absl::StatusOr<size_t> Read(std::string& out, size_t max) {
     char buf[64 * 1024];
-    for (;;) {
-      ssize_t n = ::read(fd_, buf, std::min(sizeof buf, max));
-      if (n < 0 && errno == EINTR) continue;
-      if (n > 0) out.append(buf, static_cast<size_t>(n));
-      return n;
-    }
+    auto n = content_.Read(pos_, buf, std::min(sizeof buf, max));
+    if (!n.ok()) return n.status();
+    out.append(buf, *n);
+    pos_ += *n;
+    return *n;
   }
 
  private:
-  int fd_;
+  const MessageContent& content_;
+  uint64_t pos_ = 0;
 };
 
 }  // namespace
@@ -149,7 +146,7 @@ sluice::v1::QueueRecord ReportEnvelope(const sluice::v1::QueueRecord& original) 
 }
 
 absl::Status WriteDeliveryReport(QueueWriter& writer, const sluice::v1::QueueRecord& original,
-                                 const std::string& data_path, ReportKind kind,
+                                 const MessageContent& content, ReportKind kind,
                                  const std::vector<ReportedRecipient>& recipients, const BounceOptions& options,
                                  absl::Time now) {
   const bool failure = kind == ReportKind::kFailure;
@@ -250,16 +247,15 @@ absl::Status WriteDeliveryReport(QueueWriter& writer, const sluice::v1::QueueRec
   absl::Status s = writer.Append(out);
   if (!s.ok()) return s;
 
-  FileReader reader(data_path);
-  if (!reader.ok()) return ErrnoStatus(errno, "open " + data_path);
+  ContentReader reader(content);
   std::string chunk;
   char last = '\n';
   if (full) {
     for (;;) {
       chunk.clear();
-      ssize_t n = reader.Read(chunk, 64 * 1024);
-      if (n < 0) return ErrnoStatus(errno, "read " + data_path);
-      if (n == 0) break;
+      auto n = reader.Read(chunk, 64 * 1024);
+      if (!n.ok()) return n.status();
+      if (*n == 0) break;
       last = chunk.back();
       s = writer.Append(chunk);
       if (!s.ok()) return s;
@@ -267,9 +263,9 @@ absl::Status WriteDeliveryReport(QueueWriter& writer, const sluice::v1::QueueRec
   } else {
     std::string head;
     while (head.size() < kMaxHeaderBytes) {
-      ssize_t n = reader.Read(head, kMaxHeaderBytes - head.size());
-      if (n < 0) return ErrnoStatus(errno, "read " + data_path);
-      if (n == 0 || head.find("\r\n\r\n") != std::string::npos || head.find("\n\n") != std::string::npos) break;
+      auto n = reader.Read(head, kMaxHeaderBytes - head.size());
+      if (!n.ok()) return n.status();
+      if (*n == 0 || head.find("\r\n\r\n") != std::string::npos || head.find("\n\n") != std::string::npos) break;
     }
     size_t crlf = head.find("\r\n\r\n"), lf = head.find("\n\n");
     size_t end = crlf != std::string::npos && (lf == std::string::npos || crlf < lf) ? crlf + 2

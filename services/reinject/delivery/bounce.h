@@ -30,6 +30,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "services/reinject/queue/message_content.h"
 #include "services/reinject/queue/queue_writer.h"
 #include "sluice/v1/queue.pb.h"
 
@@ -71,9 +72,9 @@ std::string StatusOfReply(std::string_view reply, std::string_view fallback);
 sluice::v1::QueueRecord ReportEnvelope(const sluice::v1::QueueRecord& original);
 
 // Writes the whole report of `kind` about `recipients` into `writer`, reading the original
-// from `data_path`. Blocking (reads the original): call it on the blocking pool.
+// from `content`. Blocking (reads the original): call it on the blocking pool.
 absl::Status WriteDeliveryReport(QueueWriter& writer, const sluice::v1::QueueRecord& original,
-                                 const std::string& data_path, ReportKind kind,
+                                 const MessageContent& content, ReportKind kind,
                                  const std::vector<ReportedRecipient>& recipients, const BounceOptions& options,
                                  absl::Time now);
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "asio/awaitable.hpp"
+#include "services/reinject/queue/message_content.h"
 #include "sluice/v1/queue.pb.h"
 
 namespace sluice::reinject {
@@ -81,9 +82,9 @@ class DeliveryAgent {
   virtual std::string Destination(const sluice::v1::QueueRecord& record, int recipient_index) const = 0;
 
   // One result per index in recipient_indexes (a missing one counts as a transient
-  // failure). `record` and `data_path` stay valid until the call completes.
+  // failure). `record` and `content` stay valid until the call completes.
   virtual asio::awaitable<std::vector<RecipientResult>> Deliver(const sluice::v1::QueueRecord& record,
-                                                                const std::string& data_path,
+                                                                const MessageContent& content,
                                                                 const std::vector<int>& recipient_indexes) = 0;
 
   // Would the destination of `recipient` take it from `sender`? Asked without delivering

@@ -11,7 +11,7 @@ DiscardAgent::DiscardAgent(std::string text)
 std::string DiscardAgent::Destination(const sluice::v1::QueueRecord&, int) const { return "none"; }
 
 asio::awaitable<std::vector<RecipientResult>> DiscardAgent::Deliver(const sluice::v1::QueueRecord&,
-                                                                    const std::string&,
+                                                                    const MessageContent&,
                                                                     const std::vector<int>& recipient_indexes) {
   std::vector<RecipientResult> results;
   results.reserve(recipient_indexes.size());

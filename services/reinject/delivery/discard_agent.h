@@ -29,7 +29,7 @@ class DiscardAgent final : public DeliveryAgent {
   // One destination for every recipient: a message is one Deliver call.
   std::string Destination(const sluice::v1::QueueRecord& record, int recipient_index) const override;
   asio::awaitable<std::vector<RecipientResult>> Deliver(const sluice::v1::QueueRecord& record,
-                                                        const std::string& data_path,
+                                                        const MessageContent& content,
                                                         const std::vector<int>& recipient_indexes) override;
 
  private:

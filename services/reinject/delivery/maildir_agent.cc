@@ -25,6 +25,13 @@ class Fd {
   }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = other.release();
+    }
+    return *this;
+  }
   int get() const { return fd_; }
   int release() {
     int fd = fd_;
@@ -145,32 +152,47 @@ std::string MaildirAgent::UniqueName() {
 }
 
 asio::awaitable<std::vector<RecipientResult>> MaildirAgent::Deliver(const sluice::v1::QueueRecord& record,
-                                                                    const std::string& data_path,
+                                                                    const MessageContent& content,
                                                                     const std::vector<int>& recipient_indexes) {
-  co_return co_await RunBlocking(blocking_, [this, &record, &data_path, &recipient_indexes] {
+  co_return co_await RunBlocking(blocking_, [this, &record, &content, &recipient_indexes] {
     std::vector<RecipientResult> results;
-    for (int index : recipient_indexes) results.push_back(DeliverOne(record, data_path, index));
+    for (int index : recipient_indexes) results.push_back(DeliverOne(record, content, index));
     return results;
   });
 }
 
-RecipientResult MaildirAgent::DeliverOne(const sluice::v1::QueueRecord& record, const std::string& data_path,
+bool MaildirAgent::EnsureMailbox(const std::string& mailbox, bool recheck, int* err, std::string* what) {
+  {
+    std::lock_guard<std::mutex> lock(known_mu_);
+    if (recheck) {
+      known_.erase(mailbox);
+    } else if (known_.contains(mailbox)) {
+      return true;
+    }
+  }
+  Failure f;
+  if (!MakeDir(options_.root, &f) || !MakeDir(mailbox, &f) || !MakeDir(mailbox + "/tmp", &f) ||
+      !MakeDir(mailbox + "/new", &f) || !MakeDir(mailbox + "/cur", &f)) {
+    *err = f.err;
+    *what = std::move(f.what);
+    return false;
+  }
+  std::lock_guard<std::mutex> lock(known_mu_);
+  known_.insert(mailbox);
+  return true;
+}
+
+RecipientResult MaildirAgent::DeliverOne(const sluice::v1::QueueRecord& record, const MessageContent& content,
                                          int index) {
   const std::string& address = record.recipients(index).address();
   Failure f;
   std::string mailbox = absl::StrCat(options_.root, "/", MailboxName(address));
-  if (!MakeDir(options_.root, &f) || !MakeDir(mailbox, &f) || !MakeDir(mailbox + "/tmp", &f) ||
-      !MakeDir(mailbox + "/new", &f) || !MakeDir(mailbox + "/cur", &f)) {
-    return Transient(index, f);
-  }
-  Fd data(::open(data_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (data.get() < 0) return Transient(index, {errno, "open queue file"});
-
+  if (!EnsureMailbox(mailbox, false, &f.err, &f.what)) return Transient(index, f);
   // The added header lines end like the message's first line does.
   char buf[64 * 1024];
-  ssize_t first = ::pread(data.get(), buf, sizeof buf, 0);
-  if (first < 0) return Transient(index, {errno, "read queue file"});
-  std::string_view head(buf, static_cast<size_t>(first));
+  auto first = content.Read(0, buf, sizeof buf);
+  if (!first.ok()) return Transient(index, {EIO, "read queue file: " + std::string(first.status().message())});
+  std::string_view head(buf, *first);
   size_t lf = head.find('\n');
   std::string eol = (lf != std::string_view::npos && (lf == 0 || head[lf - 1] != '\r')) ? "\n" : "\r\n";
   std::string added = absl::StrCat("Return-Path: <", HeaderSafe(record.sender()), ">", eol,
@@ -180,22 +202,24 @@ RecipientResult MaildirAgent::DeliverOne(const sluice::v1::QueueRecord& record, 
   std::string tmp_path = absl::StrCat(mailbox, "/tmp/", name);
   std::string new_path = absl::StrCat(mailbox, "/new/", name);
   Fd out(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (out.get() < 0 && errno == ENOENT) {
+    // The mailbox we remembered is gone (removed by hand): make it again, once.
+    if (!EnsureMailbox(mailbox, true, &f.err, &f.what)) return Transient(index, f);
+    out = Fd(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+  }
   if (out.get() < 0) return Transient(index, {errno, "create " + tmp_path});
   auto fail = [&](int err, std::string what) {
     ::unlink(tmp_path.c_str());
     return Transient(index, {err, std::move(what)});
   };
   if (!WriteAll(out.get(), added.data(), added.size())) return fail(errno, "write " + tmp_path);
-  off_t offset = 0;
+  uint64_t offset = 0;
   for (;;) {
-    ssize_t n = ::pread(data.get(), buf, sizeof buf, offset);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail(errno, "read queue file");
-    }
-    if (n == 0) break;
-    if (!WriteAll(out.get(), buf, static_cast<size_t>(n))) return fail(errno, "write " + tmp_path);
-    offset += n;
+    auto n = content.Read(offset, buf, sizeof buf);
+    if (!n.ok()) return fail(EIO, "read queue file: " + std::string(n.status().message()));
+    if (*n == 0) break;
+    if (!WriteAll(out.get(), buf, *n)) return fail(errno, "write " + tmp_path);
+    offset += *n;
   }
   if (::fsync(out.get()) != 0) return fail(errno, "fsync " + tmp_path);
   if (::close(out.release()) != 0) return fail(errno, "close " + tmp_path);

@@ -8,6 +8,10 @@
 // them) and then the queued message byte for byte, fsync, link into new/, unlink from tmp/,
 // fsync new/. The added lines end like the message's own lines (CRLF as queued).
 //
+// Mailboxes are created on first use (mkdir of DIR/<recipient>, tmp/, new/, cur/, each new
+// one's parent fsynced) and remembered, so a delivery to a known mailbox makes no mkdir; a
+// mailbox removed behind our back is made again when creating its tmp/ file fails.
+//
 // Any failure is transient (4.3.0, 4.2.2 when the disk is full): a local problem is never
 // the sender's fault. The file work runs on the blocking pool.
 //
@@ -16,7 +20,10 @@
 #pragma once
 
 #include <atomic>
+#include <mutex>
 #include <string>
+
+#include "absl/container/flat_hash_set.h"
 
 #include "asio/any_io_executor.hpp"
 #include "services/reinject/delivery/delivery_agent.h"
@@ -35,7 +42,7 @@ class MaildirAgent final : public DeliveryAgent {
   std::string_view name() const override { return "maildir"; }
   std::string Destination(const sluice::v1::QueueRecord& record, int recipient_index) const override;
   asio::awaitable<std::vector<RecipientResult>> Deliver(const sluice::v1::QueueRecord& record,
-                                                        const std::string& data_path,
+                                                        const MessageContent& content,
                                                         const std::vector<int>& recipient_indexes) override;
 
   // The mailbox directory name of an address: lower-cased (ASCII), every byte outside
@@ -44,8 +51,13 @@ class MaildirAgent final : public DeliveryAgent {
   static std::string MailboxName(std::string_view address);
 
  private:
-  RecipientResult DeliverOne(const sluice::v1::QueueRecord& record, const std::string& data_path, int index);
+  RecipientResult DeliverOne(const sluice::v1::QueueRecord& record, const MessageContent& content, int index);
   std::string UniqueName();
+  // Creates DIR/<mailbox>/{tmp,new,cur} unless known to exist; remembers it.
+  bool EnsureMailbox(const std::string& mailbox, bool recheck, int* err, std::string* what);
+
+  std::mutex known_mu_;
+  absl::flat_hash_set<std::string> known_;  // mailbox paths that exist
 
   MaildirOptions options_;
   asio::any_io_executor blocking_;

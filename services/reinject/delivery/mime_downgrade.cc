@@ -40,6 +40,19 @@ bool Has8Bit(std::string_view s) {
   return false;
 }
 
+// Whether the content holds a byte >= 0x80.
+absl::StatusOr<bool> ContentHas8Bit(const MessageContent& content) {
+  std::vector<char> buf(kChunkBytes);
+  uint64_t offset = 0;
+  for (;;) {
+    auto n = content.Read(offset, buf.data(), buf.size());
+    if (!n.ok()) return n.status();
+    if (*n == 0) return false;
+    if (Has8Bit(std::string_view(buf.data(), *n))) return true;
+    offset += *n;
+  }
+}
+
 // Whether the file open as `fd` holds a byte >= 0x80; its size in `*size`.
 absl::StatusOr<bool> FileHas8Bit(int fd, uint64_t* size) {
   std::vector<char> buf(kChunkBytes);
@@ -209,18 +222,16 @@ using GPtr = std::unique_ptr<T, Unref>;
 
 }  // namespace
 
-absl::StatusOr<Downgrade> DowngradeTo7Bit(const std::string& data_path, const std::string& temp_dir) {
-  OwnedFd in(::open(data_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) return ErrnoStatus(errno, "open " + data_path);
-  uint64_t size = 0;
-  auto has8 = FileHas8Bit(in.get(), &size);
+absl::StatusOr<Downgrade> DowngradeTo7Bit(const MessageContent& content, const std::string& temp_dir) {
+  auto has8 = ContentHas8Bit(content);
   if (!has8.ok()) return has8.status();
   if (!*has8) return Downgrade{};
 
   InitGmime();
-  // The parser reads the file through its own descriptor and keeps part bodies as ranges of
-  // it (a persistent, seekable stream), not copies.
-  GPtr<GMimeStream> source(g_mime_stream_fs_new(in.release()));
+  // The parser reads the content through its own descriptor and keeps part bodies as ranges
+  // of it (a persistent, seekable stream), not copies.
+  GPtr<GMimeStream> source(content.OpenGMimeStream());
+  if (!source) return ErrnoStatus(errno, "open the queue content");
   GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(source.get()));
   g_mime_parser_set_persist_stream(parser.get(), TRUE);
   GPtr<GMimeMessage> message(g_mime_parser_construct_message(parser.get(), nullptr));
@@ -245,7 +256,7 @@ absl::StatusOr<Downgrade> DowngradeTo7Bit(const std::string& data_path, const st
     g_mime_stream_filter_add(GMIME_STREAM_FILTER(out.get()), crlf.get());
     if (g_mime_object_write_to_stream(GMIME_OBJECT(message.get()), nullptr, out.get()) < 0 ||
         g_mime_stream_flush(out.get()) != 0) {
-      return absl::InternalError(absl::StrCat("writing the 7-bit copy of ", data_path, " failed"));
+      return absl::InternalError("writing the 7-bit copy failed");
     }
   }
   uint64_t converted_size = 0;

@@ -21,6 +21,8 @@
 // used); re-encodes a part that is already 7-bit; writes the queue file; leaves a file behind.
 #pragma once
 
+#include "services/reinject/queue/message_content.h"
+
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -71,8 +73,9 @@ struct Downgrade {
   bool in_header = false;   // kImpossible because a header field holds 8-bit data
 };
 
-// Converts the message in `data_path`. Blocking (reads and writes files): call it on the
-// blocking pool. An error status is a local failure (I/O, out of memory): transient.
-absl::StatusOr<Downgrade> DowngradeTo7Bit(const std::string& data_path, const std::string& temp_dir);
+// Converts the queued message `content`; the copy is an unnamed file in `temp_dir`.
+// Blocking (reads and writes files): call it on the blocking pool. An error status is a
+// local failure (I/O, out of memory): transient.
+absl::StatusOr<Downgrade> DowngradeTo7Bit(const MessageContent& content, const std::string& temp_dir);
 
 }  // namespace sluice::reinject

@@ -134,7 +134,7 @@ asio::awaitable<absl::StatusOr<std::unique_ptr<RelayConnection>>> RelayAgent::Ac
 }
 
 asio::awaitable<std::vector<RecipientResult>> RelayAgent::Deliver(const sluice::v1::QueueRecord& record,
-                                                                  const std::string& data_path,
+                                                                  const MessageContent& content,
                                                                   const std::vector<int>& recipient_indexes) {
   const QueueLimits limits = ResolveQueueLimits(options_.limits);
   auto acquired = co_await Acquire(limits);
@@ -153,7 +153,8 @@ asio::awaitable<std::vector<RecipientResult>> RelayAgent::Deliver(const sluice::
   std::unique_ptr<RelayConnection> connection = *std::move(acquired);
   RelayTransactionInput input;
   input.record = &record;
-  input.data_path = &data_path;
+  input.content = &content;
+  input.temp_dir = options_.temp_dir;
   input.indexes = &recipient_indexes;
   input.lmtp = options_.lmtp;
   input.blocking = options_.blocking;

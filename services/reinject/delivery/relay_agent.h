@@ -43,7 +43,8 @@ struct RelayOptions {
   std::string helo_name;               // EHLO/LHLO (delivery_ehlo, default $myhostname)
   LimitsSource limits;                 // timeouts, reuse limit, destination_concurrency
   sluice::v1::TlsConfig tls;           // delivery_tls
-  asio::any_io_executor blocking;      // queue file reads
+  asio::any_io_executor blocking;      // queue content reads, the 8BITMIME downgrade
+  std::string temp_dir = "/var/tmp";   // where the downgrade's unnamed 7-bit copy lives
   absl::Duration idle_timeout = absl::Seconds(2);  // smtp_connection_cache_time_limit
 };
 
@@ -55,7 +56,7 @@ class RelayAgent final : public DeliveryAgent {
   std::string_view name() const override { return name_; }
   std::string Destination(const sluice::v1::QueueRecord& record, int recipient_index) const override;
   asio::awaitable<std::vector<RecipientResult>> Deliver(const sluice::v1::QueueRecord& record,
-                                                        const std::string& data_path,
+                                                        const MessageContent& content,
                                                         const std::vector<int>& recipient_indexes) override;
   // MAIL FROM, RCPT TO and RSET on a (cached) connection (relay_probe.cc).
   asio::awaitable<ProbeResult> Probe(const std::string& sender, const std::string& recipient) override;

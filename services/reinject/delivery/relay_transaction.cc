@@ -69,13 +69,6 @@ std::string LostText(const absl::Status& st, const std::string& remote_mta, std:
   return absl::StrCat("451 4.4.2 lost connection with ", remote_mta, " while ", s, ": ", std::string(st.message()));
 }
 
-// The directory of a path ("." for a bare name).
-std::string DirOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 // Ends a transaction that did not reach the content: RSET leaves the connection ready for
 // the next MAIL. True when it is (a server that said 421 is closing: no RSET then).
 asio::awaitable<bool> ResetForReuse(smtp::SmtpClient& client, bool closing) {
@@ -226,11 +219,13 @@ asio::awaitable<RelayTransactionOutcome> RunRelayTransaction(smtp::SmtpClient& c
   }
 
   // ---- 8-bit content for a next hop without 8BITMIME: a 7-bit copy, or a bounce ----
-  OwnedFd file;  // what is streamed after DATA: the 7-bit copy, else (opened later) the queue file
+  // What is streamed after DATA: the 7-bit copy, else the queue content.
+  std::optional<MessageContent> converted;
   std::optional<uint64_t> content_size;
   if (NeedsDowngrade(record, caps)) {
-    const std::string& path = *input.data_path;
-    auto convert = [&path] { return DowngradeTo7Bit(path, DirOf(path)); };
+    const MessageContent& original = *input.content;
+    const std::string& temp_dir = input.temp_dir;
+    auto convert = [&original, &temp_dir] { return DowngradeTo7Bit(original, temp_dir); };
     auto downgraded = co_await RunBlocking(input.blocking, convert);
     if (!downgraded.ok()) {
       d.RestOwn(DeliveryOutcome::kTransient, absl::StrCat("451 4.3.0 converting the message to 7 bit failed: ",
@@ -248,8 +243,8 @@ asio::awaitable<RelayTransactionOutcome> RunRelayTransaction(smtp::SmtpClient& c
                                " (converted to 7 bit) exceeds size limit ", caps.size_limit, " of server ", mta));
         co_return d.Done(/*reusable=*/true);
       }
-      file = std::move(downgraded->copy);
       content_size = downgraded->size_bytes;
+      converted.emplace(std::make_shared<SharedFd>(downgraded->copy.release()), 0, downgraded->size_bytes);
     }
   }
 
@@ -339,35 +334,20 @@ asio::awaitable<RelayTransactionOutcome> RunRelayTransaction(smtp::SmtpClient& c
     co_return d.Done(reusable);
   }
   std::string local_failure;
-  if (file.get() < 0) {
-    const std::string& path = *input.data_path;
-    auto open_file = [&path]() -> std::pair<int, int> {
-      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      return {fd, fd < 0 ? errno : 0};  // errno of the pool thread, taken there
-    };
-    auto [fd, open_errno] = co_await RunBlocking(input.blocking, open_file);
-    file = OwnedFd(fd);
-    if (fd < 0) local_failure = absl::StrCat("open queue file: ", std::strerror(open_errno));
-  }
+  const MessageContent& source = converted ? *converted : *input.content;
   std::string chunk;
-  off_t offset = 0;
+  uint64_t offset = 0;
   while (local_failure.empty()) {
     chunk.resize(kChunkBytes);
-    auto read_chunk = [&file, &chunk, offset]() -> std::pair<ssize_t, int> {
-      for (;;) {
-        ssize_t n = ::pread(file.get(), chunk.data(), chunk.size(), offset);
-        if (n < 0 && errno == EINTR) continue;
-        return {n, n < 0 ? errno : 0};
-      }
-    };
-    auto [n, err] = co_await RunBlocking(input.blocking, read_chunk);
-    if (n < 0) {
-      local_failure = absl::StrCat("read queue file: ", std::strerror(err));
+    auto read_chunk = [&source, &chunk, offset] { return source.Read(offset, chunk.data(), chunk.size()); };
+    absl::StatusOr<size_t> n = co_await RunBlocking(input.blocking, read_chunk);
+    if (!n.ok()) {
+      local_failure = absl::StrCat("read queue content: ", std::string(n.status().message()));
       break;
     }
-    if (n == 0) break;
-    offset += n;
-    absl::Status sent = co_await client.SendContent(std::string_view(chunk.data(), static_cast<size_t>(n)));
+    if (*n == 0) break;
+    offset += *n;
+    absl::Status sent = co_await client.SendContent(std::string_view(chunk.data(), *n));
     if (!sent.ok()) co_return lost(sent, "sending message body");
     if (co_await Cancelled()) co_return lost(absl::CancelledError("cancelled"), "sending message body");
   }

@@ -40,10 +40,11 @@ namespace sluice::reinject {
 
 struct RelayTransactionInput {
   const sluice::v1::QueueRecord* record = nullptr;
-  const std::string* data_path = nullptr;
+  const MessageContent* content = nullptr;
+  std::string temp_dir;            // the 7-bit copy of the 8BITMIME downgrade (unnamed file)
   const std::vector<int>* indexes = nullptr;
   bool lmtp = false;
-  asio::any_io_executor blocking;  // reads of the queue file
+  asio::any_io_executor blocking;  // reads of the queue content
   std::string remote_mta;          // the next hop's name, for Remote-MTA and our own texts
 };
 

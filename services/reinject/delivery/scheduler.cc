@@ -144,7 +144,15 @@ asio::awaitable<void> Scheduler::Activate(std::string id) {
   auto msg = std::make_unique<ActiveMessage>();
   msg->record = std::move(*record);
   msg->frozen = std::make_shared<const sluice::v1::QueueRecord>(msg->record);
-  msg->data_path = store_.DataPath(id);
+  auto content = store_.Content(id);
+  if (!content.ok()) {
+    // Deleted or moved to corrupt/ between the claim and here: nothing to deliver.
+    observe::Info("delivery_skipped").Kv("queue_id", id).Kv("reason", MessageOf(content.status()));
+    store_.Unclaim(id);
+    messages_.fetch_sub(1);
+    co_return;
+  }
+  msg->content = *std::move(content);
   std::map<std::string, std::vector<int>> groups;
   for (int i = 0; i < msg->record.recipients_size(); ++i) {
     auto status = msg->record.recipients(i).status();
@@ -195,7 +203,7 @@ void Scheduler::Dispatch() {
 asio::awaitable<void> Scheduler::RunJob(Job job) {
   ActiveMessage* msg = active_[job.id].get();
   std::shared_ptr<const sluice::v1::QueueRecord> frozen = msg->frozen;
-  std::string data_path = msg->data_path;
+  MessageContent content = msg->content;
   QueueLimits limits = ResolveQueueLimits(options_.limits);
   asio::steady_timer deadline(strand_);
   deadline.expires_after(absl::ToChronoNanoseconds(limits.delivery_timeout));
@@ -204,7 +212,7 @@ asio::awaitable<void> Scheduler::RunJob(Job job) {
   std::vector<RecipientResult> results;
   try {
     using namespace asio::experimental::awaitable_operators;
-    auto outcome = co_await (asio::co_spawn(io_, agent_.Deliver(*frozen, data_path, job.indexes), asio::use_awaitable) ||
+    auto outcome = co_await (asio::co_spawn(io_, agent_.Deliver(*frozen, content, job.indexes), asio::use_awaitable) ||
                              deadline.async_wait(nothrow));
     if (outcome.index() == 0) {
       results = std::move(std::get<0>(outcome));
@@ -308,7 +316,7 @@ asio::awaitable<void> Scheduler::FinishMessage(std::string id) {
     if (WantsFailureReport(record, record.recipients(f.index))) report.push_back(f);
   }
   bool reported = true;
-  if (!report.empty()) reported = co_await QueueReport(record, msg.data_path, ReportKind::kFailure, report, now);
+  if (!report.empty()) reported = co_await QueueReport(record, msg.content, ReportKind::kFailure, report, now);
   for (size_t i = 0; i < failed.size(); ++i) {
     auto* rcpt = record.mutable_recipients(failed[i].index);
     if (!reported && WantsFailureReport(record, *rcpt)) {
@@ -325,7 +333,7 @@ asio::awaitable<void> Scheduler::FinishMessage(std::string id) {
   // One success notice for this attempt's successes that asked for it. A delivery cannot be
   // taken back, so a notice that cannot be queued is logged and lost rather than bought
   // with a second delivery (Postfix would defer and deliver again).
-  if (!succeeded.empty()) (void)co_await QueueReport(record, msg.data_path, ReportKind::kSuccess, succeeded, now);
+  if (!succeeded.empty()) (void)co_await QueueReport(record, msg.content, ReportKind::kSuccess, succeeded, now);
 
   if (deferred > 0) {
     absl::Duration delay = RetryDelay(record.attempts(), limits.minimal_backoff, limits.maximal_backoff);
@@ -362,7 +370,7 @@ asio::awaitable<void> Scheduler::FinishMessage(std::string id) {
   Pump();
 }
 
-asio::awaitable<bool> Scheduler::QueueReport(const sluice::v1::QueueRecord& original, const std::string& data_path,
+asio::awaitable<bool> Scheduler::QueueReport(const sluice::v1::QueueRecord& original, const MessageContent& content,
                                              ReportKind kind, const std::vector<ReportedRecipient>& recipients,
                                              absl::Time now) {
   const bool failure = kind == ReportKind::kFailure;
@@ -374,7 +382,7 @@ asio::awaitable<bool> Scheduler::QueueReport(const sluice::v1::QueueRecord& orig
   }
   std::unique_ptr<QueueWriter> writer = std::move(*begun);
   absl::Status written = co_await RunBlocking(blocking_, [&] {
-    return WriteDeliveryReport(*writer, original, data_path, kind, recipients, options_.bounce, now);
+    return WriteDeliveryReport(*writer, original, content, kind, recipients, options_.bounce, now);
   });
   if (!written.ok()) {
     observe::Error(failed_event).Kv("queue_id", original.queue_id()).Kv("error", MessageOf(written));

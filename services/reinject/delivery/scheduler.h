@@ -101,7 +101,7 @@ class Scheduler {
   struct ActiveMessage {
     sluice::v1::QueueRecord record;                        // updated as results come in
     std::shared_ptr<const sluice::v1::QueueRecord> frozen;  // what agents read
-    std::string data_path;
+    MessageContent content;
     size_t jobs_left = 0;
     std::vector<RecipientResult> results;
   };
@@ -113,7 +113,7 @@ class Scheduler {
   asio::awaitable<void> RunJob(Job job);
   asio::awaitable<void> FinishMessage(std::string id);
   // Queues one report of `kind` about `recipients`; false (logged) when it could not be.
-  asio::awaitable<bool> QueueReport(const sluice::v1::QueueRecord& original, const std::string& data_path,
+  asio::awaitable<bool> QueueReport(const sluice::v1::QueueRecord& original, const MessageContent& content,
                                     ReportKind kind, const std::vector<ReportedRecipient>& recipients, absl::Time now);
   void Log(const sluice::v1::QueueRecord& record, const sluice::v1::QueueRecipient& rcpt, std::string_view status,
            std::string_view dsn, absl::Time now) const;

@@ -4,24 +4,18 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <latch>
-
-#include "asio/post.hpp"
+#include <future>
 
 #include "absl/strings/str_cat.h"
+#include "lib/observe/log.h"
+#include "services/reinject/queue/queue_frame.h"
 #include "services/reinject/queue/queue_metrics.h"
-#include "services/reinject/queue/queue_record_file.h"
 
 namespace sluice::reinject {
 
-GroupCommitter::GroupCommitter(const QueueLayout& layout, QueueMetrics* metrics, Options options)
-    : layout_(layout),
-      metrics_(metrics),
-      options_(options),
-      sync_pool_(options.sync_threads == 0 ? 1 : options.sync_threads) {
+GroupCommitter::GroupCommitter(SegmentLog& log, const QueueLayout& layout, QueueMetrics* metrics, Options options)
+    : log_(log), layout_(layout), metrics_(metrics), options_(options) {
   if (options_.max_batch == 0) options_.max_batch = 1;
-  if (options_.sync_threads == 0) options_.sync_threads = 1;
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -32,7 +26,6 @@ GroupCommitter::~GroupCommitter() {
   }
   cv_.notify_all();
   thread_.join();
-  sync_pool_.join();
 }
 
 void GroupCommitter::Submit(CommitJob job) {
@@ -43,6 +36,18 @@ void GroupCommitter::Submit(CommitJob job) {
   cv_.notify_one();
 }
 
+std::pair<absl::Status, FrameLocation> GroupCommitter::SubmitAndWait(CommitJob job) {
+  std::promise<std::pair<absl::Status, FrameLocation>> promise;
+  auto result = promise.get_future();
+  auto then = std::move(job.done);
+  job.done = [&promise, then = std::move(then)](absl::Status s, FrameLocation at) mutable {
+    if (then) then(s, at);
+    promise.set_value({std::move(s), at});
+  };
+  Submit(std::move(job));
+  return result.get();
+}
+
 uint64_t GroupCommitter::batches() const {
   std::lock_guard<std::mutex> lock(mu_);
   return batches_;
@@ -51,6 +56,11 @@ uint64_t GroupCommitter::batches() const {
 uint64_t GroupCommitter::commits() const {
   std::lock_guard<std::mutex> lock(mu_);
   return commits_;
+}
+
+uint64_t GroupCommitter::synced_batches() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return synced_batches_;
 }
 
 void GroupCommitter::Run() {
@@ -68,75 +78,111 @@ void GroupCommitter::Run() {
     }
     CommitBatch(batch);
     batch.clear();
+    // Segments nobody refers to any more (cheap when there are none).
+    log_.RemoveDead();
   }
-}
-
-void GroupCommitter::SyncFiles(std::vector<CommitJob>& batch, std::vector<absl::Status>& status) {
-  const size_t n = batch.size();
-  const size_t workers = std::min(n, options_.sync_threads);
-  std::atomic<size_t> next{0};
-  std::latch done(static_cast<std::ptrdiff_t>(workers));
-  for (size_t w = 0; w < workers; ++w) {
-    asio::post(sync_pool_, [&] {
-      for (size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) {
-        // 1. The message content.
-        status[i] = layout_.Sync(batch[i].data_fd);
-        ::close(batch[i].data_fd);
-        batch[i].data_fd = -1;
-        // 2. The record, written beside the queue, durable before it gets its name.
-        if (status[i].ok()) status[i] = WriteTmpRecord(layout_, batch[i].id, batch[i].record);
-      }
-      done.count_down();
-    });
-  }
-  done.wait();
 }
 
 void GroupCommitter::CommitBatch(std::vector<CommitJob>& batch) {
   const size_t n = batch.size();
   std::vector<absl::Status> status(n);
-  std::vector<bool> renamed(n, false);
+  std::vector<FrameLocation> where(n);
+  int fsyncs = 0;
 
-  SyncFiles(batch, status);
-  // 3. The data files' names.
-  absl::Status data_dir = layout_.SyncDir(QueueDir::kData);
-  // 4. Link each record into its state directory.
-  bool uses_dir[kQueueDirCount] = {};
+  // 1. Large contents first: a record must never be durable before its content.
+  bool spilled = false;
   for (size_t i = 0; i < n; ++i) {
-    if (status[i].ok() && !data_dir.ok()) status[i] = data_dir;
-    if (!status[i].ok()) continue;
-    status[i] = layout_.Rename(QueueDir::kTmp, batch[i].id, batch[i].target);
-    if (status[i].ok()) {
-      renamed[i] = true;
-      uses_dir[static_cast<int>(batch[i].target)] = true;
+    if (batch[i].spill_fd < 0) continue;
+    spilled = true;
+    ++fsyncs;
+    status[i] = layout_.Sync(batch[i].spill_fd);
+    ::close(batch[i].spill_fd);
+    batch[i].spill_fd = -1;
+  }
+  if (spilled) {
+    ++fsyncs;
+    absl::Status dir = layout_.Sync(layout_.fd(QueueDir::kLarge));
+    for (size_t i = 0; i < n; ++i) {
+      if (batch[i].log.content().spilled() && status[i].ok()) status[i] = dir;
     }
   }
-  // 5. One fsync per state directory for the whole batch.
-  absl::Status dir_status[kQueueDirCount];
-  for (int d = 0; d < kQueueDirCount; ++d) {
-    if (uses_dir[d]) dir_status[d] = layout_.SyncDir(static_cast<QueueDir>(d));
-  }
+
+  // 2. and 3. One append for every frame of the batch.
+  std::vector<std::string> frames;
+  std::vector<size_t> job_of;
+  std::vector<bool> hold_ref;
+  frames.reserve(n);
+  bool need_sync = false;
   for (size_t i = 0; i < n; ++i) {
-    if (status[i].ok()) status[i] = dir_status[static_cast<int>(batch[i].target)];
+    if (!status[i].ok()) continue;
+    if (batch[i].kind == CommitJob::Kind::kRecord) {
+      frames.push_back(EncodeRecordFrame(batch[i].log, batch[i].inline_content));
+      hold_ref.push_back(true);
+    } else {
+      frames.push_back(EncodeRemoveFrame(batch[i].id));
+      hold_ref.push_back(false);
+    }
+    job_of.push_back(i);
+    need_sync = need_sync || batch[i].durable;
   }
-  // Undo every failed job completely: no record anywhere, no data file.
+  if (!frames.empty()) {
+    std::vector<std::string_view> views(frames.begin(), frames.end());
+    auto appended = log_.Append(views, hold_ref);
+    if (!appended.ok()) {
+      for (size_t k : job_of) status[k] = appended.status();
+      need_sync = false;
+    } else {
+      for (size_t f = 0; f < job_of.size(); ++f) where[job_of[f]] = (*appended)[f];
+    }
+  }
+
+  // 4. One sync for the batch.
+  if (need_sync) {
+    auto synced = log_.Sync();
+    if (synced.ok()) {
+      fsyncs += *synced;
+    } else {
+      observe::Error("queue_sync_failed").Kv("error", MessageOf(synced.status())).Kv("jobs", n);
+      std::vector<std::string> cancels;
+      for (size_t k : job_of) {
+        if (!status[k].ok()) continue;
+        if (batch[k].durable) {
+          status[k] = synced.status();
+          if (batch[k].kind == CommitJob::Kind::kRecord) {
+            log_.Ref(where[k].segment, -1);
+            // The frame is in the file and might reach the disk later: cancel it.
+            cancels.push_back(EncodeRemoveFrame(batch[k].log.record().queue_id()));
+          }
+        }
+      }
+      if (!cancels.empty()) {
+        std::vector<std::string_view> views(cancels.begin(), cancels.end());
+        (void)log_.Append(views, std::vector<bool>(cancels.size(), false));
+      }
+    }
+  }
   for (size_t i = 0; i < n; ++i) {
     if (status[i].ok()) continue;
-    if (renamed[i]) (void)layout_.Unlink(batch[i].target, batch[i].id);
-    (void)layout_.Unlink(QueueDir::kTmp, batch[i].id);
-    (void)layout_.Unlink(QueueDir::kData, batch[i].id);
-    status[i] = absl::Status(status[i].code(),
-                             absl::StrCat("queue commit of ", batch[i].id, ": ", status[i].message()));
+    const std::string& id = batch[i].kind == CommitJob::Kind::kRecord ? batch[i].log.record().queue_id() : batch[i].id;
+    status[i] = absl::Status(status[i].code(), absl::StrCat("queue write of ", id, ": ", status[i].message()));
   }
-  if (metrics_ != nullptr) metrics_->commit_batch_size->Observe(static_cast<double>(n));
+  if (metrics_ != nullptr) {
+    metrics_->commit_batch_size->Observe(static_cast<double>(n));
+    metrics_->commit_batch_fsyncs->Observe(static_cast<double>(fsyncs));
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++batches_;
+    if (need_sync) ++synced_batches_;
     commits_ += n;
   }
-  // 6. Completions, outside the lock.
+  // 5. Completions, outside the lock.
   for (size_t i = 0; i < n; ++i) {
-    if (batch[i].done) batch[i].done(std::move(status[i]));
+    if (batch[i].done) {
+      batch[i].done(std::move(status[i]), where[i]);
+    } else if (status[i].ok() && batch[i].kind == CommitJob::Kind::kRecord) {
+      log_.Ref(where[i].segment, -1);  // nobody took the reference
+    }
   }
 }
 

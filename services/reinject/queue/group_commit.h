@@ -1,24 +1,23 @@
 // services/reinject/queue/group_commit.h
 //
-// Group commit: one committer thread makes the commits that arrive together durable
-// together, so many concurrent SMTP sessions pay for a handful of directory fsyncs instead of
-// each paying its own. One batch (every job waiting when the thread wakes, up to max_batch):
+// Group commit: one committer thread turns the queue writes that arrive together into one
+// append to the segment log and one sync. A batch (every job waiting when the thread wakes,
+// up to max_batch):
 //
-//   1. fsync each data file            (the message content is on disk)
-//   2. write each record to tmp/<ID>, fsync it
-//   3. fsync data/ once                (every data file's name is on disk)
-//   4. rename tmp/<ID> -> incoming/<ID> (or hold/<ID>) for each job
-//   5. fsync each target directory once (every record's name is on disk: now committed)
-//   6. complete each job, OK or its error
+//   1. fdatasync the large/<ID> file of each job that has one (a message over the writer's
+//      buffer), then large/ once: rare, and only for those jobs;
+//   2. encode each job's frame (a record frame with its inline content, or a remove frame);
+//   3. append all of them to the active segment with one write;
+//   4. when any job needs durability (a commit before "250", a rewritten record): one
+//      Sync() of the log, normally one fdatasync for the whole batch;
+//   5. complete each job with its frame's location, OK or its error.
 //
-// Steps 1 and 2 run on a small pool of sync threads: concurrent fsyncs of different files
-// share the file system's journal commits (ext4: 200 files in ~70 ms on 16 threads against
-// ~1.4 s one after the other), so a batch costs about one disk flush, not one per file.
+// Remove frames (an entry delivered or deleted) need no sync of their own: they ride along
+// with the next batch that syncs. A job that fails at any step gets its error; a record
+// frame that was appended but not made durable is cancelled by a remove frame, so a failed
+// commit never comes back at the next start.
 //
-// A job that fails at any step is undone completely (record, tmp file and data file
-// removed) before its completion runs, so a failed commit leaves no partial entry.
-//
-// Never: completes a job as OK before step 5 succeeded for it; runs a completion while
+// Never: completes a durable job as OK before its frame is synced; runs a completion while
 // holding its lock; blocks the submitting (io) thread on disk I/O.
 #pragma once
 
@@ -31,28 +30,33 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
-#include "asio/thread_pool.hpp"
 #include "absl/status/status.h"
-#include "services/reinject/queue/queue_layout.h"
+#include "services/reinject/queue/segment_log.h"
+#include "sluice/v1/queue_log.pb.h"
 
 namespace sluice::reinject {
 
+struct QueueMetrics;
+
 struct CommitJob {
-  std::string id;
-  int data_fd = -1;          // the open data file; the committer closes it
-  std::string record;        // the encoded record (EncodeRecord)
-  QueueDir target = QueueDir::kIncoming;
-  // Runs on the committer thread once the outcome is known.
-  absl::AnyInvocable<void(absl::Status)> done;
+  enum class Kind { kRecord, kRemove };
+  Kind kind = Kind::kRecord;
+  std::string id;                  // the queue id (kRemove); kRecord takes it from the record
+  sluice::v1::QueueLogRecord log;  // kRecord: the record and where its content is (unset: inline)
+  std::string inline_content;      // kRecord: the content carried in the frame
+  int spill_fd = -1;               // large/<ID> to make durable first; the committer closes it
+  bool durable = true;             // complete only once synced
+  // Runs on the committer thread once the outcome is known. For kRecord on success, the
+  // location holds one segment reference (SegmentLog::Append) that the callee now owns.
+  absl::AnyInvocable<void(absl::Status, FrameLocation)> done;
 };
 
 class GroupCommitter {
  public:
   struct Options {
     size_t max_batch = 256;
-    size_t sync_threads = 16;  // fsyncs of one batch in parallel
   };
-  GroupCommitter(const QueueLayout& layout, QueueMetrics* metrics, Options options);
+  GroupCommitter(SegmentLog& log, const QueueLayout& layout, QueueMetrics* metrics, Options options);
   // Finishes every submitted job, then joins the thread.
   ~GroupCommitter();
   GroupCommitter(const GroupCommitter&) = delete;
@@ -60,16 +64,18 @@ class GroupCommitter {
 
   // Thread-safe; returns at once.
   void Submit(CommitJob job);
+  // Submits and waits (not on an io thread): the job's status and location.
+  std::pair<absl::Status, FrameLocation> SubmitAndWait(CommitJob job);
 
-  uint64_t batches() const;  // batches committed so far (each: one fsync per directory)
+  uint64_t batches() const;  // batches written so far
   uint64_t commits() const;  // jobs finished so far, OK or not
+  uint64_t synced_batches() const;  // batches that synced (one Sync each)
 
  private:
   void Run();
   void CommitBatch(std::vector<CommitJob>& batch);
-  // Steps 1 and 2 for every job, spread over the sync threads.
-  void SyncFiles(std::vector<CommitJob>& batch, std::vector<absl::Status>& status);
 
+  SegmentLog& log_;
   const QueueLayout& layout_;
   QueueMetrics* metrics_;
   Options options_;
@@ -80,7 +86,7 @@ class GroupCommitter {
   bool stopping_ = false;
   uint64_t batches_ = 0;
   uint64_t commits_ = 0;
-  asio::thread_pool sync_pool_;
+  uint64_t synced_batches_ = 0;
   std::thread thread_;
 };
 

@@ -4,7 +4,7 @@
 // arrival, when it is next due, whether someone is working on it), the schedule of entries
 // eligible for delivery ordered by when they are due (never-tried and flushed entries first,
 // oldest id first), and the per-state message and byte counts behind the gauges and the
-// queue_max_bytes admission check. Rebuilt from the directories at start-up.
+// queue_max_bytes admission check. Rebuilt from the segment log at start-up.
 //
 // Not thread-safe: QueueStore guards it with its mutex.
 // Never: schedules an entry that is busy, held or corrupt; lets the counters drift from the
@@ -12,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -20,13 +21,15 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
+#include "services/reinject/queue/queue_frame.h"
 #include "sluice/v1/queue.pb.h"
+#include "sluice/v1/queue_log.pb.h"
 
 namespace sluice::reinject {
 
 struct IndexEntry {
   sluice::v1::QueueState state = sluice::v1::INCOMING;
-  std::string file;  // the record's name in its directory (the id, except some corrupt files)
+  std::string file;  // CORRUPT: its file in corrupt/
   uint64_t size_bytes = 0;
   absl::Time arrived_at = absl::InfinitePast();
   // When the entry is next eligible; InfinitePast: now (never tried, flushed, released).
@@ -37,6 +40,13 @@ struct IndexEntry {
   bool pending_delete = false;
   bool pending_hold = false;
   std::string hold_reason;
+  // On disk (every state but CORRUPT): the latest record frame, and where the content is
+  // (always resolved: a segment range, or spilled to large/<ID>). The entry holds one
+  // segment reference for each (SegmentLog::Ref).
+  FrameLocation record_at;
+  sluice::v1::QueueContentRef content;
+  // The record as committed, until the scheduler first claims it (no read from disk then).
+  std::shared_ptr<const sluice::v1::QueueRecord> fresh;
 };
 
 struct QueueTotals {
@@ -73,6 +83,10 @@ class QueueIndex {
   absl::Time OldestArrival() const;
   size_t size() const { return entries_.size(); }
 
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (const auto& [id, e] : entries_) f(id, e);
+  }
   // Every id with its entry, for List and the "all" operator calls.
   std::vector<std::pair<std::string, IndexEntry>> Snapshot() const;
 

@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,36 +33,11 @@ absl::Status ErrnoStatus(int err, std::string_view what) {
 
 const char* QueueDirName(QueueDir dir) {
   switch (dir) {
-    case QueueDir::kTmp: return "tmp";
-    case QueueDir::kData: return "data";
-    case QueueDir::kIncoming: return "incoming";
-    case QueueDir::kActive: return "active";
-    case QueueDir::kDeferred: return "deferred";
-    case QueueDir::kHold: return "hold";
+    case QueueDir::kSegments: return "segments";
+    case QueueDir::kLarge: return "large";
     case QueueDir::kCorrupt: return "corrupt";
   }
-  return "tmp";
-}
-
-QueueDir DirOfState(sluice::v1::QueueState state) {
-  switch (state) {
-    case sluice::v1::ACTIVE: return QueueDir::kActive;
-    case sluice::v1::DEFERRED: return QueueDir::kDeferred;
-    case sluice::v1::HOLD: return QueueDir::kHold;
-    case sluice::v1::CORRUPT: return QueueDir::kCorrupt;
-    default: return QueueDir::kIncoming;
-  }
-}
-
-sluice::v1::QueueState StateOfDir(QueueDir dir) {
-  switch (dir) {
-    case QueueDir::kIncoming: return sluice::v1::INCOMING;
-    case QueueDir::kActive: return sluice::v1::ACTIVE;
-    case QueueDir::kDeferred: return sluice::v1::DEFERRED;
-    case QueueDir::kHold: return sluice::v1::HOLD;
-    case QueueDir::kCorrupt: return sluice::v1::CORRUPT;
-    default: return sluice::v1::QUEUE_STATE_UNSPECIFIED;
-  }
+  return "segments";
 }
 
 const char* QueueStateName(sluice::v1::QueueState state) {
@@ -92,6 +66,26 @@ absl::StatusOr<std::unique_ptr<QueueLayout>> QueueLayout::Open(const std::string
   std::unique_ptr<QueueLayout> layout(new QueueLayout(root, metrics));
   int root_fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", root));
+  // A queue of the earlier layout (a data file and a record file per message) is not read
+  // by this one: refuse it rather than start as if it were empty.
+  for (const char* old : {"data", "incoming", "active", "deferred", "hold"}) {
+    int fd = ::openat(root_fd, old, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) continue;
+    DIR* d = ::fdopendir(fd);
+    bool empty = true;
+    while (d != nullptr && empty) {
+      struct dirent* e = ::readdir(d);
+      if (e == nullptr) break;
+      std::string_view n(e->d_name);
+      empty = n == "." || n == "..";
+    }
+    if (d != nullptr) ::closedir(d);
+    if (!empty) {
+      ::close(root_fd);
+      return absl::FailedPreconditionError(absl::StrCat(root, "/", old, " holds mail of the earlier queue layout; ",
+                                                        "deliver it with the earlier version first"));
+    }
+  }
   bool created = false;
   absl::Status status;
   for (int i = 0; i < kQueueDirCount && status.ok(); ++i) {
@@ -131,20 +125,6 @@ absl::Status QueueLayout::Sync(int fd) const {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   if (rc != 0) return ErrnoStatus(err, "fsync");
-  return absl::OkStatus();
-}
-
-absl::Status QueueLayout::Rename(QueueDir from, std::string_view name, QueueDir to) const {
-  return Rename(from, name, to, name);
-}
-
-absl::Status QueueLayout::Rename(QueueDir from, std::string_view from_name, QueueDir to,
-                                 std::string_view to_name) const {
-  std::string a(from_name), b(to_name);
-  if (::renameat(fd(from), a.c_str(), fd(to), b.c_str()) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("rename ", QueueDirName(from), "/", a, " -> ",
-                                           QueueDirName(to), "/", b));
-  }
   return absl::OkStatus();
 }
 
@@ -215,10 +195,31 @@ absl::StatusOr<std::string> QueueLayout::ReadFile(QueueDir dir, std::string_view
   return out;
 }
 
-absl::StatusOr<uint64_t> QueueLayout::DiskFree() const {
-  struct statvfs sv;
-  if (::fstatvfs(fd(QueueDir::kData), &sv) != 0) return ErrnoStatus(errno, "statvfs " + root_);
-  return static_cast<uint64_t>(sv.f_bavail) * static_cast<uint64_t>(sv.f_frsize);
+
+}  // namespace sluice::reinject
+
+namespace sluice::reinject {
+
+absl::Status QueueLayout::WriteNewFile(QueueDir dir, std::string_view name, std::string_view bytes) const {
+  std::string n(name);
+  int fd = ::openat(this->fd(dir), n.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("create ", QueueDirName(dir), "/", n));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      int err = errno;
+      ::close(fd);
+      ::unlinkat(this->fd(dir), n.c_str(), 0);
+      return ErrnoStatus(err, absl::StrCat("write ", QueueDirName(dir), "/", n));
+    }
+    done += static_cast<size_t>(w);
+  }
+  absl::Status s = Sync(fd);
+  ::close(fd);
+  if (s.ok()) s = Sync(this->fd(dir));
+  return s;
 }
 
 }  // namespace sluice::reinject

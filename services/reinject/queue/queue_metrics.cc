@@ -63,15 +63,20 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry) {
                                         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600});
   fsync_duration = &prometheus::BuildHistogram()
                         .Name("sluice_reinject_fsync_duration_seconds")
-                        .Help("Duration of one fsync of a queue file or directory.")
+                        .Help("Duration of one fsync of a queue segment, large message file or directory.")
                         .Register(registry)
                         .Add({}, prometheus::Histogram::BucketBoundaries{
                                      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1});
   commit_batch_size = &prometheus::BuildHistogram()
                            .Name("sluice_reinject_commit_batch_size")
-                           .Help("Commits sharing one group-commit batch (one set of directory fsyncs).")
+                           .Help("Queue writes sharing one group-commit batch (one append, at most one sync).")
                            .Register(registry)
                            .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256});
+  commit_batch_fsyncs = &prometheus::BuildHistogram()
+                             .Name("sluice_reinject_commit_batch_fsyncs")
+                             .Help("fsyncs one group-commit batch took (1 normally; 0 for removals only).")
+                             .Register(registry)
+                             .Add({}, prometheus::Histogram::BucketBoundaries{0, 1, 2, 3, 4, 8, 16});
 }
 
 }  // namespace sluice::reinject

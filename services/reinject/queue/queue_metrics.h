@@ -13,8 +13,12 @@
 //   sluice_reinject_queue_oldest_age_seconds      age of the oldest queued message
 //   sluice_reinject_disk_free_bytes               free space on the queue's file system
 //   sluice_reinject_delivery_duration_seconds     one delivery attempt (one agent call)
-//   sluice_reinject_fsync_duration_seconds        one fsync(2) of a queue file or directory
-//   sluice_reinject_commit_batch_size             commits sharing one group-commit batch
+//   sluice_reinject_fsync_duration_seconds        one fsync/fdatasync of a segment, a large
+//                                                 message file or a queue directory
+//   sluice_reinject_commit_batch_size             queue writes (commits, record updates,
+//                                                 removals) sharing one group-commit batch
+//   sluice_reinject_commit_batch_fsyncs           fsyncs one batch took (normally 1; 0 for a
+//                                                 batch of removals only)
 //
 // Every label value is created here, so dashboards see zeros, never gaps.
 // Never: labels with an address, a sender, a queue id or any other open set.
@@ -55,6 +59,7 @@ struct QueueMetrics {
   prometheus::Histogram* delivery_duration;
   prometheus::Histogram* fsync_duration;
   prometheus::Histogram* commit_batch_size;
+  prometheus::Histogram* commit_batch_fsyncs;
 };
 
 }  // namespace sluice::reinject

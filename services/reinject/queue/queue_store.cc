@@ -1,5 +1,6 @@
 // services/reinject/queue/queue_store.cc -- see queue_store.h. Opening, receiving, the
-// scheduler's calls and status; the operator calls are in queue_store_admin.cc.
+// scheduler's calls and status; the operator calls are in queue_store_admin.cc, compaction
+// in queue_compaction.cc.
 #include "services/reinject/queue/queue_store.h"
 
 #include <fcntl.h>
@@ -11,7 +12,6 @@
 #include "lib/observe/log.h"
 #include "services/reinject/queue/proto_time.h"
 #include "services/reinject/queue/queue_metrics.h"
-#include "services/reinject/queue/queue_record_file.h"
 
 namespace sluice::reinject {
 
@@ -19,10 +19,16 @@ absl::StatusOr<std::unique_ptr<QueueStore>> QueueStore::Open(QueueStoreOptions o
   auto layout = QueueLayout::Open(options.queue_dir, options.metrics);
   if (!layout.ok()) return layout.status();
   std::unique_ptr<QueueStore> store(new QueueStore(std::move(options), std::move(*layout)));
-  auto report = RecoverQueue(*store->layout_, store->index_);
+  if (absl::Status s = store->log_->Open(); !s.ok()) return s;
+  auto report = RecoverQueue(*store->layout_, *store->log_, *store->committer_, store->index_);
   if (!report.ok()) return report.status();
   store->recovery_ = *report;
+  store->log_->RemoveDead();
   (void)store->Counters();  // publishes the gauges
+  if (store->options_.maintenance_interval > absl::ZeroDuration()) {
+    QueueStore* s = store.get();
+    store->maintenance_ = std::thread([s] { s->MaintenanceLoop(); });
+  }
   return store;
 }
 
@@ -31,30 +37,42 @@ QueueStore::QueueStore(QueueStoreOptions options, std::unique_ptr<QueueLayout> l
       clock_(options_.clock != nullptr ? options_.clock : &SystemClock()),
       layout_(std::move(layout)) {
   if (options_.writer_buffer_bytes < 4096) options_.writer_buffer_bytes = 4096;
-  committer_ = std::make_unique<GroupCommitter>(
-      *layout_, options_.metrics, GroupCommitter::Options{options_.commit_max_batch});
+  if (options_.compact_at_segments < 2) options_.compact_at_segments = 2;
+  disk_space_ = std::make_unique<DiskSpace>(layout_->fd(QueueDir::kSegments), options_.disk_free_refresh);
+  log_ = std::make_unique<SegmentLog>(*layout_, options_.metrics, SegmentLog::Options{options_.segment_bytes});
+  committer_ = std::make_unique<GroupCommitter>(*log_, *layout_, options_.metrics,
+                                                GroupCommitter::Options{options_.commit_max_batch});
 }
 
 QueueStore::~QueueStore() {
+  {
+    std::lock_guard<std::mutex> lock(maintenance_mu_);
+    stopping_ = true;
+  }
+  maintenance_cv_.notify_all();
+  if (maintenance_.joinable()) maintenance_.join();
   // Finish the commits in flight while the index they report to still exists.
   committer_.reset();
+}
+
+void QueueStore::MaintenanceLoop() {
+  std::unique_lock<std::mutex> lock(maintenance_mu_);
+  while (!stopping_) {
+    maintenance_cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.maintenance_interval));
+    if (stopping_) break;
+    lock.unlock();
+    Compact();
+    lock.lock();
+  }
 }
 
 // ---------------------------------------------------------------------------------------
 // Receiving
 
 absl::StatusOr<std::unique_ptr<QueueWriter>> QueueStore::Begin() {
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    std::string id = ids_.Next();
-    int fd = ::openat(layout_->fd(QueueDir::kData), id.c_str(),
-                      O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd >= 0) {
-      if (options_.metrics != nullptr) options_.metrics->received->Increment();
-      return std::unique_ptr<QueueWriter>(new QueueWriter(this, std::move(id), fd, options_.writer_buffer_bytes));
-    }
-    if (errno != EEXIST) return ErrnoStatus(errno, "create data/" + id);
-  }
-  return absl::InternalError("no unused queue id after 8 tries");
+  std::string id = ids_.Next();
+  if (options_.metrics != nullptr) options_.metrics->received->Increment();
+  return std::unique_ptr<QueueWriter>(new QueueWriter(this, std::move(id), options_.writer_buffer_bytes));
 }
 
 absl::Status QueueStore::CheckAdmission(uint64_t size_hint) const { return Admission(size_hint, true); }
@@ -75,7 +93,7 @@ absl::Status QueueStore::Admission(uint64_t size_hint, bool count_refusal) const
     return absl::ResourceExhaustedError(absl::StrCat("queue full: ", queued, " bytes queued + ", size_hint,
                                                      " > queue_max_bytes ", limits.queue_max_bytes));
   }
-  auto free = layout_->DiskFree();
+  auto free = disk_space_->FreeBytes();
   if (!free.ok()) return absl::UnavailableError(std::string(MessageOf(free.status())));
   if (options_.metrics != nullptr) options_.metrics->disk_free_bytes->Set(static_cast<double>(*free));
   if (*free < limits.queue_min_free_bytes + size_hint) {
@@ -88,13 +106,26 @@ absl::Status QueueStore::Admission(uint64_t size_hint, bool count_refusal) const
 
 void QueueStore::SubmitCommit(CommitJob job) { committer_->Submit(std::move(job)); }
 
-void QueueStore::OnCommitted(const sluice::v1::QueueRecord& record) {
+void QueueStore::OnCommitFailed(const std::string& id) { (void)layout_->Unlink(QueueDir::kLarge, id); }
+
+void QueueStore::OnCommitted(std::shared_ptr<const sluice::v1::QueueRecord> fresh, FrameLocation at,
+                             uint64_t inline_bytes, bool spilled) {
+  const sluice::v1::QueueRecord& record = *fresh;
   IndexEntry e;
   e.state = record.state();
-  e.file = record.queue_id();
   e.size_bytes = record.size_bytes();
   e.arrived_at = FromProtoTime(record.arrived_at());
   e.hold_reason = record.hold_reason();
+  e.record_at = at;  // with the reference the append took for us
+  if (spilled) {
+    e.content.set_spilled(true);
+  } else {
+    e.content.set_segment(at.segment);
+    e.content.set_offset(at.offset + at.size - inline_bytes);
+    log_->Ref(at.segment, +1);
+  }
+  e.content.set_length(record.size_bytes());
+  if (record.state() != sluice::v1::HOLD) e.fresh = fresh;
   {
     std::lock_guard<std::mutex> lock(mu_);
     index_.Insert(record.queue_id(), std::move(e));
@@ -144,8 +175,33 @@ absl::Time QueueStore::NextDue() const {
   return index_.NextDue();
 }
 
-std::string QueueStore::DataPath(const std::string& id) const {
-  return layout_->Path(QueueDir::kData, id);
+absl::StatusOr<MessageContent> QueueStore::Content(const std::string& id) const {
+  sluice::v1::QueueContentRef ref;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const IndexEntry* p = index_.Find(id);
+    if (p == nullptr || p->state == sluice::v1::CORRUPT) return absl::NotFoundError("queue id " + id + " not found");
+    ref = p->content;
+  }
+  if (ref.spilled()) {
+    int fd = ::openat(layout_->fd(QueueDir::kLarge), id.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return ErrnoStatus(errno, "open large/" + id);
+    return MessageContent(std::make_shared<SharedFd>(fd), 0, ref.length());
+  }
+  auto file = log_->File(ref.segment());
+  if (!file.ok()) return file.status();
+  return MessageContent(*std::move(file), ref.offset(), ref.length());
+}
+
+absl::StatusOr<sluice::v1::QueueRecord> QueueStore::ReadRecord(const IndexEntry& e) const {
+  if (e.fresh) return *e.fresh;
+  auto bytes = log_->Read(e.record_at.segment, e.record_at.offset, e.record_at.size);
+  if (!bytes.ok()) return absl::DataLossError(absl::StrCat("record: ", bytes.status().message()));
+  auto frame = ParseFrame(*bytes);
+  if (!frame.ok()) return absl::DataLossError(absl::StrCat("record frame: ", frame.status().message()));
+  auto payload = DecodeRecordPayload(frame->payload);
+  if (!payload.ok()) return payload.status();
+  return std::move(*payload->log.mutable_record());
 }
 
 absl::StatusOr<sluice::v1::QueueRecord> QueueStore::Claim(const std::string& id) {
@@ -161,31 +217,21 @@ absl::StatusOr<sluice::v1::QueueRecord> QueueStore::Claim(const std::string& id)
     return e.pending_delete ? absl::NotFoundError("queue id " + id + " deleted by an operator")
                             : absl::FailedPreconditionError("queue id " + id + " held by an operator");
   }
-  QueueDir dir = DirOfState(e.state);
-  auto record = ReadRecord(*layout_, dir, id);
-  absl::Status problem = record.status();
-  if (problem.ok()) {
-    auto size = layout_->FileSize(QueueDir::kData, id);
-    if (!size.ok()) {
-      problem = absl::DataLossError(absl::StrCat("data file: ", size.status().message()));
-    } else if (*size != record->size_bytes()) {
-      problem = absl::DataLossError(absl::StrCat("data file has ", *size, " bytes, record says ",
-                                                 record->size_bytes()));
-    }
+  auto record = ReadRecord(e);
+  if (record.ok() && record->queue_id() != id) {
+    record = absl::DataLossError(absl::StrCat("record names queue id ", record->queue_id()));
   }
-  if (!problem.ok()) {
-    MarkCorrupt(id, dir, problem);
-    return absl::DataLossError(absl::StrCat("queue id ", id, ": ", problem.message()));
+  if (!record.ok()) {
+    MarkCorrupt(id, record.status());
+    return absl::DataLossError(absl::StrCat("queue id ", id, ": ", record.status().message()));
   }
-  if (e.state != sluice::v1::ACTIVE) {
-    // No fsync: after a crash the record is in one directory or the other, both fine.
-    absl::Status s = layout_->Rename(dir, id, QueueDir::kActive);
-    if (!s.ok()) {
-      Settle(id, [&](IndexEntry& x) { x.due_at = clock_->Now() + absl::Minutes(1); });
-      return s;
-    }
+  {
+    // Nothing to write: an entry that was active is simply due again after a restart.
     std::lock_guard<std::mutex> lock(mu_);
-    index_.Update(id, [](IndexEntry& x) { x.state = sluice::v1::ACTIVE; });
+    index_.Update(id, [](IndexEntry& x) {
+      x.state = sluice::v1::ACTIVE;
+      x.fresh.reset();
+    });
     UpdateGauges();
   }
   record->set_state(sluice::v1::ACTIVE);
@@ -210,17 +256,14 @@ absl::StatusOr<sluice::v1::QueueState> QueueStore::Finish(const std::string& id,
     }
   }
   if (done) {
-    RemoveEntry(id, e, "done");
+    RemoveEntry(id, e, "done", /*wait=*/false);
     return sluice::v1::QUEUE_STATE_UNSPECIFIED;
   }
   sluice::v1::QueueState target =
       record.state() == sluice::v1::DEFERRED ? sluice::v1::DEFERRED : sluice::v1::ACTIVE;
-  record.set_state(target);
-  QueueDir dir = DirOfState(e.state);
-  // The new recipient statuses must be durable before anything else: a delivered recipient
-  // is never delivered twice because of a crash here.
-  absl::Status s = ReplaceRecord(*layout_, dir, id, record);
-  if (s.ok() && target != e.state) s = layout_->Rename(dir, id, DirOfState(target));
+  // The new recipient statuses are durable before anything else: a delivered recipient is
+  // never delivered twice because of a crash here.
+  absl::Status s = RewriteRecord(id, target, nullptr, &record);
   if (!s.ok()) {
     observe::Error("queue_update_failed").Kv("queue_id", id).Kv("error", MessageOf(s));
     Settle(id, [&](IndexEntry& x) { x.due_at = clock_->Now() + retry_after; });
@@ -258,15 +301,14 @@ sluice::v1::QueueState QueueStore::Settle(const std::string& id, std::function<v
       UpdateGauges();
     }
     if (remove) {
-      RemoveEntry(id, snapshot, "deleted by operator");
+      RemoveEntry(id, snapshot, "deleted by operator", /*wait=*/true);
       return sluice::v1::QUEUE_STATE_UNSPECIFIED;
     }
     if (!hold) {
       if (snapshot.state == sluice::v1::ACTIVE || snapshot.state == sluice::v1::INCOMING) Wake();
       return snapshot.state;
     }
-    absl::Status s = MoveRecord(id, snapshot.state, sluice::v1::HOLD,
-                                [&](sluice::v1::QueueRecord& r) { r.set_hold_reason(reason); });
+    absl::Status s = RewriteRecord(id, sluice::v1::HOLD, [&](sluice::v1::QueueRecord& r) { r.set_hold_reason(reason); });
     observe::Info("queue_hold").Kv("queue_id", id).Kv("reason", reason).Kv("error", MessageOf(s));
     change = [ok = s.ok(), reason](IndexEntry& x) {
       if (ok) {
@@ -277,32 +319,81 @@ sluice::v1::QueueState QueueStore::Settle(const std::string& id, std::function<v
   }
 }
 
-void QueueStore::MarkCorrupt(const std::string& id, QueueDir dir, const absl::Status& why) {
-  auto name = MoveToCorrupt(*layout_, dir, id, MessageOf(why));
-  absl::Time later = clock_->Now() + absl::Minutes(5);
+void QueueStore::MarkCorrupt(const std::string& id, const absl::Status& why) {
+  IndexEntry e;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const IndexEntry* p = index_.Find(id);
+    if (p == nullptr) return;
+    e = *p;
+  }
+  // What the log holds of it, for inspection: the record frame as it is on disk.
+  auto bytes = log_->Read(e.record_at.segment, e.record_at.offset, e.record_at.size);
+  std::string name = CorruptNameFor(*layout_, id);
+  absl::Status saved = layout_->WriteNewFile(QueueDir::kCorrupt, name, bytes.ok() ? *bytes : std::string());
+  observe::Warn("queue_corrupt")
+      .Kv("queue_id", id)
+      .Kv("moved_to", absl::StrCat("corrupt/", name))
+      .Kv("reason", MessageOf(why))
+      .Kv("move_error", MessageOf(saved));
+  if (!saved.ok()) {
+    absl::Time later = clock_->Now() + absl::Minutes(5);
+    Settle(id, [&](IndexEntry& x) { x.due_at = later; });  // looked at again later, not in a loop
+    return;
+  }
+  CommitJob job;
+  job.kind = CommitJob::Kind::kRemove;
+  job.id = id;
+  job.durable = true;
+  (void)committer_->SubmitAndWait(std::move(job));
+  ReleaseLocation(e);
+  if (e.content.spilled()) (void)layout_->Unlink(QueueDir::kLarge, id);
+  uint64_t size = bytes.ok() ? bytes->size() : 0;
   Settle(id, [&](IndexEntry& x) {
-    if (!name.ok()) {
-      x.due_at = later;  // left where it is; looked at again later, not in a loop
-      return;
-    }
     x.state = sluice::v1::CORRUPT;
-    x.file = *name;
+    x.file = name;
+    x.size_bytes = size;
     x.pending_hold = false;
+    x.fresh.reset();
+    x.content.Clear();
+    x.record_at = FrameLocation{};
   });
 }
 
-void QueueStore::RemoveEntry(const std::string& id, const IndexEntry& e, std::string_view why) {
-  QueueDir dir = DirOfState(e.state);
-  std::string file = e.file.empty() ? id : e.file;
-  std::string data = DataNameOf(file);
-  absl::Status s = layout_->Unlink(dir, file);
-  bool data_shared = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    // A corrupt duplicate (ID.1) shares data/ID with the live entry ID: keep it for that one.
-    data_shared = data != id && index_.Find(data) != nullptr;
+void QueueStore::ReleaseLocation(const IndexEntry& e) {
+  if (e.record_at.segment != 0) log_->Ref(e.record_at.segment, -1);
+  if (!e.content.spilled() && e.content.segment() != 0) log_->Ref(e.content.segment(), -1);
+}
+
+void QueueStore::RemoveEntry(const std::string& id, const IndexEntry& e, std::string_view why, bool wait) {
+  absl::Status s;
+  if (e.state == sluice::v1::CORRUPT) {
+    s = layout_->Unlink(QueueDir::kCorrupt, e.file.empty() ? id : e.file);
+  } else {
+    CommitJob job;
+    job.kind = CommitJob::Kind::kRemove;
+    job.id = id;
+    if (e.content.spilled() || wait) {
+      // The large file goes only once the remove frame is on disk: a record that outlived
+      // its content would come back as corrupt.
+      job.durable = true;
+      auto [status, at] = committer_->SubmitAndWait(std::move(job));
+      s = status;
+      if (s.ok() && e.content.spilled()) s = layout_->Unlink(QueueDir::kLarge, id);
+      ReleaseLocation(e);
+    } else {
+      // Rides along with the next batch that syncs; the segments it lets go of are removed
+      // only after a sync (SegmentLog::RemoveDead).
+      job.durable = false;
+      SegmentLog* log = log_.get();
+      IndexEntry where = e;
+      job.done = [log, where](absl::Status, FrameLocation) {
+        if (where.record_at.segment != 0) log->Ref(where.record_at.segment, -1);
+        if (where.content.segment() != 0) log->Ref(where.content.segment(), -1);
+      };
+      committer_->Submit(std::move(job));
+    }
   }
-  if (s.ok() && !data_shared) s = layout_->Unlink(QueueDir::kData, data);
   {
     std::lock_guard<std::mutex> lock(mu_);
     index_.Erase(id);
@@ -311,18 +402,40 @@ void QueueStore::RemoveEntry(const std::string& id, const IndexEntry& e, std::st
   observe::Info("removed").Kv("queue_id", id).Kv("reason", why).Kv("error", MessageOf(s));
 }
 
-absl::Status QueueStore::MoveRecord(const std::string& id, sluice::v1::QueueState from,
-                                    sluice::v1::QueueState to,
-                                    const std::function<void(sluice::v1::QueueRecord&)>& edit) {
-  QueueDir from_dir = DirOfState(from), to_dir = DirOfState(to);
-  auto record = ReadRecord(*layout_, from_dir, id);
-  if (!record.ok()) return record.status();
-  if (edit) edit(*record);
-  record->set_state(to);
-  absl::Status s = ReplaceRecord(*layout_, from_dir, id, *record);
-  if (s.ok() && from_dir != to_dir) s = layout_->Rename(from_dir, id, to_dir);
-  if (s.ok() && from_dir != to_dir) s = layout_->SyncDir(to_dir);
-  return s;
+absl::Status QueueStore::RewriteRecord(const std::string& id, sluice::v1::QueueState to,
+                                       const std::function<void(sluice::v1::QueueRecord&)>& edit,
+                                       const sluice::v1::QueueRecord* replacement) {
+  IndexEntry e;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const IndexEntry* p = index_.Find(id);
+    if (p == nullptr) return absl::NotFoundError("queue id " + id + " not found");
+    e = *p;
+  }
+  CommitJob job;
+  job.kind = CommitJob::Kind::kRecord;
+  job.durable = true;
+  if (replacement != nullptr) {
+    *job.log.mutable_record() = *replacement;
+  } else {
+    auto record = ReadRecord(e);
+    if (!record.ok()) return record.status();
+    *job.log.mutable_record() = std::move(*record);
+  }
+  sluice::v1::QueueRecord& r = *job.log.mutable_record();
+  if (edit) edit(r);
+  r.set_state(to);
+  *job.log.mutable_content() = e.content;
+  auto [status, at] = committer_->SubmitAndWait(std::move(job));
+  if (!status.ok()) return status;
+  // The new frame's reference replaces the old one.
+  if (e.record_at.segment != 0) log_->Ref(e.record_at.segment, -1);
+  std::lock_guard<std::mutex> lock(mu_);
+  index_.Update(id, [&](IndexEntry& x) {
+    x.record_at = at;
+    x.fresh.reset();
+  });
+  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -350,7 +463,7 @@ QueueCounters QueueStore::Counters() const {
     UpdateGauges();
   }
   if (oldest != absl::InfiniteFuture()) c.oldest_age = std::max(absl::ZeroDuration(), clock_->Now() - oldest);
-  auto free = layout_->DiskFree();
+  auto free = disk_space_->FreeBytes();
   if (free.ok()) c.disk_free_bytes = *free;
   if (options_.metrics != nullptr) {
     options_.metrics->oldest_age_seconds->Set(absl::ToDoubleSeconds(c.oldest_age));

@@ -1,44 +1,58 @@
 // services/reinject/queue/queue_store.h
 //
-// The reinject queue: durable storage of accepted messages (see queue_layout.h for the
-// directories), the admission check behind "452 4.3.1", and the only code that changes the
-// queue's files. Three kinds of callers:
+// The reinject queue: durable storage of accepted messages in an append-only segment log
+// (queue_layout.h, segment_log.h, queue_frame.h), the admission check behind "452 4.3.1",
+// and the only code that writes the queue. Three kinds of callers:
 //
 //   the receiver   Begin() / QueueWriter::Commit(), CheckAdmission() before and after DATA;
-//   the scheduler  TakeDue() -> Claim() -> deliver -> Finish(), Wakeup() to hear of new work;
+//   the scheduler  TakeDue() -> Claim() -> deliver (Content()) -> Finish(), Wakeup();
 //   operators      Get, List, Hold, Release, Delete, Flush (the sluice.v1.Queue service).
+//
+// A state change appends a record frame (durable before the call returns: a recipient once
+// recorded delivered is never delivered again because of a crash); an entry's end (every
+// recipient done, or deleted) appends a remove frame that needs no sync of its own. Claiming
+// an entry for delivery writes nothing: "active" lives in memory, and at the next start an
+// entry that was active is simply due again. The index (queue_index.h) is rebuilt from the
+// log at start (queue_recovery.h); Compact() moves the live entries out of old segments so
+// that the disk holds little more than the live entries.
 //
 // An entry being worked on is "busy" in the index; operator calls on a busy entry leave a
 // request (hold, delete) that the holder applies when it finishes, so a delivery and an
-// operator never move the same files at once.
+// operator never change one entry at once.
 //
-// Threading: every method is thread-safe. Begin/Append/CheckAdmission are cheap and may run
-// on io threads; the others do blocking disk I/O (renames, fsyncs) and belong on a blocking
-// pool or an admin thread. Destroy the store before the io_context its commits resume on.
+// Threading: every method is thread-safe. Begin/Append/CheckAdmission/TakeDue are cheap and
+// may run on io threads; Claim may read a record from disk, and the calls that change an
+// entry wait for a sync: those belong on a blocking pool or an admin thread. Destroy the
+// store before the io_context its commits resume on.
 //
-// Never: loses an entry it reported committed; deletes a record that could still be read
-// (unreadable ones go to corrupt/); lets two callers move one entry's files at once.
+// Never: loses an entry it reported committed; drops bytes it cannot read without putting
+// them in corrupt/ and saying so; lets two callers change one entry at once.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "services/reinject/queue/clock.h"
+#include "services/reinject/queue/disk_space.h"
 #include "services/reinject/queue/group_commit.h"
+#include "services/reinject/queue/message_content.h"
 #include "services/reinject/queue/queue_id.h"
 #include "services/reinject/queue/queue_index.h"
 #include "services/reinject/queue/queue_layout.h"
 #include "services/reinject/queue/queue_limits.h"
 #include "services/reinject/queue/queue_recovery.h"
 #include "services/reinject/queue/queue_writer.h"
+#include "services/reinject/queue/segment_log.h"
 #include "sluice/v1/queue.pb.h"
 
 namespace sluice::reinject {
@@ -50,8 +64,16 @@ struct QueueStoreOptions {
   LimitsSource limits;                     // null: the defaults
   const Clock* clock = &SystemClock();
   QueueMetrics* metrics = nullptr;         // optional
-  size_t writer_buffer_bytes = 64 * 1024;  // memory per message being written
+  size_t writer_buffer_bytes = 64 * 1024;  // memory per message being written; larger spill to large/
   size_t commit_max_batch = 256;
+  uint64_t segment_bytes = 64 << 20;       // a new segment file past this size
+  // Compact() moves the live entries out of the oldest segment once there are this many.
+  size_t compact_at_segments = 4;
+  // How often the store's maintenance thread compacts (0: never; tests call Compact()).
+  absl::Duration maintenance_interval = absl::Seconds(1);
+  // Free disk space is read at most this often (disk_space.h); the admission check in between
+  // takes what the queue wrote off the last figure.
+  absl::Duration disk_free_refresh = absl::Seconds(1);
 };
 
 struct QueueCounters {
@@ -94,27 +116,28 @@ class QueueStore {
 
   // ---- the scheduler ----
   // Called (on whatever thread made the change) whenever an entry becomes eligible for
-  // delivery: a commit into incoming/, a release, a flush.
+  // delivery: a commit (not held), a release, a flush.
   void SetWakeup(std::function<void()> wakeup);
   // Up to `max` entries due at `now`, oldest first, each now busy for the caller.
   std::vector<std::string> TakeDue(absl::Time now, size_t max);
   bool HasDue(absl::Time now) const;
   absl::Time NextDue() const;  // InfiniteFuture: nothing scheduled
-  // Reads the record of a taken entry and moves it to active/. On error the entry is no
+  // The record of a taken entry, which is active from now on. On error the entry is no
   // longer the caller's: NOT_FOUND (deleted meanwhile), FAILED_PRECONDITION (held
   // meanwhile), DATA_LOSS (moved to corrupt/).
   absl::StatusOr<sluice::v1::QueueRecord> Claim(const std::string& id);
   // Ends the caller's work on an entry with its updated record: removed when every recipient
-  // is delivered or bounced (or an operator deleted it meanwhile); otherwise rewritten
-  // durably and moved to the directory of record.state (DEFERRED, due at next_attempt_at;
-  // ACTIVE, due now), or to hold/ when an operator held it meanwhile. Returns the state it
-  // ended in (UNSPECIFIED: removed). On an I/O error the entry stays active with its old
-  // record and is due again after `retry_after`.
+  // is delivered or bounced (or an operator deleted it meanwhile); otherwise the record is
+  // written durably in state record.state (DEFERRED, due at next_attempt_at; ACTIVE, due
+  // now), or HOLD when an operator held it meanwhile. Returns the state it ended in
+  // (UNSPECIFIED: removed). On an I/O error the entry stays active with its old record and
+  // is due again after `retry_after`.
   absl::StatusOr<sluice::v1::QueueState> Finish(const std::string& id, sluice::v1::QueueRecord record,
                                                 absl::Duration retry_after = absl::Minutes(5));
   // Gives a taken entry back unchanged (due now).
   void Unclaim(const std::string& id);
-  std::string DataPath(const std::string& id) const;
+  // The content of a live entry, readable until the handle is dropped.
+  absl::StatusOr<MessageContent> Content(const std::string& id) const;
 
   // ---- operators ----
   // NOT_FOUND for an unknown id; FAILED_PRECONDITION when the call does not apply (release
@@ -128,12 +151,20 @@ class QueueStore {
   // Ids in `state` (UNSPECIFIED: all), oldest first.
   std::vector<std::string> Ids(sluice::v1::QueueState state) const;
 
+  // ---- upkeep ----
+  // Moves the live, idle entries of the oldest segment to the active one when the log has
+  // compact_at_segments segments or more (so the oldest can be removed). Returns how many
+  // entries moved. Runs on the maintenance thread every maintenance_interval.
+  size_t Compact();
+
   // ---- status ----
   QueueCounters Counters() const;  // also refreshes the gauges
   const RecoveryReport& recovery() const { return recovery_; }
   const GroupCommitter& committer() const { return *committer_; }
+  const SegmentLog& log() const { return *log_; }
   const std::string& queue_dir() const { return layout_->root(); }
   const Clock& clock() const { return *clock_; }
+  DiskSpace& disk_space() const { return *disk_space_; }
 
  private:
   friend class QueueWriter;
@@ -141,8 +172,11 @@ class QueueStore {
   QueueStore(QueueStoreOptions options, std::unique_ptr<QueueLayout> layout);
 
   void SubmitCommit(CommitJob job);
-  void OnCommitted(const sluice::v1::QueueRecord& record);
+  void OnCommitted(std::shared_ptr<const sluice::v1::QueueRecord> record, FrameLocation at, uint64_t inline_bytes,
+                   bool spilled);
+  void OnCommitFailed(const std::string& id);
   void AddUncommitted(int64_t delta) { uncommitted_bytes_.fetch_add(delta); }
+  void AddWritten(uint64_t bytes) { disk_space_->Wrote(bytes); }
   void UpdateGauges() const;  // with mu_ held
   absl::Status Admission(uint64_t size_hint, bool count_refusal) const;
   void Wake();
@@ -150,33 +184,53 @@ class QueueStore {
   // request an operator left meanwhile (delete, hold), and returns the state it ended in
   // (UNSPECIFIED: removed).
   sluice::v1::QueueState Settle(const std::string& id, std::function<void(IndexEntry&)> change);
-  // Moves the record of a busy entry to corrupt/ and settles it there.
-  void MarkCorrupt(const std::string& id, QueueDir dir, const absl::Status& why);
-  // Removes record and data of an entry that is busy for the caller, and its index entry.
-  void RemoveEntry(const std::string& id, const IndexEntry& entry, std::string_view why);
-  // Rewrites the record of a busy entry durably and moves it from `from` to `to`.
-  absl::Status MoveRecord(const std::string& id, sluice::v1::QueueState from, sluice::v1::QueueState to,
-                          const std::function<void(sluice::v1::QueueRecord&)>& edit);
+  // Copies what is left of a busy entry to corrupt/, ends it in the log, settles it CORRUPT.
+  void MarkCorrupt(const std::string& id, const absl::Status& why);
+  // Drops the segment references an entry holds.
+  void ReleaseLocation(const IndexEntry& e);
+  // Ends an entry that is busy for the caller: a remove frame, its index entry erased. With
+  // `wait` (an operator's delete) the remove frame is synced before it returns; without (a
+  // delivered entry) it rides along with the next batch that syncs.
+  void RemoveEntry(const std::string& id, const IndexEntry& entry, std::string_view why, bool wait);
+  // The record of a live entry as on disk (or as committed, while fresh).
+  absl::StatusOr<sluice::v1::QueueRecord> ReadRecord(const IndexEntry& e) const;
+  // Writes a busy entry's record durably with `edit` applied and state `to`, and moves the
+  // entry's location to the new frame.
+  absl::Status RewriteRecord(const std::string& id, sluice::v1::QueueState to,
+                             const std::function<void(sluice::v1::QueueRecord&)>& edit,
+                             const sluice::v1::QueueRecord* replacement = nullptr);
   // Reads an entry's record for Get/List; a stand-in naming the problem when unreadable.
   absl::StatusOr<sluice::v1::QueueRecord> ReadForAdmin(const std::string& id) const;
+  void MaintenanceLoop();
 
   QueueStoreOptions options_;
   const Clock* clock_;
   std::unique_ptr<QueueLayout> layout_;
+  std::unique_ptr<SegmentLog> log_;
   std::unique_ptr<GroupCommitter> committer_;
   QueueIdGenerator ids_;
   RecoveryReport recovery_;
   std::atomic<int64_t> uncommitted_bytes_{0};
+  std::unique_ptr<DiskSpace> disk_space_;
 
   mutable std::mutex mu_;
   QueueIndex index_;
   std::function<void()> wakeup_;
+
+  std::mutex maintenance_mu_;
+  std::condition_variable maintenance_cv_;
+  bool stopping_ = false;
+  std::thread maintenance_;
 };
 
 // The group committer's way back into the store (used by QueueWriter::Commit).
 struct QueueStoreCommitHook {
   static void Submit(QueueStore& store, CommitJob job) { store.SubmitCommit(std::move(job)); }
-  static void Committed(QueueStore& store, const sluice::v1::QueueRecord& record) { store.OnCommitted(record); }
+  static void Committed(QueueStore& store, std::shared_ptr<const sluice::v1::QueueRecord> record, FrameLocation at,
+                        uint64_t inline_bytes, bool spilled) {
+    store.OnCommitted(std::move(record), at, inline_bytes, spilled);
+  }
+  static void Failed(QueueStore& store, const std::string& id) { store.OnCommitFailed(id); }
 };
 
 }  // namespace sluice::reinject

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/observe/log.h"
 #include "services/reinject/queue/proto_time.h"
-#include "services/reinject/queue/queue_record_file.h"
+#include "services/reinject/queue/queue_frame.h"
 #include "services/reinject/queue/queue_store.h"
 
 namespace sluice::reinject {
@@ -40,9 +40,28 @@ absl::StatusOr<sluice::v1::QueueRecord> QueueStore::ReadForAdmin(const std::stri
       if (p == nullptr) return absl::NotFoundError("queue id " + id + " not found");
       e = *p;
     }
-    std::string file = e.file.empty() ? id : e.file;
-    auto record = ReadRecord(*layout_, DirOfState(e.state), file);
-    if (absl::IsNotFound(record.status()) && e.state != sluice::v1::CORRUPT) continue;  // moved meanwhile
+    absl::StatusOr<sluice::v1::QueueRecord> record;
+    if (e.state == sluice::v1::CORRUPT) {
+      // What recovery saved: a record frame (its last_error says why), or raw bytes.
+      auto bytes = layout_->ReadFile(QueueDir::kCorrupt, e.file.empty() ? id : e.file, 16 << 20);
+      if (!bytes.ok()) {
+        record = bytes.status();
+      } else {
+        auto frame = ParseFrame(*bytes);
+        auto payload = frame.ok() ? DecodeRecordPayload(frame->payload) : absl::StatusOr<RecordPayload>(frame.status());
+        if (payload.ok()) {
+          record = std::move(*payload->log.mutable_record());
+          record->set_queue_id(id);
+        } else {
+          record = absl::DataLossError(absl::StrCat("not a queue record (", bytes->size(), " bytes kept in corrupt/",
+                                                    e.file, "): ", payload.status().message()));
+        }
+      }
+    } else {
+      record = ReadRecord(e);
+      // Rewritten meanwhile (the old frame's segment may be gone): read again.
+      if (!record.ok() && attempt < 3) continue;
+    }
     if (!record.ok()) {
       sluice::v1::QueueRecord stand_in;
       stand_in.set_queue_id(id);
@@ -61,8 +80,18 @@ absl::StatusOr<sluice::v1::QueueEntry> QueueStore::Get(const std::string& id) co
   auto record = ReadForAdmin(id);
   if (!record.ok()) return record.status();
   sluice::v1::QueueEntry entry;
-  auto content = layout_->ReadFile(QueueDir::kData, DataNameOf(id), kMaxHeaderBytes);
-  if (content.ok()) entry.set_headers(HeaderBlock(*content));
+  auto content = Content(id);
+  if (content.ok()) {
+    std::string head(std::min<uint64_t>(content->size(), kMaxHeaderBytes), '\0');
+    size_t got = 0;
+    while (got < head.size()) {
+      auto n = content->Read(got, head.data() + got, head.size() - got);
+      if (!n.ok() || *n == 0) break;
+      got += *n;
+    }
+    head.resize(got);
+    entry.set_headers(HeaderBlock(head));
+  }
   *entry.mutable_record() = std::move(*record);
   return entry;
 }
@@ -131,10 +160,10 @@ absl::Status QueueStore::Hold(const std::string& id, const std::string& reason) 
     from = p->state;
     index_.Update(id, [](IndexEntry& x) { x.busy = true; });
   }
-  absl::Status s = MoveRecord(id, from, sluice::v1::HOLD,
-                              [&](sluice::v1::QueueRecord& r) { r.set_hold_reason(reason); });
+  (void)from;
+  absl::Status s = RewriteRecord(id, sluice::v1::HOLD, [&](sluice::v1::QueueRecord& r) { r.set_hold_reason(reason); });
   if (absl::IsDataLoss(s)) {
-    MarkCorrupt(id, DirOfState(from), s);
+    MarkCorrupt(id, s);
     return s;
   }
   Settle(id, [&](IndexEntry& x) {
@@ -159,12 +188,12 @@ absl::Status QueueStore::Release(const std::string& id) {
     if (p->state != sluice::v1::HOLD) return absl::FailedPreconditionError("queue id " + id + " is not on hold");
     index_.Update(id, [](IndexEntry& x) { x.busy = true; });
   }
-  absl::Status s = MoveRecord(id, sluice::v1::HOLD, sluice::v1::ACTIVE, [](sluice::v1::QueueRecord& r) {
+  absl::Status s = RewriteRecord(id, sluice::v1::ACTIVE, [](sluice::v1::QueueRecord& r) {
     r.clear_hold_reason();
     r.clear_next_attempt_at();
   });
   if (absl::IsDataLoss(s)) {
-    MarkCorrupt(id, QueueDir::kHold, s);
+    MarkCorrupt(id, s);
     return s;
   }
   Settle(id, [&](IndexEntry& x) {
@@ -190,7 +219,7 @@ absl::Status QueueStore::Delete(const std::string& id) {
     index_.Update(id, [](IndexEntry& x) { x.busy = true; });
     e = *index_.Find(id);
   }
-  RemoveEntry(id, e, "deleted by operator");
+  RemoveEntry(id, e, "deleted by operator", /*wait=*/true);
   return absl::OkStatus();
 }
 

@@ -1,6 +1,7 @@
 // services/reinject/queue/queue_writer.cc -- see queue_writer.h.
 #include "services/reinject/queue/queue_writer.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,15 +13,12 @@
 #include "asio/prefer.hpp"
 #include "asio/use_awaitable.hpp"
 #include "services/reinject/queue/proto_time.h"
-#include "services/reinject/queue/queue_record_file.h"
 #include "services/reinject/queue/queue_store.h"
 
 namespace sluice::reinject {
 
-QueueWriter::QueueWriter(QueueStore* store, std::string id, int fd, size_t buffer_bytes)
-    : store_(store), id_(std::move(id)), fd_(fd), buffer_bytes_(buffer_bytes) {
-  buffer_.reserve(buffer_bytes_);
-}
+QueueWriter::QueueWriter(QueueStore* store, std::string id, size_t buffer_bytes)
+    : store_(store), id_(std::move(id)), buffer_bytes_(buffer_bytes) {}
 
 QueueWriter::~QueueWriter() {
   if (state_ == State::kWriting || state_ == State::kFailed) Abandon();
@@ -30,7 +28,7 @@ void QueueWriter::Abandon() {
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
-    (void)store_->layout_->Unlink(QueueDir::kData, id_);
+    (void)store_->layout_->Unlink(QueueDir::kLarge, id_);
   }
   if (accounted_ > 0) {
     store_->AddUncommitted(-static_cast<int64_t>(accounted_));
@@ -41,12 +39,22 @@ void QueueWriter::Abandon() {
 }
 
 absl::Status QueueWriter::FlushBuffer() {
+  if (fd_ < 0) {
+    fd_ = ::openat(store_->layout_->fd(QueueDir::kLarge), id_.c_str(),
+                   O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd_ < 0) {
+      error_ = ErrnoStatus(errno, "create large/" + id_);
+      state_ = State::kFailed;
+      Abandon();
+      return error_;
+    }
+  }
   size_t done = 0;
   while (done < buffer_.size()) {
     ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      error_ = ErrnoStatus(errno, "write data/" + id_);
+      error_ = ErrnoStatus(errno, "write large/" + id_);
       state_ = State::kFailed;
       Abandon();
       return error_;
@@ -63,16 +71,18 @@ absl::Status QueueWriter::Append(std::string_view bytes) {
   size_ += bytes.size();
   // Counted at once, buffered or not: admission sees every byte on its way in.
   store_->AddUncommitted(static_cast<int64_t>(bytes.size()));
+  store_->AddWritten(bytes.size());
   accounted_ += bytes.size();
+  if (buffer_.capacity() == 0) buffer_.reserve(std::min(buffer_bytes_, std::max<size_t>(bytes.size(), 16384)));
   while (!bytes.empty()) {
-    size_t room = buffer_bytes_ - buffer_.size();
-    size_t take = std::min(room, bytes.size());
-    buffer_.append(bytes.data(), take);
-    bytes.remove_prefix(take);
     if (buffer_.size() >= buffer_bytes_) {
       absl::Status s = FlushBuffer();
       if (!s.ok()) return s;
     }
+    size_t room = buffer_bytes_ - buffer_.size();
+    size_t take = std::min(room, bytes.size());
+    buffer_.append(bytes.data(), take);
+    bytes.remove_prefix(take);
   }
   return absl::OkStatus();
 }
@@ -85,13 +95,19 @@ namespace {
 struct SubmitCommitOp {
   QueueStore* store;
   template <typename Handler>
-  void operator()(Handler handler, CommitJob job, sluice::v1::QueueRecord record) const {
+  void operator()(Handler handler, CommitJob job, std::shared_ptr<const sluice::v1::QueueRecord> record) const {
     // Keep the caller's executor alive while the disk works, and resume it there.
     auto ex = asio::prefer(asio::get_associated_executor(handler), asio::execution::outstanding_work.tracked);
     QueueStore* s = store;
-    job.done = [s, record = std::move(record), handler = std::move(handler),
-                ex = std::move(ex)](absl::Status status) mutable {
-      if (status.ok()) QueueStoreCommitHook::Committed(*s, record);
+    uint64_t inline_bytes = job.inline_content.size();
+    bool spilled = job.log.content().spilled();
+    job.done = [s, record = std::move(record), inline_bytes, spilled, handler = std::move(handler),
+                ex = std::move(ex)](absl::Status status, FrameLocation at) mutable {
+      if (status.ok()) {
+        QueueStoreCommitHook::Committed(*s, std::move(record), at, inline_bytes, spilled);
+      } else if (spilled) {
+        QueueStoreCommitHook::Failed(*s, record->queue_id());
+      }
       asio::post(ex, [handler = std::move(handler), status = std::move(status)]() mutable {
         std::move(handler)(std::move(status));
       });
@@ -100,7 +116,8 @@ struct SubmitCommitOp {
   }
 };
 
-asio::awaitable<absl::Status> SubmitCommit(QueueStore* store, CommitJob job, sluice::v1::QueueRecord record) {
+asio::awaitable<absl::Status> SubmitCommit(QueueStore* store, CommitJob job,
+                                           std::shared_ptr<const sluice::v1::QueueRecord> record) {
   return asio::async_initiate<decltype(asio::use_awaitable), void(absl::Status)>(
       SubmitCommitOp{store}, asio::use_awaitable, std::move(job), std::move(record));
 }
@@ -116,8 +133,10 @@ absl::Status QueueWriter::PrepareCommit(sluice::v1::QueueRecord& record, CommitJ
     Abandon();
     return error_;
   }
-  absl::Status flushed = FlushBuffer();
-  if (!flushed.ok()) return flushed;
+  if (fd_ >= 0) {
+    absl::Status flushed = FlushBuffer();
+    if (!flushed.ok()) return flushed;
+  }
 
   record.set_queue_id(id_);
   record.set_state(record.state() == sluice::v1::HOLD ? sluice::v1::HOLD : sluice::v1::INCOMING);
@@ -129,11 +148,18 @@ absl::Status QueueWriter::PrepareCommit(sluice::v1::QueueRecord& record, CommitJ
       rcpt.set_status(sluice::v1::RECIPIENT_STATUS_PENDING);
     }
   }
+  job.kind = CommitJob::Kind::kRecord;
   job.id = id_;
-  job.data_fd = fd_;
-  job.record = EncodeRecord(record);
-  job.target = record.state() == sluice::v1::HOLD ? QueueDir::kHold : QueueDir::kIncoming;
-  fd_ = -1;  // the committer owns the file now, and undoes it on failure
+  *job.log.mutable_record() = record;
+  job.durable = true;
+  if (fd_ >= 0) {
+    job.spill_fd = fd_;  // the committer syncs and closes it; a failed commit removes the file
+    job.log.mutable_content()->set_spilled(true);
+    job.log.mutable_content()->set_length(size_);
+    fd_ = -1;
+  } else {
+    job.inline_content = std::move(buffer_);
+  }
   state_ = State::kCommitting;
   store_->AddUncommitted(-static_cast<int64_t>(accounted_));
   accounted_ = 0;
@@ -146,7 +172,8 @@ asio::awaitable<absl::StatusOr<std::string>> QueueWriter::Commit(sluice::v1::Que
   CommitJob job;
   absl::Status prepared = PrepareCommit(record, job);
   if (!prepared.ok()) co_return prepared;
-  absl::Status result = co_await SubmitCommit(store_, std::move(job), std::move(record));
+  auto committed = std::make_shared<const sluice::v1::QueueRecord>(std::move(record));
+  absl::Status result = co_await SubmitCommit(store_, std::move(job), std::move(committed));
   if (!result.ok()) {
     state_ = State::kFailed;
     error_ = result;

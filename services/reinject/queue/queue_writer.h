@@ -2,17 +2,17 @@
 //
 // One message being written into the queue by the receiver (reinject's after-filter smtpd):
 //
-//   SLUICE_ASSIGN_OR_RETURN(auto writer, store.Begin());   // creates data/<ID>
+//   SLUICE_ASSIGN_OR_RETURN(auto writer, store.Begin());   // an id, nothing on disk yet
 //   writer->Append(chunk) ...                              // the message as received, CRLF lines
 //   auto id = co_await writer->Commit(std::move(record));  // durable, then "250 ... queued as ID"
 //
 // The content is the message exactly as it is to be delivered (dot-unstuffed, CRLF line
 // ends, with the receiver's own Received:/Message-ID:/Date: already in it); delivery adds
-// only Return-Path:/Delivered-To: (Maildir) and never rewrites it. Append buffers up to a
-// small bound and then writes through, so memory per message stays bounded however large it
-// is. Commit hands the file and the record to the group committer and resumes the calling
-// coroutine on its own executor once both are fsynced and the record is linked into
-// incoming/ (or hold/ when record.state is HOLD) and that directory is fsynced.
+// only Return-Path:/Delivered-To: (Maildir) and never rewrites it. Up to the buffer size
+// (64 KiB) the content stays in memory and goes into the segment log inline with its record,
+// in one frame, one write; a larger message spills to large/<ID> as it arrives (memory per
+// message stays bounded however large it is). Commit hands the frame to the group committer
+// and resumes the calling coroutine on its own executor once it is synced.
 //
 // Never: returns an id before the commit is durable; leaves a file behind after a failed
 // Commit or when destroyed without one; is used after Commit (one message per writer).
@@ -57,16 +57,16 @@ class QueueWriter {
 
  private:
   friend class QueueStore;
-  QueueWriter(QueueStore* store, std::string id, int fd, size_t buffer_bytes);
-  absl::Status FlushBuffer();
+  QueueWriter(QueueStore* store, std::string id, size_t buffer_bytes);
+  absl::Status FlushBuffer();  // to large/<ID>, created on the first call
   absl::Status PrepareCommit(sluice::v1::QueueRecord& record, CommitJob& job);
-  void Abandon();  // close and remove the data file
+  void Abandon();  // drop the buffer, close and remove large/<ID>
 
   enum class State { kWriting, kFailed, kCommitting, kDone };
 
   QueueStore* store_;
   std::string id_;
-  int fd_;
+  int fd_ = -1;  // large/<ID> once spilled
   size_t buffer_bytes_;
   std::string buffer_;
   uint64_t size_ = 0;

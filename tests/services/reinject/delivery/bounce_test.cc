@@ -66,13 +66,14 @@ class BounceTest : public ::testing::Test {
     auto writer = (*store)->Begin();
     EXPECT_THAT(writer, IsOk());
     BounceOptions options{"mx.test", "MAILER-DAEMON"};
-    EXPECT_THAT(WriteDeliveryReport(**writer, original, dir_ / "original", kind, reported, options,
+    MessageContent content = testing::ContentFile(dir_ / "original");
+    EXPECT_THAT(WriteDeliveryReport(**writer, original, content, kind, reported, options,
                                     absl::FromUnixSeconds(1700003600)),
                 IsOk());
     asio::io_context io;
     auto id = testing::RunAwaitable(io, (*writer)->Commit(ReportEnvelope(original)));
     EXPECT_THAT(id, IsOk());
-    return ReadFile((*store)->DataPath(*id));
+    return testing::ContentOf(**store, *id);
   }
 
   TempDir dir_;

@@ -1,6 +1,6 @@
 // tests/services/reinject/delivery/discard_agent_test.cc -- the discard agent (Postfix
-// discard(8)): every recipient delivered with "250 2.0.0 TEXT", nothing opened (a data path
-// that does not exist is fine), and the --deliver=discard[:TEXT] spec.
+// discard(8)): every recipient delivered with "250 2.0.0 TEXT", the content never read, and
+// the --deliver=discard[:TEXT] spec.
 #include "services/reinject/delivery/discard_agent.h"
 
 #include <gtest/gtest.h>
@@ -23,7 +23,8 @@ TEST(DiscardAgentTest, EveryRecipientIsDeliveredAndNothingIsRead) {
   asio::io_context io;
   auto record = Envelope("alice@example.org", {"a@one.example", "b@two.example", "c@three.example"});
   EXPECT_EQ(agent.Destination(record, 0), agent.Destination(record, 2));  // one call per message
-  auto results = RunAwaitable(io, agent.Deliver(record, "/nonexistent/queue/file", {0, 2}));
+  MessageContent nothing;  // the agent never reads it
+  auto results = RunAwaitable(io, agent.Deliver(record, nothing, {0, 2}));
   ASSERT_EQ(results.size(), 2u);
   EXPECT_EQ(results[0].index, 0);
   EXPECT_EQ(results[1].index, 2);
@@ -38,7 +39,9 @@ TEST(DiscardAgentTest, EveryRecipientIsDeliveredAndNothingIsRead) {
 TEST(DiscardAgentTest, TextOfTheSpecIsTheReply) {
   DiscardAgent agent("silently");
   asio::io_context io;
-  auto results = RunAwaitable(io, agent.Deliver(Envelope("", {"x@y.example"}), "", {0}));
+  MessageContent nothing;
+  auto record = Envelope("", {"x@y.example"});
+  auto results = RunAwaitable(io, agent.Deliver(record, nothing, {0}));
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].reply, "250 2.0.0 silently");
 }

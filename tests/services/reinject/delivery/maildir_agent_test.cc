@@ -1,7 +1,10 @@
 // tests/services/reinject/delivery/maildir_agent_test.cc -- local Maildir delivery: the
 // message byte for byte in new/ behind Return-Path:/Delivered-To:, nothing left in tmp/,
-// path-safe mailbox names, failures always transient; and the --deliver spec.
+// path-safe mailbox names, mailboxes made once and remembered (made again when removed),
+// failures always transient; and the --deliver spec.
 #include "services/reinject/delivery/maildir_agent.h"
+
+#include <fcntl.h>
 
 #include <set>
 
@@ -34,7 +37,8 @@ class MaildirAgentTest : public ::testing::Test {
   std::vector<RecipientResult> Deliver(const sluice::v1::QueueRecord& record, const std::string& content,
                                        std::vector<int> indexes) {
     WriteFile(dir_ / "message", content);
-    return RunAwaitable(io_, agent_.Deliver(record, dir_ / "message", indexes));
+    MessageContent c = testing::ContentFile(dir_ / "message");
+    return RunAwaitable(io_, agent_.Deliver(record, c, indexes));
   }
   std::string Mailbox(const std::string& name) { return dir_ / ("mail/" + name); }
 
@@ -90,6 +94,30 @@ TEST_F(MaildirAgentTest, RepeatedDeliveriesGetDistinctFiles) {
   EXPECT_EQ(ListDir(Mailbox("bob@example.com") + "/new").size(), 50u);
 }
 
+TEST_F(MaildirAgentTest, AKnownMailboxIsNotMadeAgainForEachMessage) {
+  auto record = Envelope("a@x.example", {"bob@example.com"});
+  Deliver(record, kMessage, {0});
+  const std::string box = Mailbox("bob@example.com");
+  ASSERT_EQ(::rmdir((box + "/cur").c_str()), 0);
+  auto results = Deliver(record, kMessage, {0});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].outcome, DeliveryOutcome::kDelivered);
+  EXPECT_EQ(ListDir(box + "/new").size(), 2u);
+  EXPECT_FALSE(Exists(box + "/cur"));  // remembered: no mkdir on the second delivery
+}
+
+TEST_F(MaildirAgentTest, AMailboxRemovedBehindOurBackIsMadeAgain) {
+  auto record = Envelope("a@x.example", {"bob@example.com"});
+  Deliver(record, kMessage, {0});
+  const std::string box = Mailbox("bob@example.com");
+  std::filesystem::remove_all(box);
+  auto results = Deliver(record, kMessage, {0});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].outcome, DeliveryOutcome::kDelivered) << results[0].reply;
+  EXPECT_EQ(ListDir(box + "/new").size(), 1u);
+  EXPECT_TRUE(Exists(box + "/cur"));
+}
+
 TEST_F(MaildirAgentTest, FailureIsTransientNeverPermanent) {
   WriteFile(dir_ / "mail", "a file where the maildir root should be");
   auto record = Envelope("a@x.example", {"bob@example.com"});
@@ -99,9 +127,12 @@ TEST_F(MaildirAgentTest, FailureIsTransientNeverPermanent) {
   EXPECT_EQ(results[0].reply.substr(0, 9), "451 4.3.0") << results[0].reply;
 }
 
-TEST_F(MaildirAgentTest, MissingQueueFileIsTransient) {
+TEST_F(MaildirAgentTest, UnreadableQueueContentIsTransient) {
   auto record = Envelope("a@x.example", {"bob@example.com"});
-  auto results = RunAwaitable(io_, agent_.Deliver(record, dir_ / "no-such-file", std::vector<int>{0}));
+  WriteFile(dir_ / "short", "ten bytes.");
+  MessageContent c = testing::ContentFile(dir_ / "short");
+  MessageContent longer(std::make_shared<SharedFd>(::open((dir_ / "short").c_str(), O_RDONLY)), 0, 1000);
+  auto results = RunAwaitable(io_, agent_.Deliver(record, longer, std::vector<int>{0}));
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].outcome, DeliveryOutcome::kTransient);
   EXPECT_TRUE(ListDir(Mailbox("bob@example.com") + "/new").empty());

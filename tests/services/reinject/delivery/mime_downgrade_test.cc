@@ -5,6 +5,8 @@
 // leaves, in encoded parts and in a preamble cannot be converted; no file is left behind.
 #include "services/reinject/delivery/mime_downgrade.h"
 
+#include <fcntl.h>
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -130,7 +132,7 @@ class MimeDowngradeTest : public ::testing::Test {
  protected:
   absl::StatusOr<Downgrade> Convert(const std::string& content) {
     WriteFile(dir_ / "message", content);
-    return DowngradeTo7Bit(dir_ / "message", dir_.path());
+    return DowngradeTo7Bit(::sluice::reinject::testing::ContentFile(dir_ / "message"), dir_.path());
   }
 
   TempDir dir_;
@@ -269,8 +271,10 @@ TEST_F(MimeDowngradeTest, NoFileIsLeftBehindAndTheQueueFileIsUntouched) {
   EXPECT_EQ(::sluice::reinject::testing::ReadFile(dir_ / "message"), original);
 }
 
-TEST_F(MimeDowngradeTest, MissingQueueFileIsAnError) {
-  auto d = DowngradeTo7Bit(dir_ / "gone", dir_.path());
+TEST_F(MimeDowngradeTest, UnreadableQueueContentIsAnError) {
+  WriteFile(dir_ / "short", "Subject: x\r\n\r\nplain so far");  // the rest cannot be read
+  MessageContent cut(std::make_shared<SharedFd>(::open((dir_ / "short").c_str(), O_RDONLY)), 0, 100000);
+  auto d = DowngradeTo7Bit(cut, dir_.path());
   EXPECT_FALSE(d.ok());
 }
 

@@ -7,6 +7,8 @@
 #include <cstdlib>
 
 #include <gmock/gmock.h>
+#include <fcntl.h>
+
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_replace.h"
@@ -76,11 +78,11 @@ class RelayAgentTest : public ::testing::Test {
   std::vector<RecipientResult> Deliver(const sluice::v1::QueueRecord& record, const std::string& content,
                                        std::vector<int> indexes) {
     WriteFile(dir_ / "message", content);
-    data_path_ = dir_ / "message";
+    content_ = testing::ContentFile(dir_ / "message");
     record_ = record;
     record_.set_size_bytes(content.size());
     indexes_ = std::move(indexes);
-    return RunAwaitable(io_, agent_->Deliver(record_, data_path_, indexes_));
+    return RunAwaitable(io_, agent_->Deliver(record_, content_, indexes_));
   }
 
   TempDir dir_;
@@ -88,7 +90,7 @@ class RelayAgentTest : public ::testing::Test {
   asio::thread_pool pool_{2};
   std::unique_ptr<RelayAgent> agent_;
   sluice::v1::QueueRecord record_;
-  std::string data_path_;
+  MessageContent content_;
   std::vector<int> indexes_;
 };
 
@@ -440,16 +442,18 @@ TEST_F(RelayAgentTest, EhloRefusedFallsBackToHelo) {
   EXPECT_THAT(dumps[0], HasSubstr("X-Mail-Args: <alice@example.org>\n"));
 }
 
-TEST_F(RelayAgentTest, MissingQueueFileDropsTheConnectionWithoutTheDot) {
+TEST_F(RelayAgentTest, UnreadableQueueContentDropsTheConnectionWithoutTheDot) {
   SmtpSink sink(dir_, {});
   REQUIRE_SINK(sink);
   RelayAgent& agent = MakeAgent(sink.target());
   auto record = Envelope("alice@example.org", {"bob@example.com"});
-  std::string missing = dir_ / "no-such-file";
-  auto results = RunAwaitable(io_, agent.Deliver(record, missing, std::vector<int>{0}));
+  // Content that ends before its recorded size (what a damaged queue would give).
+  WriteFile(dir_ / "short", "Subject: cut\r\n\r\nten bytes.");
+  MessageContent cut(std::make_shared<SharedFd>(::open((dir_ / "short").c_str(), O_RDONLY)), 0, 100000);
+  auto results = RunAwaitable(io_, agent.Deliver(record, cut, std::vector<int>{0}));
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].outcome, DeliveryOutcome::kTransient);
-  EXPECT_THAT(results[0].reply, StartsWith("451 4.3.0 open queue file"));
+  EXPECT_THAT(results[0].reply, StartsWith("451 4.3.0 read queue content"));
   // smtp-sink opens a capture file per transaction and fills it at the "."; none came.
   for (const std::string& d : sink.Dumps()) EXPECT_EQ(d, "");
   EXPECT_EQ(agent.connections_idle(), 0u);
@@ -464,7 +468,7 @@ TEST_F(RelayAgentTest, CancellationEndsADeliveryStuckOnTheNextHop) {
   RelayAgent& agent = MakeAgent(sink.target());
   auto record = Envelope("alice@example.org", {"bob@example.com"});
   WriteFile(dir_ / "message", kMessage);
-  std::string path = dir_ / "message";
+  MessageContent path = testing::ContentFile(dir_ / "message");
   std::vector<int> indexes{0};
   auto race = [&]() -> asio::awaitable<size_t> {
     using namespace asio::experimental::awaitable_operators;

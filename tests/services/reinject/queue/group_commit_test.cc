@@ -72,12 +72,16 @@ TEST(GroupCommitTest, ConcurrentCommitsShareBatches) {
   EXPECT_EQ(ids.size(), static_cast<size_t>(kCommits));
   const GroupCommitter& committer = (*store)->committer();
   EXPECT_EQ(committer.commits(), static_cast<uint64_t>(kCommits));
-  // The point of group commit: fewer fsync rounds than commits.
+  // The point of group commit: fewer fsync rounds than commits, one sync per batch.
   EXPECT_LT(committer.batches(), committer.commits());
+  EXPECT_EQ(committer.synced_batches(), committer.batches());
+  // Each sync is one fdatasync of the segment (+ one fsync of segments/ for its name).
+  EXPECT_LE((*store)->log().syncs(), committer.synced_batches() + 1);
   EXPECT_EQ((*store)->Counters().messages[sluice::v1::INCOMING], static_cast<uint64_t>(kCommits));
-  std::printf("group commit: %llu commits in %llu batches, %.0f ms\n",
+  std::printf("group commit: %llu commits in %llu batches, %llu fsyncs, %.0f ms\n",
               static_cast<unsigned long long>(committer.commits()),
-              static_cast<unsigned long long>(committer.batches()), ms);
+              static_cast<unsigned long long>(committer.batches()),
+              static_cast<unsigned long long>((*store)->log().syncs()), ms);
 
   // Every committed message is there after a reopen.
   store->reset();

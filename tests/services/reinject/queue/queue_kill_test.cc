@@ -87,7 +87,7 @@ TEST(QueueKillTest, MessageCommittedBeforeSigkillIsRecovered) {
   ASSERT_THAT(entry, IsOk());
   EXPECT_EQ(entry->record().session_id(), "KILLTEST");
   EXPECT_EQ(entry->record().recipients(0).address(), "bob@example.com");
-  EXPECT_EQ(ReadFile((*store)->DataPath(id)), kMessage);
+  EXPECT_EQ(::sluice::reinject::testing::ContentOf(**store, id), kMessage);
   EXPECT_EQ((*store)->recovery().recovered[sluice::v1::INCOMING], 1u);
 }
 
@@ -103,7 +103,7 @@ TEST(QueueKillTest, MessageKilledBeforeCommitLeavesNoEntry) {
     if (!store.ok()) ::_exit(2);
     auto writer = (*store)->Begin();
     if (!writer.ok()) ::_exit(3);
-    for (int i = 0; i < 100; ++i) {
+    for (int i = 0; i < 100; ++i) {  // 400 KB: over the buffer, spilled to large/
       if (!(*writer)->Append(std::string(4096, 'q')).ok()) ::_exit(4);
     }
     WriteLine(out, "writing " + (*writer)->id());
@@ -114,14 +114,15 @@ TEST(QueueKillTest, MessageKilledBeforeCommitLeavesNoEntry) {
   ::close(fds[0]);
   ASSERT_EQ(line.rfind("writing ", 0), 0u) << "child said: " << line;
   KillAndReap(pid);
-  EXPECT_EQ(ListDir(queue_dir + "/data").size(), 1u);  // the half-written message
+  EXPECT_EQ(ListDir(queue_dir + "/large").size(), 1u);  // the half-written message
 
   QueueStoreOptions o;
   o.queue_dir = queue_dir;
   auto store = QueueStore::Open(std::move(o));
   ASSERT_THAT(store, IsOk());
   EXPECT_EQ((*store)->recovery().orphan_data_deleted, 1u);
-  EXPECT_TRUE(ListDir(queue_dir + "/data").empty());
+  EXPECT_TRUE(ListDir(queue_dir + "/large").empty());
+  EXPECT_EQ((*store)->recovery().moved_to_corrupt, 0u);
   EXPECT_EQ((*store)->List(QueueListFilter()).total_messages, 0u);
 }
 

@@ -63,7 +63,7 @@ TEST(QueueMetricsTest, EveryMetricAndLabelValueExistsAtStart) {
             (std::set<std::string>{"reason=queue_max_bytes", "reason=disk_free"}));
   for (const char* name : {"sluice_reinject_queue_oldest_age_seconds", "sluice_reinject_disk_free_bytes",
                            "sluice_reinject_delivery_duration_seconds", "sluice_reinject_fsync_duration_seconds",
-                           "sluice_reinject_commit_batch_size"}) {
+                           "sluice_reinject_commit_batch_size", "sluice_reinject_commit_batch_fsyncs"}) {
     EXPECT_EQ(m.count(name), 1u) << name;
   }
 }
@@ -95,7 +95,9 @@ TEST(QueueMetricsTest, CommitsMoveCountersGaugesAndHistograms) {
   EXPECT_EQ(Value(registry, "sluice_reinject_queue_bytes", "state=incoming"), 5);
   EXPECT_EQ(Value(registry, "sluice_reinject_queue_oldest_age_seconds", ""), 42);
   EXPECT_GT(Value(registry, "sluice_reinject_disk_free_bytes", ""), 0);
-  EXPECT_GE(Value(registry, "sluice_reinject_fsync_duration_seconds", ""), 4);  // data, record, 2 dirs
+  // The commit: segments/ (a new segment's name) and the segment itself, nothing else.
+  EXPECT_EQ(Value(registry, "sluice_reinject_fsync_duration_seconds", ""), 2);
+  EXPECT_EQ(Value(registry, "sluice_reinject_commit_batch_fsyncs", ""), 1);  // one batch observed
   EXPECT_EQ(Value(registry, "sluice_reinject_commit_batch_size", ""), 1);
   EXPECT_EQ(Value(registry, "sluice_reinject_admission_refused_total", "reason=queue_max_bytes"), 1);
 }

@@ -15,7 +15,7 @@ namespace {
 
 using ::sluice::reinject::testing::Commit;
 using ::sluice::reinject::testing::Envelope;
-using ::sluice::reinject::testing::Exists;
+using ::sluice::reinject::testing::RecordInLog;
 using ::sluice::reinject::testing::kMessage;
 using ::sluice::reinject::testing::TempDir;
 using ::sluice::testing::IsOk;
@@ -127,7 +127,7 @@ TEST_F(QueueServiceTest, HoldReleaseDeleteFlushActOnIdsAndReportUnknownOnes) {
   EXPECT_EQ(r.affected(0), a);
   ASSERT_EQ(r.not_found_size(), 1);
   EXPECT_EQ(r.not_found(0), "0NOSUCH");
-  EXPECT_TRUE(Exists(Q("hold/" + a)));
+  EXPECT_EQ(RecordInLog(dir_ / "queue", a)->state(), sluice::v1::HOLD);
   EXPECT_EQ(store_->Get(a)->record().hold_reason(), "looks odd");
 
   sluice::v1::QueueIdsRequest release;
@@ -137,7 +137,7 @@ TEST_F(QueueServiceTest, HoldReleaseDeleteFlushActOnIdsAndReportUnknownOnes) {
   ASSERT_EQ(r.affected_size(), 1);
   EXPECT_EQ(r.affected(0), a);
   EXPECT_EQ(r.not_found_size(), 0);
-  EXPECT_TRUE(Exists(Q("active/" + a)));
+  EXPECT_EQ(RecordInLog(dir_ / "queue", a)->state(), sluice::v1::ACTIVE);
 
   sluice::v1::QueueIdsRequest flush_all;
   flush_all.set_all(true);
@@ -148,8 +148,7 @@ TEST_F(QueueServiceTest, HoldReleaseDeleteFlushActOnIdsAndReportUnknownOnes) {
   del.add_queue_ids(b);
   r = Act(&sluice::v1::Queue::Stub::Delete, del);
   ASSERT_EQ(r.affected_size(), 1);
-  EXPECT_FALSE(Exists(Q("incoming/" + b)));
-  EXPECT_FALSE(Exists(Q("data/" + b)));
+  EXPECT_FALSE(RecordInLog(dir_ / "queue", b).ok());
 }
 
 TEST_F(QueueServiceTest, AllActsOnEveryEntryTheCallAppliesTo) {

@@ -9,13 +9,15 @@
 
 #include "lib/status/status_matchers.h"
 #include "services/reinject/queue/proto_time.h"
-#include "services/reinject/queue/queue_record_file.h"
 #include "tests/services/reinject/testing/queue_test_support.h"
 
 namespace sluice::reinject {
 namespace {
 
 using ::sluice::reinject::testing::Commit;
+using ::sluice::reinject::testing::ContentOf;
+using ::sluice::reinject::testing::RecordInLog;
+using ::sluice::reinject::testing::SmallDisk;
 using ::sluice::reinject::testing::Envelope;
 using ::sluice::reinject::testing::Exists;
 using ::sluice::reinject::testing::kMessage;
@@ -37,9 +39,10 @@ class QueueStoreTest : public ::testing::Test {
     return store.ok() ? std::move(*store) : nullptr;
   }
   std::string Q(const std::string& rel) { return dir_ / ("queue/" + rel); }
-  sluice::v1::QueueRecord OnDisk(const std::string& rel) {
-    auto r = DecodeRecord(ReadFile(Q(rel)));
-    EXPECT_THAT(r, IsOk()) << rel;
+  // The entry's record as the segment files say (not the store's memory).
+  sluice::v1::QueueRecord OnDisk(const std::string& id) {
+    auto r = RecordInLog(dir_ / "queue", id);
+    EXPECT_THAT(r, IsOk()) << id;
     return r.ok() ? *r : sluice::v1::QueueRecord();
   }
   // Takes `id` as the scheduler would and finishes it deferred until `due`.
@@ -85,7 +88,7 @@ TEST_F(QueueStoreTest, CommitThenReopenRecoversTheEntry) {
   EXPECT_EQ(r.envid(), "ENV1");
   EXPECT_EQ(r.size_bytes(), std::string(kMessage).size());
   EXPECT_EQ(FromProtoTime(r.arrived_at()), clock_.Now());
-  EXPECT_EQ(ReadFile(store->DataPath(id)), kMessage);
+  EXPECT_EQ(ContentOf(*store, id), kMessage);
   EXPECT_TRUE(store->HasDue(clock_.Now()));
 }
 
@@ -93,10 +96,13 @@ TEST_F(QueueStoreTest, CommitReturnsOnlyOnceRecordAndDataAreInPlace) {
   auto store = Open();
   auto id = Commit(io_, *store, kMessage, Envelope("a@x.example", {"b@y.example"}));
   ASSERT_THAT(id, IsOk());
-  EXPECT_EQ(OnDisk("incoming/" + *id).queue_id(), *id);
-  EXPECT_EQ(ReadFile(Q("data/" + *id)), kMessage);
-  EXPECT_TRUE(ListDir(Q("tmp")).empty());
-  EXPECT_GE(store->committer().batches(), 1u);
+  EXPECT_EQ(OnDisk(*id).queue_id(), *id);
+  EXPECT_EQ(OnDisk(*id).state(), sluice::v1::INCOMING);
+  EXPECT_EQ(ContentOf(*store, *id), kMessage);
+  EXPECT_TRUE(ListDir(Q("large")).empty());  // a small message travels inline with its record
+  EXPECT_EQ(store->committer().synced_batches(), 1u);
+  // One fdatasync of the segment, plus (once per new segment) one fsync of segments/.
+  EXPECT_LE(store->log().syncs(), 2u);
 }
 
 TEST_F(QueueStoreTest, LargeMessageStreamsToDiskWhileAppending) {
@@ -108,13 +114,21 @@ TEST_F(QueueStoreTest, LargeMessageStreamsToDiskWhileAppending) {
   for (int i = 0; i < 4000; ++i) ASSERT_THAT((*writer)->Append(chunk), IsOk());
   // All but the last (bounded) buffer is already in the file before Commit.
   struct stat st;
-  ASSERT_EQ(::stat(Q("data/" + (*writer)->id()).c_str(), &st), 0);
+  ASSERT_EQ(::stat(Q("large/" + (*writer)->id()).c_str(), &st), 0);
   EXPECT_GE(static_cast<uint64_t>(st.st_size) + 64 * 1024, (*writer)->size());
   EXPECT_EQ((*writer)->size(), 4000u * 1002u);
   auto id = testing::RunAwaitable(io_, (*writer)->Commit(Envelope("a@x.example", {"b@y.example"})));
   ASSERT_THAT(id, IsOk());
-  ASSERT_EQ(::stat(Q("data/" + *id).c_str(), &st), 0);
+  ASSERT_EQ(::stat(Q("large/" + *id).c_str(), &st), 0);
   EXPECT_EQ(static_cast<uint64_t>(st.st_size), 4000u * 1002u);
+  EXPECT_EQ(ContentOf(*store, *id).size(), 4000u * 1002u);
+  // It survives a restart as any other entry.
+  store.reset();
+  store = Open();
+  std::string again = ContentOf(*store, *id);
+  EXPECT_EQ(again.size(), 4000u * 1002u);
+  EXPECT_EQ(again.substr(0, 1002), chunk);
+  EXPECT_EQ(store->recovery().recovered[sluice::v1::INCOMING], 1u);
 }
 
 TEST_F(QueueStoreTest, WriterDestroyedWithoutCommitLeavesNothing) {
@@ -123,10 +137,10 @@ TEST_F(QueueStoreTest, WriterDestroyedWithoutCommitLeavesNothing) {
     auto writer = store->Begin();
     ASSERT_THAT(writer, IsOk());
     ASSERT_THAT((*writer)->Append(std::string(200000, 'y')), IsOk());
-    EXPECT_EQ(ListDir(Q("data")).size(), 1u);
+    EXPECT_EQ(ListDir(Q("large")).size(), 1u);  // over the buffer: spilled
   }
-  EXPECT_TRUE(ListDir(Q("data")).empty());
-  EXPECT_TRUE(ListDir(Q("incoming")).empty());
+  EXPECT_TRUE(ListDir(Q("large")).empty());
+  EXPECT_EQ(store->List(QueueListFilter()).total_messages, 0u);
   EXPECT_EQ(store->Counters().total_bytes, 0u);
 }
 
@@ -134,20 +148,36 @@ TEST_F(QueueStoreTest, CommitWithoutRecipientsFailsAndLeavesNothing) {
   auto store = Open();
   auto id = Commit(io_, *store, kMessage, Envelope("a@x.example", {}));
   EXPECT_THAT(id, StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_TRUE(ListDir(Q("data")).empty());
-  EXPECT_TRUE(ListDir(Q("incoming")).empty());
+  EXPECT_TRUE(ListDir(Q("large")).empty());
+  EXPECT_EQ(store->List(QueueListFilter()).total_messages, 0u);
+  EXPECT_EQ(store->committer().commits(), 0u);  // nothing reached the log
 }
 
 TEST_F(QueueStoreTest, FailedCommitLeavesNoPartialEntry) {
+  // The queue on a small file system of its own that runs out of space under the commit.
+  SmallDisk disk(dir_ / "queue", 1 << 20);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root)";
+  std::string kept;
+  {
+    auto store = Open();
+    auto first = Commit(io_, *store, kMessage, Envelope("a@x.example", {"b@y.example"}));
+    ASSERT_THAT(first, IsOk());
+    kept = *first;
+    disk.Fill();
+    auto id = Commit(io_, *store, std::string(60000, 'z'), Envelope("a@x.example", {"b@y.example"}));
+    EXPECT_THAT(id, StatusIs(absl::StatusCode::kResourceExhausted));
+    auto big = Commit(io_, *store, std::string(300000, 'z'), Envelope("a@x.example", {"b@y.example"}));
+    EXPECT_FALSE(big.ok());
+    EXPECT_TRUE(ListDir(Q("large")).empty());
+    EXPECT_EQ(store->Counters().messages[sluice::v1::INCOMING], 1u);
+    disk.Free();
+  }
+  // Nothing of the failed ones comes back, and nothing is taken for damage.
   auto store = Open();
-  // The state directory disappears under the store: the link step fails.
-  ASSERT_EQ(::rmdir(Q("incoming").c_str()), 0);
-  auto id = Commit(io_, *store, kMessage, Envelope("a@x.example", {"b@y.example"}));
-  EXPECT_FALSE(id.ok());
-  EXPECT_TRUE(ListDir(Q("data")).empty());
-  EXPECT_TRUE(ListDir(Q("tmp")).empty());
-  EXPECT_EQ(store->Counters().messages[sluice::v1::INCOMING], 0u);
-  EXPECT_FALSE(store->HasDue(clock_.Now()));
+  EXPECT_EQ(store->recovery().recovered[sluice::v1::INCOMING], 1u);
+  EXPECT_EQ(store->recovery().moved_to_corrupt, 0u);
+  EXPECT_EQ(store->Ids(sluice::v1::QUEUE_STATE_UNSPECIFIED), std::vector<std::string>{kept});
+  EXPECT_EQ(ContentOf(*store, kept), kMessage);
 }
 
 TEST_F(QueueStoreTest, MessageHeldByTheFilterIsCommittedIntoHold) {
@@ -157,7 +187,8 @@ TEST_F(QueueStoreTest, MessageHeldByTheFilterIsCommittedIntoHold) {
   record.set_hold_reason("filter: quarantine");
   auto id = Commit(io_, *store, kMessage, record);
   ASSERT_THAT(id, IsOk());
-  EXPECT_EQ(OnDisk("hold/" + *id).hold_reason(), "filter: quarantine");
+  EXPECT_EQ(OnDisk(*id).state(), sluice::v1::HOLD);
+  EXPECT_EQ(OnDisk(*id).hold_reason(), "filter: quarantine");
   EXPECT_FALSE(store->HasDue(clock_.Now()));
   EXPECT_EQ(store->Counters().messages[sluice::v1::HOLD], 1u);
 }
@@ -194,6 +225,13 @@ TEST_F(QueueStoreTest, AdmissionRefusesWhenDiskFreeBelowMinimum) {
   EXPECT_THAT(store->CheckAdmission(0), StatusIs(absl::StatusCode::kResourceExhausted, "disk"));
 }
 
+TEST_F(QueueStoreTest, AdmissionReadsTheDiskFreeFigureOncePerIntervalNotPerMessage) {
+  auto store = Open();
+  uint64_t reads = store->disk_space().reads();
+  for (int i = 0; i < 100; ++i) ASSERT_THAT(store->CheckAdmission(1000), IsOk());
+  EXPECT_LE(store->disk_space().reads(), reads + 1);
+}
+
 TEST_F(QueueStoreTest, AdmissionMinimumFreeDefaultsToOneAndAHalfMessageSizeLimits) {
   EXPECT_EQ(ResolveQueueLimits(sluice::v1::Limits()).queue_min_free_bytes, 15360000u);
   sluice::v1::Limits limits;
@@ -228,15 +266,17 @@ TEST_F(QueueStoreTest, ClaimMovesToActiveAndFinishRemovesWhenEveryRecipientIsDon
   EXPECT_TRUE(store->TakeDue(clock_.Now(), 10).empty());  // busy: not handed out twice
   auto record = store->Claim(*id);
   ASSERT_THAT(record, IsOk());
-  EXPECT_TRUE(Exists(Q("active/" + *id)));
-  EXPECT_FALSE(Exists(Q("incoming/" + *id)));
+  EXPECT_EQ(store->Get(*id)->record().state(), sluice::v1::ACTIVE);
+  EXPECT_EQ(OnDisk(*id).state(), sluice::v1::INCOMING);  // a claim writes nothing
   record->mutable_recipients(0)->set_status(sluice::v1::RECIPIENT_STATUS_DELIVERED);
   record->mutable_recipients(1)->set_status(sluice::v1::RECIPIENT_STATUS_BOUNCED);
   auto state = store->Finish(*id, *record);
   ASSERT_THAT(state, IsOk());
   EXPECT_EQ(*state, sluice::v1::QUEUE_STATE_UNSPECIFIED);
-  EXPECT_TRUE(ListDir(Q("active")).empty());
-  EXPECT_TRUE(ListDir(Q("data")).empty());
+  EXPECT_THAT(store->Get(*id), StatusIs(absl::StatusCode::kNotFound));
+  store.reset();  // the remove frame rides with the next batch; the store's end writes it
+  EXPECT_THAT(RecordInLog(dir_ / "queue", *id), StatusIs(absl::StatusCode::kNotFound));
+  store = Open();
   EXPECT_THAT(store->Get(*id), StatusIs(absl::StatusCode::kNotFound));
 }
 
@@ -245,7 +285,8 @@ TEST_F(QueueStoreTest, DeferredEntryIsDueAtItsTimeAndKeepsRecipientStatuses) {
   auto id = Commit(io_, *store, kMessage, Envelope("a@x.example", {"b@y.example"}));
   ASSERT_THAT(id, IsOk());
   Defer(*store, *id, clock_.Now() + absl::Seconds(300));
-  EXPECT_EQ(OnDisk("deferred/" + *id).recipients(0).status(), sluice::v1::RECIPIENT_STATUS_DEFERRED);
+  EXPECT_EQ(OnDisk(*id).state(), sluice::v1::DEFERRED);
+  EXPECT_EQ(OnDisk(*id).recipients(0).status(), sluice::v1::RECIPIENT_STATUS_DEFERRED);
   EXPECT_FALSE(store->HasDue(clock_.Now() + absl::Seconds(299)));
   EXPECT_TRUE(store->HasDue(clock_.Now() + absl::Seconds(300)));
   EXPECT_EQ(store->NextDue(), clock_.Now() + absl::Seconds(300));
@@ -270,15 +311,14 @@ TEST_F(QueueStoreTest, HoldAndReleaseMoveTheRecordAndGateDelivery) {
   auto id = Commit(io_, *store, kMessage, Envelope("a@x.example", {"b@y.example"}));
   ASSERT_THAT(id, IsOk());
   ASSERT_THAT(store->Hold(*id, "suspicious"), IsOk());
-  EXPECT_FALSE(Exists(Q("incoming/" + *id)));
-  EXPECT_EQ(OnDisk("hold/" + *id).hold_reason(), "suspicious");
-  EXPECT_EQ(OnDisk("hold/" + *id).state(), sluice::v1::HOLD);
+  EXPECT_EQ(OnDisk(*id).hold_reason(), "suspicious");
+  EXPECT_EQ(OnDisk(*id).state(), sluice::v1::HOLD);
   EXPECT_TRUE(store->TakeDue(clock_.Now() + absl::Hours(1000), 10).empty());
   EXPECT_THAT(store->Flush(*id), StatusIs(absl::StatusCode::kFailedPrecondition));
 
   ASSERT_THAT(store->Release(*id), IsOk());
-  EXPECT_FALSE(Exists(Q("hold/" + *id)));
-  EXPECT_EQ(OnDisk("active/" + *id).hold_reason(), "");
+  EXPECT_EQ(OnDisk(*id).state(), sluice::v1::ACTIVE);
+  EXPECT_EQ(OnDisk(*id).hold_reason(), "");
   EXPECT_EQ(store->TakeDue(clock_.Now(), 10), std::vector<std::string>{*id});
   EXPECT_THAT(store->Release(*id), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
@@ -302,8 +342,7 @@ TEST_F(QueueStoreTest, DeleteRemovesRecordAndData) {
   auto id = Commit(io_, *store, kMessage, Envelope("a@x.example", {"b@y.example"}));
   ASSERT_THAT(id, IsOk());
   ASSERT_THAT(store->Delete(*id), IsOk());
-  EXPECT_TRUE(ListDir(Q("incoming")).empty());
-  EXPECT_TRUE(ListDir(Q("data")).empty());
+  EXPECT_THAT(RecordInLog(dir_ / "queue", *id), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(store->Delete(*id), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_FALSE(store->HasDue(clock_.Now()));
 }
@@ -316,15 +355,14 @@ TEST_F(QueueStoreTest, HoldOfAnEntryBeingDeliveredTakesEffectWhenItFinishes) {
   auto record = store->Claim(*id);
   ASSERT_THAT(record, IsOk());
   ASSERT_THAT(store->Hold(*id, "operator"), IsOk());
-  EXPECT_TRUE(Exists(Q("active/" + *id)));  // untouched while the delivery runs
+  EXPECT_EQ(OnDisk(*id).state(), sluice::v1::INCOMING);  // untouched while the delivery runs
   record->set_state(sluice::v1::DEFERRED);
   *record->mutable_next_attempt_at() = ToProtoTime(clock_.Now() + absl::Seconds(300));
   auto state = store->Finish(*id, *record);
   ASSERT_THAT(state, IsOk());
   EXPECT_EQ(*state, sluice::v1::HOLD);
-  EXPECT_EQ(OnDisk("hold/" + *id).hold_reason(), "operator");
-  EXPECT_TRUE(ListDir(Q("active")).empty());
-  EXPECT_TRUE(ListDir(Q("deferred")).empty());
+  EXPECT_EQ(OnDisk(*id).state(), sluice::v1::HOLD);
+  EXPECT_EQ(OnDisk(*id).hold_reason(), "operator");
 }
 
 TEST_F(QueueStoreTest, DeleteOfAnEntryBeingDeliveredTakesEffectWhenItFinishes) {
@@ -335,14 +373,12 @@ TEST_F(QueueStoreTest, DeleteOfAnEntryBeingDeliveredTakesEffectWhenItFinishes) {
   auto record = store->Claim(*id);
   ASSERT_THAT(record, IsOk());
   ASSERT_THAT(store->Delete(*id), IsOk());
-  EXPECT_TRUE(Exists(Q("data/" + *id)));
+  EXPECT_EQ(ContentOf(*store, *id), kMessage);  // still there while the delivery runs
   record->set_state(sluice::v1::DEFERRED);
   auto state = store->Finish(*id, *record);
   ASSERT_THAT(state, IsOk());
   EXPECT_EQ(*state, sluice::v1::QUEUE_STATE_UNSPECIFIED);
-  EXPECT_TRUE(ListDir(Q("data")).empty());
-  EXPECT_TRUE(ListDir(Q("active")).empty());
-  EXPECT_TRUE(ListDir(Q("deferred")).empty());
+  EXPECT_THAT(RecordInLog(dir_ / "queue", *id), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(QueueStoreTest, HoldBetweenTakeAndClaimStopsTheDelivery) {
@@ -352,22 +388,26 @@ TEST_F(QueueStoreTest, HoldBetweenTakeAndClaimStopsTheDelivery) {
   ASSERT_EQ(store->TakeDue(clock_.Now(), 10).size(), 1u);
   ASSERT_THAT(store->Hold(*id, "late"), IsOk());
   EXPECT_THAT(store->Claim(*id), StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_TRUE(Exists(Q("hold/" + *id)));
+  EXPECT_EQ(OnDisk(*id).state(), sluice::v1::HOLD);
 }
 
 TEST_F(QueueStoreTest, FailedFinishKeepsTheEntryAndRetriesItLater) {
+  SmallDisk disk(dir_ / "queue", 1 << 20);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root)";
   auto store = Open();
   auto id = Commit(io_, *store, kMessage, Envelope("a@x.example", {"b@y.example"}));
   ASSERT_THAT(id, IsOk());
   ASSERT_EQ(store->TakeDue(clock_.Now(), 10).size(), 1u);
   auto record = store->Claim(*id);
   ASSERT_THAT(record, IsOk());
-  ASSERT_EQ(::rmdir(Q("tmp").c_str()), 0);  // the rewrite of the record cannot happen
+  disk.Fill();  // the rewrite of the record cannot happen
   record->set_state(sluice::v1::DEFERRED);
   record->mutable_recipients(0)->set_status(sluice::v1::RECIPIENT_STATUS_DEFERRED);
+  record->set_last_error(std::string(16384, 'e'));  // needs new pages of the full disk
   EXPECT_FALSE(store->Finish(*id, *record, absl::Seconds(60)).ok());
   // The old record is still there, still active, due again after the retry delay.
-  EXPECT_EQ(OnDisk("active/" + *id).recipients(0).status(), sluice::v1::RECIPIENT_STATUS_PENDING);
+  EXPECT_EQ(OnDisk(*id).recipients(0).status(), sluice::v1::RECIPIENT_STATUS_PENDING);
+  disk.Free();
   EXPECT_FALSE(store->HasDue(clock_.Now()));
   EXPECT_TRUE(store->HasDue(clock_.Now() + absl::Seconds(60)));
 }

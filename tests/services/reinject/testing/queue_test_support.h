@@ -28,6 +28,9 @@
 #include "asio/co_spawn.hpp"
 #include "asio/io_context.hpp"
 #include "asio/use_awaitable.hpp"
+#include <sys/mount.h>
+
+#include "services/reinject/queue/queue_frame.h"
 #include "services/reinject/queue/queue_store.h"
 
 namespace sluice::reinject::testing {
@@ -79,6 +82,88 @@ inline std::vector<std::string> ListDir(const std::string& path) {
   std::sort(names.begin(), names.end());
   return names;
 }
+
+// The content of a live entry, read through the store.
+inline std::string ContentOf(const QueueStore& store, const std::string& id) {
+  auto content = store.Content(id);
+  if (!content.ok()) return "<" + std::string(content.status().message()) + ">";
+  auto bytes = content->ReadAll();
+  return bytes.ok() ? *bytes : "<" + std::string(bytes.status().message()) + ">";
+}
+
+// A file as message content (agents and report writers under test).
+inline MessageContent ContentFile(const std::string& path) {
+  auto c = MessageContent::OpenFile(path);
+  if (!c.ok()) ADD_FAILURE() << c.status().message();
+  return c.ok() ? *std::move(c) : MessageContent();
+}
+
+// What the segment files under QUEUE_DIR/segments say of `id` now, read straight from the
+// files (the last frame of the id wins): its record, or NOT_FOUND when it has none or its
+// last frame removes it. Independent of the store's memory: proves what is on disk.
+inline absl::StatusOr<sluice::v1::QueueRecord> RecordInLog(const std::string& queue_dir, const std::string& id) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(queue_dir + "/segments", ec)) {
+    names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  absl::StatusOr<sluice::v1::QueueRecord> last = absl::NotFoundError("no frame of " + id);
+  for (const auto& name : names) {
+    std::ifstream in(queue_dir + "/segments/" + name, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string bytes = ss.str();
+    size_t pos = 0;
+    while (pos < bytes.size()) {
+      auto frame = ParseFrame(std::string_view(bytes).substr(pos));
+      if (!frame.ok()) {
+        pos = FindNextFrame(bytes, pos + 1);
+        if (pos == std::string::npos) break;
+        continue;
+      }
+      if (frame->id == id) {
+        if (frame->type == FrameType::kRemove) {
+          last = absl::NotFoundError("removed");
+        } else {
+          auto payload = DecodeRecordPayload(frame->payload);
+          if (payload.ok()) {
+            last = payload->log.record();
+          } else {
+            last = payload.status();
+          }
+        }
+      }
+      pos += frame->size;
+    }
+  }
+  return last;
+}
+
+// A small file system of its own (tmpfs, mounted by the test: root) to run out of space in.
+class SmallDisk {
+ public:
+  SmallDisk(const std::string& path, size_t bytes) : path_(path) {
+    std::filesystem::create_directories(path_);
+    mounted_ = ::mount("tmpfs", path_.c_str(), "tmpfs", 0, ("size=" + std::to_string(bytes)).c_str()) == 0;
+  }
+  ~SmallDisk() {
+    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  // Takes all the space that is left (a filler file), or gives it back.
+  void Fill() {
+    std::ofstream out(path_ + "/filler", std::ios::binary);
+    std::string block(4096, 'f');
+    while (out.write(block.data(), static_cast<std::streamsize>(block.size()))) {
+    }
+  }
+  void Free() { std::filesystem::remove(path_ + "/filler"); }
+
+ private:
+  std::string path_;
+  bool mounted_ = false;
+};
 
 // Runs `aw` on `io` (on this thread) until it completes; returns its value.
 template <typename T>
