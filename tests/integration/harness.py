@@ -250,6 +250,16 @@ class TempDirTest(unittest.TestCase):
 
 # ---- next hops for reinject's relay delivery (used by tests/integration/test_reinject_*.py) ----
 
+def queue_ids(stage, state):
+    """Queue ids a sluice-reinject lists in `state` ("HOLD", "DEFERRED", ...), over gRPC."""
+    import grpc  # pylint: disable=import-outside-toplevel -- only the reinject tests need it
+    m = grpc_stubs()
+    with grpc.insecure_channel(stage.admin) as ch:
+        listed = m["queue_pb2_grpc"].QueueStub(ch).List(
+            m["queue_pb2"].ListQueueRequest(state=m["queue_pb2"].QueueState.Value(state)), timeout=5)
+    return sorted(r.queue_id for r in listed.records)
+
+
 def queue_log_bytes(queue_dir):
     """Every byte of reinject's segment log (QUEUE_DIR/segments/*, oldest first): what is on
     disk, whatever the process says."""

@@ -102,7 +102,7 @@ class ForgedHeadersTest(harness.TempDirTest):
         for forged in (b"forged by the sender", b"forged.example", b"frontend.test; spf=pass", b"looks official"):
             self.assertNotIn(forged, head)
         # Not held: a sender's mark holds nothing.
-        self.assertFalse(os.listdir(os.path.join(p.queue_dir, "hold")))
+        self.assertEqual(harness.queue_ids(p.reinject, "HOLD"), [])
         metrics = fbs.scrape(p.frontend)
         self.assertEqual(metrics['sluice_frontend_header_fields_removed_total{header="x_sluice"}'], 2)
         self.assertEqual(metrics['sluice_frontend_header_fields_removed_total{header="authentication_results"}'], 2)
@@ -131,7 +131,7 @@ class ForgedHeadersTest(harness.TempDirTest):
                                        "Subject: please [hold]\r\n\r\nbody\r\n", source_address=CLIENT)
         self.assertEqual(code, 250, text)
         queue_id = re.search(r"queued as (\S+)", text.decode()).group(1)
-        harness.wait_for(lambda: os.path.isfile(os.path.join(p.queue_dir, "hold", queue_id)), 10,
+        harness.wait_for(lambda: queue_id in harness.queue_ids(p.reinject, "HOLD"), 10,
                          what="the held entry")
         m = harness.grpc_stubs()
         with grpc.insecure_channel(p.reinject.admin) as ch:
@@ -150,7 +150,7 @@ class ForgedHeadersTest(harness.TempDirTest):
         raw = self.deliver(p, "not-held@example.com", "Subject: please [hold]\r\n\r\nbody\r\n")
         self.assertNotIn(b"X-Sluice-Hold", raw)
         p.reinject.wait_log(r'event=hold_mark_ignored .*reason="hold mark MAC does not verify"')
-        self.assertFalse(os.listdir(os.path.join(p.queue_dir, "hold")))
+        self.assertEqual(harness.queue_ids(p.reinject, "HOLD"), [])
 
 
 if __name__ == "__main__":
