@@ -178,6 +178,12 @@ def measure_all(args, bin_dir, cells, workdir, result):
         progress("smtp-sink alone: %.0f msgs/s, %.3f ms CPU/msg" % (
             result["smtp_sink"]["msgs_per_s"], result["smtp_sink"]["cpu_ms_per_msg"]))
         result["single_sender"] = measure_single_sender(pipelines, args.single_sender_msgs, args.rounds)
+        if args.profile:
+            msgs = cell_messages(20, 10240, args.scale)
+            out = os.path.join(args.results, "profile-sluice.txt")
+            result["profile_top"] = measure.profile_turn(
+                sluice, measure.smtp_source_argv(20, msgs, 10240, sluice.port), msgs, out)
+            result["profile_file"] = out
     finally:
         for p in reversed(pipelines):
             p.stop()
@@ -205,6 +211,9 @@ def main():
     ap.add_argument("--single-sender-msgs", type=int, default=300)
     ap.add_argument("--large-message-bytes", type=int, default=LARGE_MESSAGE_BYTES)
     ap.add_argument("--idle-sessions", type=int, default=10000)
+    ap.add_argument("--profile", action="store_true",
+                    help="after the grid, one more sluice turn at 20 x 10 KB under perf record: "
+                         "RESULTS/profile-sluice.txt and its top 20 on stdout")
     ap.add_argument("--smoke", action="store_true",
                     help="a tiny run of every part (make test's check that the bench still works)")
     args = ap.parse_args()
@@ -219,6 +228,8 @@ def main():
     for b in ("sluice-frontend", "sluice-filter-bridge", "sluice-reinject", "sluice-bench-load"):
         if not os.access(os.path.join(bin_dir, b), os.X_OK):
             fail_loudly("%s/%s is missing: build first (make build)" % (bin_dir, b))
+    if args.profile and not shutil.which("perf"):
+        fail_loudly("--profile needs perf (Debian's linux-perf)")
     if args.cells:
         cells = [tuple(int(x) for x in c.split("x")) for c in args.cells.split(",")]
     else:
@@ -268,6 +279,12 @@ def main():
     png_path = os.path.join(args.results, "latest.png")
     report.write_json(result, json_path)
     report.write_chart(result, png_path)
+    if result.get("profile_top"):
+        print()
+        print("== sluice profile at 20 x 10 KB: share of samples by stage, then by stage, library and symbol "
+              "(top 20; all in %s) ==" % shown(result["profile_file"]))
+        for line in result["profile_top"]:
+            print(line)
     print("wrote %s and %s" % (shown(json_path), shown(png_path)))
     return 0
 

@@ -158,3 +158,43 @@ def large_message_turn(pipeline, size_bytes):
         growth[role] = round(max(growth.get(role, 0.0), (hwm - before.get(pid, 0)) / 1048576.0), 2)
     tree.stop_peaks()
     return {"bytes": len(body), "seconds": round(seconds, 2), "rss_growth_mb": growth}
+
+
+def profile_turn(pipeline, argv, msgs, out_path, top=20):
+    """One more (unmeasured) load turn with `perf record` sampling the pipeline's processes;
+    writes perf's report (self time by process, library and symbol) to `out_path` and returns
+    its `top` lines. Needs Debian's linux-perf and root."""
+    data = out_path + ".data"
+    tree = pipeline.tree
+    tree.wait_idle(quiet_s=0.3)
+    before = pipeline.delivered()
+    pids = ",".join(str(p) for p in tree.pids())
+    perf = subprocess.Popen(["perf", "record", "-q", "-F", "999", "-p", pids, "-o", data],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)  # perf attaches
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise MeasureError("load under perf failed: %s" % r.stderr[-1000:])
+        wait_delivered(pipeline, before + msgs, 300)
+        tree.wait_idle()
+    finally:
+        perf.send_signal(2)  # SIGINT: perf writes its data and exits
+        perf.wait(60)
+    reports = []
+    for sort in ("comm", "comm,dso,symbol"):
+        rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--sort", sort, "--percent-limit", "0.3"],
+                             capture_output=True, text=True, timeout=300)
+        if rep.returncode != 0:
+            os.remove(data)
+            raise MeasureError("perf report failed: %s" % rep.stderr[-1000:])
+        # perf pads each line with empty columns ("-  -"): cut them.
+        reports.append([re.sub(r"(\s+-)+\s*$", "", l).rstrip() for l in rep.stdout.splitlines()])
+    os.remove(data)
+    with open(out_path, "w") as f:
+        f.write("# perf record -F 999 on %s during %s\n" % (pipeline.name, " ".join(argv)))
+        for lines in reports:
+            f.write("\n".join(lines) + "\n")
+    by_stage = [l for l in reports[0] if l.strip() and not l.startswith("#")]
+    by_symbol = [l for l in reports[1] if l.strip() and not l.startswith("#")]
+    return by_stage + by_symbol[:top]
