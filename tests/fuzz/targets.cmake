@@ -18,3 +18,6 @@ set(SLUICE_FUZZ_FILTER_TARGETS
   fuzz_header_section)
 set(SLUICE_FUZZ_LIB_fuzz_milter_response sluice_milter_codec)
 set(SLUICE_FUZZ_LIB_fuzz_header_section sluice_filter_message)
+# The frontend's pure decoder: the policy delegation protocol's answers (Postfix policy servers).
+list(APPEND SLUICE_FUZZ_FILTER_TARGETS fuzz_policy_answer)
+set(SLUICE_FUZZ_LIB_fuzz_policy_answer sluice_policy_codec)

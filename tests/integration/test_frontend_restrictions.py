@@ -9,16 +9,19 @@ from loopback addresses that stand in for the Internet (mynetworks is 127.0.0.1 
   message goes on to the filter for the accepted recipients only;
 - a ConfigMap-style swap of the table's `..data` symlink is picked up without a restart;
 - client_access / helo_access / sender_access with Postfix's actions and replies, judged at
-  RCPT (smtpd_delay_reject = yes), or at their own command with delay_reject off.
+  RCPT (smtpd_delay_reject = yes), or at their own command with delay_reject off;
+- docs/restrictions.md and the README's config block name only real config keys and limits,
+  every field of the restrictions is documented, and every metric the doc names is scraped.
 
 Never: uses any address but loopback; leaves a process behind (stopped by PID).
 """
 import os
+import re
 import smtplib
 import time
 import urllib.request
 
-from harness import SmtpSink, TempDirTest, wait_for
+from harness import SOURCE_DIR, SmtpSink, TempDirTest, wait_for
 from test_frontend_support import RawClient, start_frontend
 
 BODY = b"Subject: restrictions\r\n\r\nhello\r\n"
@@ -199,6 +202,44 @@ class FrontendRestrictionsTest(TempDirTest):
         self.assertRegex(fe.log(), r"event=reject queue_id=NOQUEUE command=MAIL client=unknown\[127\.0\.0\.2\] "
                                    r"reply=\"550 5\.7\.1 .*from=<spammer@evil\.test> proto=ESMTP helo=<good\.test> "
                                    r"check=sender_access")
+
+    def test_the_docs_name_real_keys_limits_and_metrics(self):
+        def fields(proto, message):
+            with open(os.path.join(SOURCE_DIR, "proto", "sluice", "v1", proto)) as f:
+                text = f.read()
+            body = text[text.index("message %s {" % message):]
+            body = body[:body.index("\n}\n")]
+            return {m.group(2): int(m.group(3)) for m in
+                    re.finditer(r"^\s+(optional |repeated )?\w+ (\w+) = (\d+)", body, re.M)}
+        config = fields("config.proto", "FrontendConfig")
+        limits = fields("limits.proto", "Limits")
+        with open(os.path.join(SOURCE_DIR, "docs", "restrictions.md")) as f:
+            doc = f.read()
+        with open(os.path.join(SOURCE_DIR, "README.md")) as f:
+            readme = f.read()
+        # Every key of the YAML examples is a field (top level: FrontendConfig; indented: Limits).
+        examples = re.findall(r"^    ([a-z_]+):", doc, re.M)
+        readme_block = readme[readme.index("## Inbound MX"):]
+        readme_block = readme_block[readme_block.index("```yaml"):readme_block.index("```\n", 10)]
+        examples += re.findall(r"^([a-z_]+):", readme_block, re.M)
+        self.assertTrue(examples)
+        for key in examples:
+            self.assertIn(key, config, "docs name a config key that does not exist: " + key)
+        for key in re.findall(r"^  ([a-z_]+):", readme_block, re.M):
+            self.assertIn(key, limits, "the README names a limit that does not exist: " + key)
+        # Every field of the restrictions (FrontendConfig 40-59, Limits 80-89) is documented.
+        for name, number in config.items():
+            if 40 <= number <= 59:
+                self.assertTrue("`%s`" % name in doc, "config key not documented: " + name)
+        for name, number in limits.items():
+            if 80 <= number <= 89:
+                self.assertTrue("`%s`" % name in doc, "limit not documented: " + name)
+        # Every metric the doc names is exposed by a frontend with tables.
+        fe = self.frontend()
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % fe.metrics_port, timeout=10) as r:
+            scraped = r.read().decode()
+        for metric in set(re.findall(r"sluice_frontend_[a-z_]+", doc)):
+            self.assertTrue(metric in scraped, "a metric the doc names is not exposed: " + metric)
 
 
 if __name__ == "__main__":
