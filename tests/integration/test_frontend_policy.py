@@ -9,6 +9,9 @@ real policy servers from Debian, in front of Postfix's smtp-sink as the filter s
 - postgrey: a new triplet is greylisted at RCPT (DEFER_IF_PERMIT),
   ("450 4.2.0 ... Greylisted", postgrey's own DSN), the retry after the delay is accepted and
   carries postgrey's X-Greylist header.
+- policy_protocol_states: asked at MAIL (delay_reject off) policyd-spf's refusal answers MAIL
+  as "Sender address rejected"; asked at END-OF-MESSAGE it answers the final dot
+  ("End-of-data rejected") and the filter stage never sees the message end;
 - a policy server that does not answer in time (postgrey stopped with SIGSTOP) gives
   Postfix's "451 4.3.5 Server configuration problem", after policy_service_try_limit tries.
 
@@ -34,8 +37,9 @@ class FrontendPolicyTest(TempDirTest):
         super().setUp()
         self.sink = self.track(SmtpSink(self.tmp))
 
-    def frontend(self, services, limits=""):
+    def frontend(self, services, limits="", extra="", name="frontend"):
         config = "\n".join([
+            extra,
             "mynetworks: [127.0.0.1/32]",
             "accepted_domains: [example.com]",
             "resolve_client_names: false",
@@ -44,7 +48,7 @@ class FrontendPolicyTest(TempDirTest):
             "  policy_service_timeout_seconds: 2",
             "  policy_service_retry_delay_seconds: 0",
             limits, ""])
-        return start_frontend(self, "127.0.0.1:%d" % self.sink.port, config=config)
+        return start_frontend(self, "127.0.0.1:%d" % self.sink.port, config=config, name=name)
 
     def session(self, fe, source="127.0.0.2"):
         s = smtplib.SMTP("127.0.0.1", fe.smtp_port, local_hostname="client.test", timeout=30,
@@ -53,8 +57,8 @@ class FrontendPolicyTest(TempDirTest):
         s.ehlo("client.test")
         return s
 
-    @unittest.skipUnless(have_root_namespaces(), "policyd-spf's private resolv.conf needs root and unshare")
-    def test_policyd_spf_verdicts_and_received_spf(self):
+    def policyd_spf(self):
+        """policyd-spf, spawned per connection, asking a dnsmasq that serves the SPF records."""
         dns = self.track(Dnsmasq(self.tmp, address=private_dns_address(), port=53, txt={
             "spf-pass.test": "v=spf1 ip4:127.0.0.2 -all",
             "spf-fail.test": "v=spf1 ip4:192.0.2.1 -all",
@@ -66,6 +70,11 @@ class FrontendPolicyTest(TempDirTest):
                     "PermError_reject = False\nTempError_Defer = False\nskip_addresses = 192.0.2.0/24\n")
         spf = PolicySpawn(self.tmp, ["/usr/bin/policyd-spf", conf], resolver=dns.address, name="policyd-spf")
         self.addCleanup(spf.stop)
+        return dns, spf
+
+    @unittest.skipUnless(have_root_namespaces(), "policyd-spf's private resolv.conf needs root and unshare")
+    def test_policyd_spf_verdicts_and_received_spf(self):
+        dns, spf = self.policyd_spf()
         fe = self.frontend([spf.address])
 
         s = self.session(fe)
@@ -95,6 +104,32 @@ class FrontendPolicyTest(TempDirTest):
                                    r"reply=\"550 5\.7\.23 .*from=<mallory@spf-fail\.test> to=<bob@example\.com> "
                                    r"proto=ESMTP helo=<client\.test> check=policy")
         self.assertGreater(dns.log().count("spf-pass.test"), 0, "policyd-spf asked our dnsmasq")
+
+    @unittest.skipUnless(have_root_namespaces(), "policyd-spf's private resolv.conf needs root and unshare")
+    def test_policy_at_mail_and_at_end_of_message(self):
+        _, spf = self.policyd_spf()
+        at_mail = self.frontend([spf.address], extra="delay_reject: false\npolicy_protocol_states: [MAIL]",
+                                name="frontend-mail")
+        s = self.session(at_mail)
+        code, text = s.mail("mallory@spf-fail.test")
+        self.assertEqual(code, 550)
+        self.assertTrue(text.startswith(b"5.7.23 <mallory@spf-fail.test>: Sender address rejected: Message rejected "
+                                        b"due to: SPF fail"), text)
+        self.assertEqual(s.mail("alice@spf-pass.test")[0], 250)
+        self.assertEqual(s.rcpt("bob@example.com")[0], 250)
+        self.assertRegex(at_mail.log(), r"event=reject queue_id=NOQUEUE command=MAIL .*check=policy")
+
+        at_end = self.frontend([spf.address], extra="policy_protocol_states: [END-OF-MESSAGE]",
+                               name="frontend-eom")
+        s = self.session(at_end)
+        self.assertEqual(s.mail("mallory@spf-fail.test")[0], 250)
+        self.assertEqual(s.rcpt("bob@example.com")[0], 250, "not asked at RCPT")
+        code, text = s.data(BODY)
+        self.assertEqual(code, 550)
+        self.assertTrue(text.startswith(b"5.7.23 <END-OF-MESSAGE>: End-of-data rejected: Message rejected due to: "
+                                        b"SPF fail"), text)
+        self.assertEqual(self.sink.dumps(), [], "the filter stage never saw the final dot")
+        self.assertRegex(at_end.log(), r"event=reject queue_id=NOQUEUE command=END-OF-MESSAGE .*check=policy")
 
     def test_postgrey_greylists_then_accepts_the_retry(self):
         grey = self.track(Postgrey(self.tmp, delay=2))
