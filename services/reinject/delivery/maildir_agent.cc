@@ -151,14 +151,65 @@ std::string MaildirAgent::UniqueName() {
                       ".", host_part_);
 }
 
+namespace {
+
+// Hands written files to the batch; completes with their outcomes on the caller's executor.
+// A named functor, not a lambda capturing coroutine state (g++ 12, see blocking_call.h).
+struct SubmitBatchOp {
+  MaildirBatch* batch;
+  template <typename Handler>
+  void operator()(Handler handler, std::vector<MaildirBatch::File> files) const {
+    auto home = asio::prefer(asio::get_associated_executor(handler), asio::execution::outstanding_work.tracked);
+    batch->Submit(std::move(files), [handler = std::move(handler), home = std::move(home)](
+                                        std::vector<MaildirBatch::Outcome> outcomes) mutable {
+      asio::post(home, [handler = std::move(handler), outcomes = std::move(outcomes)]() mutable {
+        std::move(handler)(std::move(outcomes));
+      });
+    });
+  }
+};
+
+asio::awaitable<std::vector<MaildirBatch::Outcome>> SyncInBatch(MaildirBatch* batch,
+                                                                std::vector<MaildirBatch::File> files) {
+  return asio::async_initiate<decltype(asio::use_awaitable), void(std::vector<MaildirBatch::Outcome>)>(
+      SubmitBatchOp{batch}, asio::use_awaitable, std::move(files));
+}
+
+}  // namespace
+
 asio::awaitable<std::vector<RecipientResult>> MaildirAgent::Deliver(const sluice::v1::QueueRecord& record,
                                                                     const MessageContent& content,
                                                                     const std::vector<int>& recipient_indexes) {
-  co_return co_await RunBlocking(blocking_, [this, &record, &content, &recipient_indexes] {
-    std::vector<RecipientResult> results;
-    for (int index : recipient_indexes) results.push_back(DeliverOne(record, content, index));
-    return results;
+  std::vector<Written> written = co_await RunBlocking(blocking_, [this, &record, &content, &recipient_indexes] {
+    std::vector<Written> out;
+    for (int index : recipient_indexes) out.push_back(WriteOne(record, content, index));
+    return out;
   });
+  std::vector<MaildirBatch::File> files;
+  for (Written& w : written) {
+    if (w.ok) files.push_back(w.file);
+  }
+  std::vector<MaildirBatch::Outcome> outcomes;
+  if (!files.empty()) outcomes = co_await SyncInBatch(&batch_, std::move(files));
+  std::vector<RecipientResult> results;
+  size_t next = 0;
+  for (Written& w : written) {
+    if (!w.ok) {
+      results.push_back(std::move(w.failure));
+      continue;
+    }
+    const MaildirBatch::Outcome& o = outcomes.at(next++);
+    if (o.err != 0) {
+      results.push_back(Transient(w.index, Failure{o.err, o.what}));
+      continue;
+    }
+    RecipientResult r;
+    r.index = w.index;
+    r.outcome = DeliveryOutcome::kDelivered;
+    r.reply = "250 2.0.0 delivered to maildir";
+    results.push_back(std::move(r));
+  }
+  co_return results;
 }
 
 bool MaildirAgent::EnsureMailbox(const std::string& mailbox, bool recheck, int* err, std::string* what) {
@@ -182,16 +233,22 @@ bool MaildirAgent::EnsureMailbox(const std::string& mailbox, bool recheck, int* 
   return true;
 }
 
-RecipientResult MaildirAgent::DeliverOne(const sluice::v1::QueueRecord& record, const MessageContent& content,
-                                         int index) {
+MaildirAgent::Written MaildirAgent::WriteOne(const sluice::v1::QueueRecord& record,
+                                             const MessageContent& content, int index) {
+  Written w;
+  w.index = index;
+  auto failed = [&](const Failure& f) {
+    w.failure = Transient(index, f);
+    return w;
+  };
   const std::string& address = record.recipients(index).address();
   Failure f;
   std::string mailbox = absl::StrCat(options_.root, "/", MailboxName(address));
-  if (!EnsureMailbox(mailbox, false, &f.err, &f.what)) return Transient(index, f);
+  if (!EnsureMailbox(mailbox, false, &f.err, &f.what)) return failed(f);
   // The added header lines end like the message's first line does.
   char buf[64 * 1024];
   auto first = content.Read(0, buf, sizeof buf);
-  if (!first.ok()) return Transient(index, {EIO, "read queue file: " + std::string(first.status().message())});
+  if (!first.ok()) return failed({EIO, "read queue file: " + std::string(first.status().message())});
   std::string_view head(buf, *first);
   size_t lf = head.find('\n');
   std::string eol = (lf != std::string_view::npos && (lf == 0 || head[lf - 1] != '\r')) ? "\n" : "\r\n";
@@ -200,17 +257,16 @@ RecipientResult MaildirAgent::DeliverOne(const sluice::v1::QueueRecord& record, 
 
   std::string name = UniqueName();
   std::string tmp_path = absl::StrCat(mailbox, "/tmp/", name);
-  std::string new_path = absl::StrCat(mailbox, "/new/", name);
   Fd out(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (out.get() < 0 && errno == ENOENT) {
     // The mailbox we remembered is gone (removed by hand): make it again, once.
-    if (!EnsureMailbox(mailbox, true, &f.err, &f.what)) return Transient(index, f);
+    if (!EnsureMailbox(mailbox, true, &f.err, &f.what)) return failed(f);
     out = Fd(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   }
-  if (out.get() < 0) return Transient(index, {errno, "create " + tmp_path});
+  if (out.get() < 0) return failed({errno, "create " + tmp_path});
   auto fail = [&](int err, std::string what) {
     ::unlink(tmp_path.c_str());
-    return Transient(index, {err, std::move(what)});
+    return failed({err, std::move(what)});
   };
   if (!WriteAll(out.get(), added.data(), added.size())) return fail(errno, "write " + tmp_path);
   uint64_t offset = 0;
@@ -221,21 +277,12 @@ RecipientResult MaildirAgent::DeliverOne(const sluice::v1::QueueRecord& record, 
     if (!WriteAll(out.get(), buf, *n)) return fail(errno, "write " + tmp_path);
     offset += *n;
   }
-  if (::fsync(out.get()) != 0) return fail(errno, "fsync " + tmp_path);
-  if (::close(out.release()) != 0) return fail(errno, "close " + tmp_path);
-  if (::link(tmp_path.c_str(), new_path.c_str()) != 0) return fail(errno, "link " + new_path);
-  ::unlink(tmp_path.c_str());
-  Fd new_dir(::open((mailbox + "/new").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (new_dir.get() < 0 || ::fsync(new_dir.get()) != 0) {
-    // The file is complete in new/; only its name's durability is in doubt. Retrying would
-    // deliver twice, so report success and say so in the log.
-    observe::Warn("maildir_dir_fsync_failed").Kv("queue_id", record.queue_id()).Kv("path", new_path);
-  }
-  RecipientResult r;
-  r.index = index;
-  r.outcome = DeliveryOutcome::kDelivered;
-  r.reply = "250 2.0.0 delivered to maildir";
-  return r;
+  w.ok = true;
+  w.file.fd = out.release();  // the batch syncs and closes it
+  w.file.tmp_path = tmp_path;
+  w.file.new_path = absl::StrCat(mailbox, "/new/", name);
+  w.file.new_dir = mailbox + "/new";
+  return w;
 }
 
 }  // namespace sluice::reinject

@@ -5,8 +5,9 @@
 // <recipient> is the address lower-cased and made path-safe (MailboxName). Per recipient,
 // the standard tmp -> new protocol: create tmp/<unique> (time.M<usec>P<pid>Q<seq>.<host>),
 // write "Return-Path: <sender>" and "Delivered-To: <recipient>" (as local(8) prepends
-// them) and then the queued message byte for byte, fsync, link into new/, unlink from tmp/,
-// fsync new/. The added lines end like the message's own lines (CRLF as queued).
+// them) and then the queued message byte for byte; then, in a batch with the files of the
+// deliveries running beside it (maildir_batch.h): fsync each file, rename it into new/,
+// fsync each new/ once. The added lines end like the message's own lines (CRLF as queued).
 //
 // Mailboxes are created on first use (mkdir of DIR/<recipient>, tmp/, new/, cur/, each new
 // one's parent fsynced) and remembered, so a delivery to a known mailbox makes no mkdir; a
@@ -27,6 +28,7 @@
 
 #include "asio/any_io_executor.hpp"
 #include "services/reinject/delivery/delivery_agent.h"
+#include "services/reinject/delivery/maildir_batch.h"
 
 namespace sluice::reinject {
 
@@ -50,12 +52,23 @@ class MaildirAgent final : public DeliveryAgent {
   // mailbox and no name is "." or "..". Longer than 200 bytes: cut, plus a hash.
   static std::string MailboxName(std::string_view address);
 
+  // The batch that makes this agent's files durable (tests: batches and files counted).
+  const MaildirBatch& batch() const { return batch_; }
+
  private:
-  RecipientResult DeliverOne(const sluice::v1::QueueRecord& record, const MessageContent& content, int index);
+  // A recipient's copy written to tmp/ (not yet synced), or why it could not be.
+  struct Written {
+    int index = -1;
+    bool ok = false;
+    MaildirBatch::File file;
+    RecipientResult failure;
+  };
+  Written WriteOne(const sluice::v1::QueueRecord& record, const MessageContent& content, int index);
   std::string UniqueName();
   // Creates DIR/<mailbox>/{tmp,new,cur} unless known to exist; remembers it.
   bool EnsureMailbox(const std::string& mailbox, bool recheck, int* err, std::string* what);
 
+  MaildirBatch batch_;
   std::mutex known_mu_;
   absl::flat_hash_set<std::string> known_;  // mailbox paths that exist
 

@@ -1,7 +1,8 @@
 // tests/services/reinject/delivery/maildir_agent_test.cc -- local Maildir delivery: the
 // message byte for byte in new/ behind Return-Path:/Delivered-To:, nothing left in tmp/,
-// path-safe mailbox names, mailboxes made once and remembered (made again when removed),
-// failures always transient; and the --deliver spec.
+// path-safe mailbox names, concurrent deliveries synced in shared batches, mailboxes made
+// once and remembered (made again when removed), failures always transient; and the
+// --deliver spec.
 #include "services/reinject/delivery/maildir_agent.h"
 
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "asio/co_spawn.hpp"
 #include "asio/thread_pool.hpp"
 #include "lib/status/status_matchers.h"
 #include "services/reinject/delivery/agent_factory.h"
@@ -116,6 +118,31 @@ TEST_F(MaildirAgentTest, AMailboxRemovedBehindOurBackIsMadeAgain) {
   EXPECT_EQ(results[0].outcome, DeliveryOutcome::kDelivered) << results[0].reply;
   EXPECT_EQ(ListDir(box + "/new").size(), 1u);
   EXPECT_TRUE(Exists(box + "/cur"));
+}
+
+TEST_F(MaildirAgentTest, ConcurrentDeliveriesAreMadeDurableInSharedBatches) {
+  std::vector<std::string> rcpts;
+  for (int i = 0; i < 40; ++i) rcpts.push_back("user" + std::to_string(i) + "@example.com");
+  auto record = Envelope("a@x.example", rcpts);
+  WriteFile(dir_ / "message", kMessage);
+  MessageContent c = testing::ContentFile(dir_ / "message");
+  int done = 0;
+  std::vector<std::vector<int>> indexes;  // alive while the deliveries run (taken by reference)
+  for (int i = 0; i < 40; ++i) indexes.push_back({i});
+  for (int i = 0; i < 40; ++i) {
+    asio::co_spawn(io_, agent_.Deliver(record, c, indexes[static_cast<size_t>(i)]),
+                   [&done](std::exception_ptr, std::vector<RecipientResult> r) {
+                     if (r.size() == 1 && r[0].outcome == DeliveryOutcome::kDelivered) ++done;
+                   });
+  }
+  ASSERT_TRUE(testing::RunUntil(io_, [&] { return done == 40; })) << done;
+  for (const auto& rcpt : rcpts) {
+    EXPECT_EQ(ListDir(Mailbox(rcpt) + "/new").size(), 1u) << rcpt;
+    EXPECT_TRUE(ListDir(Mailbox(rcpt) + "/tmp").empty()) << rcpt;
+  }
+  EXPECT_EQ(agent_.batch().files(), 40u);
+  // The point: fewer rounds of fsyncs than deliveries.
+  EXPECT_LT(agent_.batch().batches(), 40u);
 }
 
 TEST_F(MaildirAgentTest, FailureIsTransientNeverPermanent) {
