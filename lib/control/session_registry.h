@@ -12,8 +12,8 @@
 //
 // Sessions are indexed by session_id in 16 sharded hash maps: register, deregister and
 // lookup are O(1) under one shard's mutex; several local sessions may share an id (the
-// downstream stages open one hop per transaction of the same client session) and Get
-// answers the most recently registered one.
+// downstream stages may carry several transactions of the same client session on different
+// connections) and Get answers the most recently registered one.
 //
 // Never: runs a kill callback under a registry lock; calls into a session other than by its
 // kill callback; is destroyed before the last handle it gave out (StageRuntime owns it).

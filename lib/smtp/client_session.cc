@@ -31,6 +31,7 @@ absl::Status SmtpClient::Broken(absl::Status st) {
 
 void SmtpClient::Close() {
   if (stream_) stream_->Close();
+  broken_ = true;
 }
 
 asio::awaitable<absl::StatusOr<Reply>> SmtpClient::Connect(const net::HostPort& target) {

@@ -74,6 +74,7 @@ class SmtpClient {
 
   // QUIT; with wait_reply=false the 221 is not awaited (Postfix's proxy does this). Closes.
   asio::awaitable<void> Quit(bool wait_reply);
+  // Closes at once; every later call fails and connected() is false.
   void Close();
 
   bool connected() const { return stream_ != nullptr && !broken_; }
@@ -82,6 +83,8 @@ class SmtpClient {
   std::string peer() const { return peer_; }
   const ClientTimeouts& timeouts() const { return timeouts_; }
   void set_reply_timeout(Duration d) { timeouts_.reply = d; }
+  // A kept connection's next transaction waits by the limits in force then.
+  void set_timeouts(const ClientTimeouts& t) { timeouts_ = t; }
 
  private:
   asio::awaitable<absl::Status> Write(std::string_view data, Duration timeout);

@@ -150,9 +150,9 @@ asio::awaitable<Session::ReadResult> Session::ReadLine(std::string& line) {
     // Need more input: anything we owe the client goes out before we wait (RFC 2920).
     if (!co_await Flush()) co_return ReadResult::kClosed;
     bool idle = !have_mail_ && in_.empty();
-    control_->set_idle(idle);
+    control_->set_idle(idle, facts_.transactions > 0);
     if (idle && (control_->drain_requested() || control_->kill_requested())) {
-      control_->set_idle(false);
+      control_->set_idle(false, false);
       co_return ReadResult::kInterrupted;
     }
     if (in_.empty()) {
@@ -165,7 +165,7 @@ asio::awaitable<Session::ReadResult> Session::ReadLine(std::string& line) {
       std::string().swap(line);  // the previous command, already handled
     }
     std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, ReadTimeout());
-    control_->set_idle(false);
+    control_->set_idle(false, false);
     if (ec == asio::error::timed_out) co_return ReadResult::kTimeout;
     if (ec == asio::error::operation_aborted) co_return ReadResult::kInterrupted;
     if (ec) co_return ReadResult::kClosed;

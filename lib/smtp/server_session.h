@@ -72,6 +72,9 @@ class SessionControl : public std::enable_shared_from_this<SessionControl> {
   void Drain();
 
   bool kill_requested() const { return kill_.load(); }
+  // Waiting for a command between transactions after at least one completed: an upstream's
+  // kept connection at rest (SessionServer::EndLongestResting may end it). 0: not resting.
+  int64_t resting_since() const { return resting_since_.load(); }
   bool shutdown_requested() const { return shutdown_.load(); }
   bool drain_requested() const { return drain_.load(); }
 
@@ -84,7 +87,10 @@ class SessionControl : public std::enable_shared_from_this<SessionControl> {
     stream_ = nullptr;
     handler_ = nullptr;
   }
-  void set_idle(bool idle) { idle_.store(idle); }
+  void set_idle(bool idle, bool after_transaction) {
+    idle_.store(idle);
+    resting_since_.store(idle && after_transaction ? std::chrono::steady_clock::now().time_since_epoch().count() : 0);
+  }
 
  private:
   void CancelOnExecutor(bool only_if_idle);
@@ -96,6 +102,7 @@ class SessionControl : public std::enable_shared_from_this<SessionControl> {
   std::atomic<bool> shutdown_{false};
   std::atomic<bool> drain_{false};
   std::atomic<bool> idle_{false};
+  std::atomic<int64_t> resting_since_{0};
 };
 
 // Runs one SMTP session to its end. `facts` must outlive the call (the handler reads it).

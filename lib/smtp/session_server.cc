@@ -52,6 +52,19 @@ void SessionServer::KillAll() {
   for (const auto& c : live_) c->Kill(/*shutdown=*/true);
 }
 
+bool SessionServer::EndLongestResting() {
+  std::lock_guard<std::mutex> lock(mu_);
+  SessionControl* longest = nullptr;
+  for (const auto& c : live_) {
+    int64_t since = c->resting_since();
+    if (since == 0 || c->drain_requested()) continue;
+    if (longest == nullptr || since < longest->resting_since()) longest = c.get();
+  }
+  if (longest == nullptr) return false;
+  longest->Drain();
+  return true;
+}
+
 size_t SessionServer::active() const {
   std::lock_guard<std::mutex> lock(mu_);
   return live_.size();

@@ -55,6 +55,11 @@ class SessionServer {
   absl::Status Resume();
   // Every remaining session ends now with "421 4.3.2".
   void KillAll();
+  // Ends, as a drain does ("421 4.3.2"), the session that has rested longest between
+  // transactions -- an upstream's kept connection (it replaces a connection it finds closed
+  // unseen) -- so that a new session may take its place at max_sessions. False when no
+  // session rests.
+  bool EndLongestResting();
   size_t active() const;
   bool draining() const { return draining_.load(); }
 

@@ -1,8 +1,8 @@
 // services/frontend/frontend_context.h
 //
 // What every frontend session shares: the parsed config, the live limits, admission, the
-// relay policy and the restriction lists, the filter's address and watch, metrics. Built
-// once by the server.
+// relay policy and the restriction lists, the filter's address, watch and pool of idle
+// connections, metrics. Built once by the server.
 //
 // Never: holds per-session state; is mutated after start-up except through its own
 // thread-safe members (LimitsStore, Admission, atomics).
@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "lib/control/status_watcher.h"
 #include "lib/net/cidr.h"
 #include "lib/net/host_port.h"
 #include "lib/smtp/relay_hop.h"
@@ -31,8 +32,7 @@ class LimitsStore;
 
 namespace sluice::frontend {
 
-// The filter stage as the watch sees it.
-enum class FilterState { kAccepting, kFull, kUnknown };
+class FilterPool;
 
 struct FrontendContext {
   sluice::v1::FrontendConfig config;
@@ -56,7 +56,9 @@ struct FrontendContext {
   std::shared_ptr<const net::CidrSet> LimitExemptions() const { return std::atomic_load(&exemptions_); }
   void SetLimitExemptions(std::shared_ptr<const net::CidrSet> s) { std::atomic_store(&exemptions_, std::move(s)); }
   // The filter stage's capacity from the status watch; kUnknown without a watch.
-  std::function<FilterState()> filter_state = [] { return FilterState::kUnknown; };
+  std::function<control::Downstream()> filter_state = [] { return control::Downstream::kUnknown; };
+  // Idle filter connections for the next transaction; null without filter_connection_reuse.
+  FilterPool* filter_pool = nullptr;
   std::atomic<uint32_t> transactions_in_flight{0};
 
  private:

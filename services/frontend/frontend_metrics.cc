@@ -30,14 +30,18 @@ FrontendMetrics::FrontendMetrics(prometheus::Registry& r)
                              {"max_sessions", "per_client_connections", "connection_rate", "message_rate",
                               "recipient_rate", "max_recipients", "message_size", "header_size", "line_length",
                               "hard_errors", "junk_commands", "timeout", "session_deadline", "bare_newline",
-                              "max_transactions"})),
+                              "max_transactions", "hop_connection_idle", "hop_connection_reuse_count",
+                              "hop_connection_reuse_time"})),
       proxy_failures_(CounterSet(r, "sluice_frontend_proxy_failures_total",
                                  "Failures talking to the filter stage (each gave the client a 4xx).", "reason",
                                  {"connect", "timeout", "lost", "protocol", "unexpected_reply", "backpressure", "spool"})),
       header_fields_removed_(CounterSet(r, "sluice_frontend_header_fields_removed_total",
                                         "Header fields taken out of incoming mail: X-Sluice-* (ours alone to "
                                         "write) and Authentication-Results naming our authserv-id.",
-                                        "header", {"x_sluice", "authentication_results"})) {
+                                        "header", {"x_sluice", "authentication_results"})),
+      filter_connections_(CounterSet(r, "sluice_frontend_filter_connections_total",
+                                     "Filter connections a transaction started on, by where it came from.", "outcome",
+                                     {"opened", "reused", "replaced"})) {
   restriction_refusals_ = &prometheus::BuildCounter()
                                .Name("sluice_frontend_restriction_refusals_total")
                                .Help("Commands refused by a restriction check before DATA (Postfix smtpd_*_restrictions), "
@@ -110,5 +114,6 @@ void FrontendMetrics::RestrictionRefused(std::string_view check, std::string_vie
 }
 
 void FrontendMetrics::ProxyFailure(std::string_view reason) { Inc(proxy_failures_, reason); }
+void FrontendMetrics::FilterConnection(std::string_view outcome) { Inc(filter_connections_, outcome); }
 
 }  // namespace sluice::frontend

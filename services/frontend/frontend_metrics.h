@@ -33,6 +33,10 @@ class FrontendMetrics {
   // proxy_failures_total{reason}: connect, timeout, lost, protocol, unexpected_reply,
   // backpressure, spool (speed_adjust temporary file).
   void ProxyFailure(std::string_view reason);
+  // filter_connections_total{outcome}: opened (a new connection for a transaction), reused
+  // (one from the pool), replaced (a pooled one the filter had closed while it was idle; the
+  // transaction went on over a new one).
+  void FilterConnection(std::string_view outcome);
   // header_fields_removed_total{header}: x_sluice (X-Sluice-* from a client),
   // authentication_results (naming our authserv-id).
   void HeaderFieldsRemoved(std::string_view header, uint64_t n);
@@ -62,6 +66,7 @@ class FrontendMetrics {
   std::map<std::string, prometheus::Counter*, std::less<>> restriction_children_;  // "check/action"
   prometheus::Counter* table_reload_ok_;
   prometheus::Counter* table_reload_error_;
+  std::map<std::string, prometheus::Counter*, std::less<>> filter_connections_;
   prometheus::Counter* tls_ok_;
   prometheus::Counter* tls_failed_;
   prometheus::Gauge* sessions_active_;

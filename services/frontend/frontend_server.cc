@@ -106,7 +106,7 @@ asio::awaitable<smtp::AcceptedSession> FrontendServer::Accept(smtp::SmtpStream& 
                       smtp::replies::ConnectionRateExceeded(ctx_.hostname, facts.client_address));
       co_return out;
   }
-  if (ctx_.filter_state() == FilterState::kFull) {
+  if (ctx_.filter_state() == control::Downstream::kFull) {
     // Capacity flows upstream: no room at the filter stage means no new session here.
     co_await refuse("backpressure", "", smtp::replies::ServiceNotAvailable(ctx_.hostname));
     co_return out;

@@ -3,7 +3,8 @@
 // sluice-frontend: the public SMTP server. Parses the command line and config (CLI contract
 // in DESIGN.md), builds the shared frontend context, starts the admin/metrics servers, the
 // watch on the filter stage's capacity and limits (filter_admin: Admin.WatchStatus,
-// GetEffectiveLimits) and the SMTP listener, and runs until SIGTERM/SIGINT, which drains.
+// GetEffectiveLimits), the pool of idle filter connections and the SMTP listener, and runs
+// until SIGTERM/SIGINT, which drains.
 //
 // Never: starts serving with an invalid config (it exits non-zero naming the problem).
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "lib/observe/log.h"
 #include "lib/smtp/relay_hop.h"
 #include "lib/smtp/tls_context.h"
+#include "services/frontend/filter_pool.h"
 #include "services/frontend/frontend_server.h"
 #include "services/frontend/restrictions/checks_from_config.h"
 
@@ -104,15 +106,19 @@ int main(int argc, char** argv) {
       observe::Info("filter_state").Kv("state", std::string(control::DownstreamName(d)));
       runtime.NotifyChanged();  // our own upstream watchers see the change too
     });
-    ctx.filter_state = [w = watcher.get()] {
-      switch (w->state()) {
-        case control::Downstream::kAccepting: return frontend::FilterState::kAccepting;
-        case control::Downstream::kFull: return frontend::FilterState::kFull;
-        case control::Downstream::kUnknown: break;
-      }
-      return frontend::FilterState::kUnknown;
-    };
+    ctx.filter_state = [w = watcher.get()] { return w->state(); };
     watcher->Start();
+  }
+
+  // Filter connections outlive transactions (filter_connection_reuse); a drain QUITs the
+  // idle ones and parks no more until a resume.
+  std::unique_ptr<frontend::FilterPool> filter_pool;
+  if (config.filter_connection_reuse()) {
+    filter_pool = std::make_unique<frontend::FilterPool>(p.pool(), p.limits(), metrics);
+    ctx.filter_pool = filter_pool.get();
+    runtime.OnDrain([pool = filter_pool.get()](absl::Duration) { pool->Close(); });
+    runtime.OnResume([pool = filter_pool.get()] { pool->Reopen(); });
+    p.SetBeforeStop([pool = filter_pool.get()] { pool->Close(); });
   }
 
   auto tls = smtp::MakeServerTlsContext(config.server().smtp_tls());
@@ -135,12 +141,11 @@ int main(int argc, char** argv) {
       },
       [] { return control::NewSessionId(); });
 
-  runtime.SetAcceptingHook([&ctx] { return ctx.filter_state() != frontend::FilterState::kFull; });
+  runtime.SetAcceptingHook([&ctx] { return ctx.filter_state() != control::Downstream::kFull; });
   runtime.SetStatusHook([&ctx](sluice::v1::StageStatus& s) {
     s.set_transactions_in_flight(ctx.transactions_in_flight.load());
-    frontend::FilterState fs = ctx.filter_state();
     s.set_downstream(ctx.filter.ToString());
-    s.set_downstream_accepting(fs != frontend::FilterState::kFull);
+    s.set_downstream_accepting(ctx.filter_state() != control::Downstream::kFull);
   });
   smtp::SessionServer& sessions = server.sessions();
   p.SetDrainTarget(control::DrainTargetFor(sessions));

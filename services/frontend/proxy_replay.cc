@@ -2,8 +2,8 @@
 //
 // ProxySession's speed_adjust half (Postfix smtpd_proxy_options = speed_adjust): the content
 // goes to an unlinked temporary file while the client sends it, and only then is the filter
-// connection opened and the whole transaction replayed -- EHLO, XFORWARD, MAIL, every RCPT,
-// DATA, our Received: and the content. The client was told 250 for each recipient, so the
+// transaction started at the filter and replayed whole -- XFORWARD, MAIL, every RCPT, DATA,
+// our Received: and the content. The client was told 250 for each recipient, so the
 // transaction is all or nothing: a refused recipient aborts it before DATA and its refusal
 // (a 4xx when any refusal was a 4xx, so the client retries all of them) is the client's
 // end-of-DATA reply; otherwise the filter's final reply is.
@@ -71,15 +71,15 @@ asio::awaitable<smtp::Reply> ProxySession::Replay() {
         .Kv("session", facts_.session_id)
         .Kv("client", facts_.client_address)
         .Kv("reply", refusal->ToString());
-    co_await CloseFilter();
+    co_await ReleaseFilter(/*ended_with_final_reply=*/false);
     co_return *refusal;
   }
 
-  auto data = co_await t_->filter->Command("DATA");
+  auto data = co_await t_->filter->client->Command("DATA");
   if (!data.ok()) co_return ProxyFailed("data", data.status());
   if (data->code != 354) {
     if (data->transient() || data->permanent()) {
-      co_await CloseFilter();
+      co_await ReleaseFilter(/*ended_with_final_reply=*/false);
       co_return *data;
     }
     co_return Unexpected("data", *data);
@@ -93,16 +93,10 @@ asio::awaitable<smtp::Reply> ProxySession::Replay() {
       DropFilter();  // never let the filter see an end of a partial message
       co_return smtp::replies::QueueWriteError();
     }
-    st = co_await t_->filter->SendContent(chunk);
+    st = co_await t_->filter->client->SendContent(chunk);
     if (!st.ok()) co_return ProxyFailed("content", st);
   }
-  auto started = std::chrono::steady_clock::now();
-  auto r = co_await t_->filter->FinishContent();
-  if (!r.ok()) co_return ProxyFailed("end_of_data", r.status());
-  if (r->intermediate() || r->code < 200) co_return Unexpected("end_of_data", *r);
-  ctx_.metrics->proxy_reply_seconds().Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  co_return *r;
+  co_return co_await FinishAtFilter();
 }
 
 }  // namespace sluice::frontend

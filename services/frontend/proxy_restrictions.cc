@@ -48,14 +48,14 @@ std::string ProxySession::CheckHeaders() const {
 }
 
 asio::awaitable<smtp::Reply> ProxySession::AcceptDiscarded(const smtp::RcptTo& rcpt) {
-  co_await CloseFilter();  // recipients the filter already took go nowhere either
+  co_await ReleaseFilter(/*ended_with_final_reply=*/false);  // what the filter already took goes nowhere (RSET)
   smtp::Reply ok = smtp::replies::Ok();
   RecordRecipient(rcpt, ok);
   co_return ok;
 }
 
 asio::awaitable<smtp::Reply> ProxySession::StartDiscarded() {
-  co_await CloseFilter();
+  co_await ReleaseFilter(/*ended_with_final_reply=*/false);
   t_->in_data = true;
   observe::Info("discard_data").Kv("session", facts_.session_id).Kv("client", facts_.client_address);
   co_return smtp::Reply{};  // the session's own 354

@@ -8,21 +8,6 @@
 #include "lib/observe/log.h"
 
 namespace sluice::frontend {
-namespace {
-
-double SecondsSince(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-std::string_view FailureReason(const absl::Status& st) {
-  switch (st.code()) {
-    case absl::StatusCode::kDeadlineExceeded: return "timeout";
-    case absl::StatusCode::kInternal: return "protocol";
-    default: return "lost";
-  }
-}
-
-}  // namespace
 
 ProxySession::ProxySession(FrontendContext& ctx, smtp::SessionFacts& facts, asio::any_io_executor executor,
                            MetadataUpdater update_metadata)
@@ -39,7 +24,7 @@ bool ProxySession::ClientTrusted() const {
 void ProxySession::OnKill() {
   // A wait on the filter ends now (the pending call fails and the client gets 451 4.3.0,
   // then the session's 421): a kill or the drain deadline does not wait for proxy_timeout.
-  if (t_ && t_->filter) t_->filter->Close();
+  if (t_ && t_->filter) t_->filter->client->Close();
 }
 
 void ProxySession::OnLimitHit(std::string_view limit) { ctx_.metrics->LimitHit(limit); }
@@ -101,110 +86,6 @@ asio::awaitable<smtp::Reply> ProxySession::OnMail(const smtp::MailFrom& mail) {
   co_return smtp::replies::Ok();
 }
 
-smtp::XforwardAttrs ProxySession::XforwardFacts() const {
-  smtp::XforwardAttrs a;
-  a.name = facts_.client_name.empty() || facts_.client_name == "unknown" ? std::string(smtp::kXforwardUnavailable)
-                                                                         : facts_.client_name;
-  a.addr = facts_.client_address;
-  a.port = std::to_string(facts_.client_port);
-  a.proto = facts_.esmtp ? "ESMTP" : "SMTP";
-  a.helo = facts_.helo.empty() ? std::string(smtp::kXforwardUnavailable) : facts_.helo;
-  a.ident = facts_.session_id;
-  a.source = "REMOTE";
-  return a;
-}
-
-smtp::Reply ProxySession::ProxyFailed(std::string_view stage, const absl::Status& status) {
-  std::string_view reason = stage == "connect" ? std::string_view("connect") : FailureReason(status);
-  ctx_.metrics->ProxyFailure(reason);
-  observe::Warn("proxy_failed")
-      .Kv("session", facts_.session_id)
-      .Kv("client", facts_.client_address)
-      .Kv("filter", ctx_.filter.ToString())
-      .Kv("step", stage)
-      .Kv("reason", reason)
-      .Kv("error", std::string(status.message()));
-  DropFilter();
-  return smtp::replies::ProxyError();
-}
-
-smtp::Reply ProxySession::Unexpected(std::string_view stage, const smtp::Reply& reply) {
-  // Postfix: a 2xx/3xx where it makes no sense is "451 4.3.0 Error: queue file write error".
-  ctx_.metrics->ProxyFailure("unexpected_reply");
-  observe::Warn("proxy_failed")
-      .Kv("session", facts_.session_id)
-      .Kv("client", facts_.client_address)
-      .Kv("filter", ctx_.filter.ToString())
-      .Kv("step", stage)
-      .Kv("reason", "unexpected_reply")
-      .Kv("reply", reply.ToString());
-  DropFilter();
-  return smtp::replies::ProxyError();
-}
-
-asio::awaitable<smtp::Reply> ProxySession::OpenFilter(const std::vector<std::string>& rcpt_lines,
-                                                      std::vector<smtp::Reply>& rcpt_replies) {
-  rcpt_replies.clear();
-  if (ctx_.filter_state() == FilterState::kFull) {
-    // The filter stage said it has no room: tell the client now instead of letting it wait.
-    ctx_.metrics->ProxyFailure("backpressure");
-    observe::Info("proxy_backpressure").Kv("session", facts_.session_id).Kv("client", facts_.client_address);
-    co_return smtp::replies::TransactionTempUnavailable();
-  }
-  auto started = std::chrono::steady_clock::now();
-  smtp::ClientTimeouts t;
-  t.connect = std::chrono::seconds(limits_->connect_timeout_seconds());
-  t.reply = std::chrono::seconds(limits_->proxy_timeout_seconds());
-  t.data_done = t.reply;
-  t_->filter = std::make_unique<smtp::SmtpClient>(executor_, t);
-  smtp::SmtpClient& f = *t_->filter;
-
-  // Connect, greeting, EHLO, and STARTTLS with our client certificate when filter_tls asks.
-  smtp::RelayHopOutcome hop = co_await smtp::OpenRelayHop(f, ctx_.filter, ctx_.proxy_ehlo, ctx_.filter_tls);
-  if (!hop.error.ok()) co_return ProxyFailed(hop.step, hop.error);
-  if (hop.unexpected) co_return Unexpected(hop.step, *hop.unexpected);
-  if (f.capabilities().xforward) {
-    auto xf = co_await f.Xforward(XforwardFacts());
-    if (!xf.ok()) co_return ProxyFailed("xforward", xf.status());
-    if (xf->code != 250) co_return Unexpected("xforward", *xf);
-  }
-  // Unlike Postfix, MAIL and the recipients go in one write to a filter that announces
-  // PIPELINING (RFC 2920 §3.1: MAIL and RCPT may be pipelined); replies come back in order.
-  bool pipelined = f.capabilities().pipelining;
-  absl::StatusOr<smtp::Reply> mail;
-  if (pipelined) {
-    f.Queue(t_->mail_line);
-    for (const std::string& line : rcpt_lines) f.Queue(line);
-    absl::Status st = co_await f.SendQueued();
-    if (!st.ok()) co_return ProxyFailed("mail", st);
-    mail = co_await f.ReadReply();
-  } else {
-    mail = co_await f.Command(t_->mail_line);
-  }
-  if (!mail.ok()) co_return ProxyFailed("mail", mail.status());
-  ctx_.metrics->proxy_connect_seconds().Observe(SecondsSince(started));
-  if (mail->intermediate()) co_return Unexpected("mail", *mail);
-  if (!mail->positive()) {
-    // The filter refused the sender: that is the client's answer (pipelined RCPT replies,
-    // refusals of their own, are not waited for: QUIT ends the connection).
-    co_await CloseFilter();
-    co_return *mail;
-  }
-  for (const std::string& line : rcpt_lines) {
-    // One co_await per statement: g++ 12 miscompiles co_await inside ?: operands.
-    absl::StatusOr<smtp::Reply> r;
-    if (pipelined) {
-      r = co_await f.ReadReply();
-    } else {
-      r = co_await f.Command(line);
-    }
-    if (!r.ok()) co_return ProxyFailed("rcpt", r.status());
-    if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
-    rcpt_replies.push_back(*std::move(r));
-  }
-  co_return smtp::Reply{};
-}
-
 asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
   // Our own checks first (relay access, tables, verification, policy): before the filter.
   smtp::Reply refused = co_await Restrict(restrictions::Stage::kRcpt, rcpt.address);
@@ -232,7 +113,7 @@ asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
       // all of them were accepted. Nothing more can succeed in this transaction.
       co_return smtp::replies::ProxyError();
     }
-    // The first recipient that passed our checks opens the filter connection (Postfix).
+    // The first recipient that passed our checks starts the transaction at the filter.
     // (No initializer list here: g++ 12 mishandles their backing arrays in coroutines.)
     std::vector<std::string> lines;
     lines.push_back(line);
@@ -241,7 +122,7 @@ asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
     if (!failed.empty()) co_return failed;
     reply = std::move(replies.front());
   } else {
-    auto r = co_await t_->filter->Command(line);
+    auto r = co_await t_->filter->client->Command(line);
     if (!r.ok()) co_return ProxyFailed("rcpt", r.status());
     if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
     reply = *std::move(r);
@@ -289,7 +170,8 @@ asio::awaitable<smtp::Reply> ProxySession::OnData() {
   t_->headers.emplace(ctx_, *limits_);
   if (speed_adjust_) co_return StartSpool();
   if (!t_->filter) co_return smtp::replies::ProxyError();  // cannot happen: an accepted RCPT opened it
-  auto r = co_await t_->filter->Command("DATA");
+  // DATA alone, and nothing more until its 354 (RFC 2920 §3.1: DATA ends a group).
+  auto r = co_await t_->filter->client->Command("DATA");
   if (!r.ok()) co_return ProxyFailed("data", r.status());
   if (r->code != 354) {
     if (r->transient() || r->permanent()) co_return *r;
@@ -298,7 +180,7 @@ asio::awaitable<smtp::Reply> ProxySession::OnData() {
   t_->in_data = true;
   update_metadata_([](sluice::v1::SessionMetadata& m) { m.set_state("data"); });
   // Our trace header first, as Postfix's before-filter smtpd does.
-  absl::Status st = co_await t_->filter->SendContent(ReceivedHeader());
+  absl::Status st = co_await t_->filter->client->SendContent(ReceivedHeader());
   if (!st.ok()) co_return ProxyFailed("data", st);
   co_return *r;  // the filter's 354 is the client's 354
 }
@@ -314,12 +196,26 @@ asio::awaitable<absl::Status> ProxySession::ForwardContent(std::string_view chun
   if (chunk.empty()) co_return absl::OkStatus();
   if (speed_adjust_) co_return SpoolContent(chunk);
   if (!t_->filter) co_return absl::UnavailableError("filter connection gone");
-  absl::Status st = co_await t_->filter->SendContent(chunk);
+  absl::Status st = co_await t_->filter->client->SendContent(chunk);
   if (!st.ok()) {
     (void)ProxyFailed("content", st);
     co_return st;
   }
   co_return absl::OkStatus();
+}
+
+asio::awaitable<smtp::Reply> ProxySession::FinishAtFilter() {
+  if (!t_->filter) co_return smtp::replies::ProxyError();
+  auto started = std::chrono::steady_clock::now();
+  // The final dot, then nothing until its reply.
+  auto r = co_await t_->filter->client->FinishContent();
+  if (!r.ok()) co_return ProxyFailed("end_of_data", r.status());
+  if (r->intermediate() || r->code < 200) co_return Unexpected("end_of_data", *r);
+  ctx_.metrics->proxy_reply_seconds().Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (r->code == 421) DropFilter();  // the filter is closing the connection
+  co_await ReleaseFilter(/*ended_with_final_reply=*/true);
+  co_return *r;
 }
 
 asio::awaitable<smtp::Reply> ProxySession::OnDataEnd(smtp::DataOutcome outcome) {
@@ -329,7 +225,6 @@ asio::awaitable<smtp::Reply> ProxySession::OnDataEnd(smtp::DataOutcome outcome) 
     absl::Status st = co_await ForwardContent(t_->headers->Finish());
     if (!st.ok()) outcome = smtp::DataOutcome::kHandlerFailed;
   }
-  smtp::Reply reply;
   if (outcome != smtp::DataOutcome::kComplete && outcome != smtp::DataOutcome::kHandlerFailed) {
     // Never send the final dot of a message we refuse: drop the filter connection instead,
     // so the filter discards what it got.
@@ -338,6 +233,7 @@ asio::awaitable<smtp::Reply> ProxySession::OnDataEnd(smtp::DataOutcome outcome) 
     EndTransaction("aborted");
     co_return smtp::replies::ProxyError();
   }
+  smtp::Reply reply;
   // END-OF-MESSAGE checks: a refusal drops the filter connection before its final dot.
   if (outcome == smtp::DataOutcome::kComplete) reply = co_await Restrict(restrictions::Stage::kEndOfData, "");
   if (!reply.empty()) {
@@ -351,19 +247,8 @@ asio::awaitable<smtp::Reply> ProxySession::OnDataEnd(smtp::DataOutcome outcome) 
     reply = smtp::replies::ProxyError();
   } else if (speed_adjust_) {
     reply = co_await Replay();
-  } else if (!t_->filter) {
-    reply = smtp::replies::ProxyError();
   } else {
-    auto started = std::chrono::steady_clock::now();
-    auto r = co_await t_->filter->FinishContent();
-    if (!r.ok()) {
-      reply = ProxyFailed("end_of_data", r.status());
-    } else if (r->intermediate() || r->code < 200) {
-      reply = Unexpected("end_of_data", *r);
-    } else {
-      ctx_.metrics->proxy_reply_seconds().Observe(SecondsSince(started));
-      reply = *r;
-    }
+    reply = co_await FinishAtFilter();
   }
   observe::Info("transaction")
       .Kv("session", facts_.session_id)
@@ -377,7 +262,7 @@ asio::awaitable<smtp::Reply> ProxySession::OnDataEnd(smtp::DataOutcome outcome) 
     m.mutable_current()->set_final_reply(reply.ToString());
   });
   EndTransaction(reply.positive() ? "delivered" : reply.permanent() ? "rejected" : "deferred");
-  co_await CloseFilter();
+  co_await ReleaseFilter(/*ended_with_final_reply=*/false);  // only left when the filter got no final dot
   t_.reset();
   co_return reply;
 }
@@ -393,24 +278,9 @@ void ProxySession::EndTransaction(std::string_view outcome) {
   });
 }
 
-asio::awaitable<void> ProxySession::CloseFilter() {
-  if (t_ && t_->filter) {
-    // Postfix ends the filter connection with QUIT and does not wait for the 221.
-    co_await t_->filter->Quit(/*wait_reply=*/false);
-    t_->filter.reset();
-  }
-}
-
-void ProxySession::DropFilter() {
-  if (t_ && t_->filter) {
-    t_->filter->Close();
-    t_->filter.reset();
-  }
-}
-
 asio::awaitable<void> ProxySession::OnReset() {
   if (t_ && t_->in_data) DropFilter();  // mid-content: never let the filter see an end
-  co_await CloseFilter();
+  co_await ReleaseFilter(/*ended_with_final_reply=*/false);
   t_.reset();  // and with it the speed_adjust spool file
   EndTransaction("aborted");
 }

@@ -1,20 +1,29 @@
 // services/frontend/proxy_session.h
 //
 // One client session's transactions relayed to the filter stage, Postfix smtpd_proxy_filter
-// style (see docs/proxy-dialogue.md): MAIL is checked locally and
-// saved; the filter connection opens at the first RCPT that passes our own checks (relay
-// policy, rates) with EHLO, XFORWARD (only announced attributes) and the saved MAIL; every
+// style: MAIL is checked locally and saved; at the first RCPT that passes our own checks
+// (relay policy, rates) the transaction starts on a filter connection -- XFORWARD with this
+// client's facts (only announced attributes), the saved MAIL and that RCPT -- and every
 // later RCPT, DATA and the content go through as they arrive, our Received: first and the
-// client's X-Sluice-* and forged Authentication-Results fields taken out (inbound_headers.h); every
-// filter reply is the client's reply. Unlike Postfix, MAIL and the recipients it opens with
-// are pipelined to a filter that announces PIPELINING. RSET, the end of DATA or the session's end close the
-// filter connection with QUIT. With speed_adjust the recipients are accepted locally, the
-// content is spooled to an unlinked temporary file, and the whole transaction is replayed
-// to the filter at the end of DATA, where any refusal becomes the client's reply.
+// client's X-Sluice-* and forged Authentication-Results fields taken out
+// (inbound_headers.h); every filter reply is the client's reply. With speed_adjust the
+// recipients are accepted locally, the content is spooled to an unlinked temporary file,
+// and the whole transaction is replayed to the filter at the end of DATA, where any refusal
+// becomes the client's reply. The dialogue, step by step: docs/proxy-dialogue.md.
+//
+// The filter connection (proxy_filter_connection.cc) comes from the pool of idle ones
+// (FrontendConfig.filter_connection_reuse, the default) or is opened then (connect, EHLO,
+// STARTTLS per filter_tls); at the transaction's end it goes back to the pool. Without
+// reuse, as Postfix does, each transaction has a connection of its own, ended with QUIT.
+// Unlike Postfix, XFORWARD, MAIL and the first recipients go in one write to a filter that
+// announces PIPELINING (RFC 2920 §3.1; XFORWARD may be pipelined).
 //
 // Never: answers 250 to DATA before the filter did; lets a filter failure (unreachable,
 // timeout, lost connection, unexpected reply) reach the client as anything but
-// "451 4.3.0"; lets a rejected or aborted message reach the filter with its final dot.
+// "451 4.3.0"; lets a rejected or aborted message reach the filter with its final dot;
+// pipelines to a filter that did not announce PIPELINING, or sends anything after DATA
+// before the 354 or after the final dot before its reply; carries one client's XFORWARD
+// facts into another client's transaction.
 #pragma once
 
 #include <functional>
@@ -24,7 +33,7 @@
 #include <vector>
 
 #include "asio/any_io_executor.hpp"
-#include "lib/smtp/client_session.h"
+#include "lib/smtp/hop_connection.h"
 #include "lib/smtp/received_header.h"
 #include "lib/smtp/server_handler.h"
 #include "services/frontend/frontend_context.h"
@@ -64,30 +73,48 @@ class ProxySession : public smtp::ServerHandler {
   void OnLimitHit(std::string_view limit) override;
 
  private:
-  // Opens the filter connection (EHLO, XFORWARD), replays the saved MAIL and sends
-  // `rcpt_lines` (pipelined when the filter announces PIPELINING). Returns an empty Reply
-  // when the filter took MAIL, with one reply per line in `rcpt_replies`; else the reply for
-  // the client (the filter's refusal of MAIL, or 451 4.3.0 after a failure).
+  // --- the filter connection (proxy_filter_connection.cc) ---
+  // Starts the transaction at the filter: a connection (pooled or new), then XFORWARD, the
+  // saved MAIL and `rcpt_lines`; a pooled connection found stale on the way is replaced
+  // once, unseen by the client. Returns an empty Reply when the filter took MAIL, with one
+  // reply per line in `rcpt_replies`; else the client's reply (the filter's refusal of MAIL,
+  // 451 4.3.0 after a failure, or 451 4.3.0 at once when the filter stage is full).
   asio::awaitable<smtp::Reply> OpenFilter(const std::vector<std::string>& rcpt_lines,
                                           std::vector<smtp::Reply>& rcpt_replies);
+  // t_->filter: one from the pool when `pooled`, else a new one. Empty Reply on success.
+  asio::awaitable<smtp::Reply> AcquireFilter(bool pooled);
+  // How starting the transaction on t_->filter went.
+  struct FilterStart {
+    smtp::Reply reply;   // empty: MAIL taken; else the client's reply
+    bool stale = false;  // a reused connection turned out closed before anything was answered
+  };
+  asio::awaitable<FilterStart> StartOnFilter(const std::vector<std::string>& rcpt_lines,
+                                             std::vector<smtp::Reply>& rcpt_replies);
+  // The transaction at the filter is over: back to the pool (needs_rset when it ended
+  // before a final reply), or QUIT without reuse.
+  asio::awaitable<void> ReleaseFilter(bool ended_with_final_reply);
+  // Closes the filter connection without a word (after a failure, or mid-content).
+  void DropFilter();
   // A filter exchange failed: log, count, close, and return 451 4.3.0 for the client.
   smtp::Reply ProxyFailed(std::string_view stage, const absl::Status& status);
   smtp::Reply Unexpected(std::string_view stage, const smtp::Reply& reply);
-  asio::awaitable<void> CloseFilter();
+  smtp::XforwardAttrs XforwardFacts() const;
+  smtp::ClientTimeouts FilterTimeouts() const;
   // Content for the filter (or the speed_adjust spool), after the forged-header filter.
   asio::awaitable<absl::Status> ForwardContent(std::string_view chunk);
-  void RecordRecipient(const smtp::RcptTo& rcpt, const smtp::Reply& reply);
 
+  void RecordRecipient(const smtp::RcptTo& rcpt, const smtp::Reply& reply);
   // speed_adjust (proxy_replay.cc): spool the content, then replay the whole transaction.
   smtp::Reply StartSpool();
   absl::Status SpoolContent(std::string_view chunk);
   void SpoolFailed(const absl::Status& status);  // log and count (the reply is the caller's)
-  // Opens the filter connection, replays MAIL, every RCPT, DATA and the spooled content;
+  // Starts the transaction at the filter with every RCPT, then DATA and the spooled content;
   // returns the client's end-of-DATA reply.
   asio::awaitable<smtp::Reply> Replay();
+  // The filter's reply to the final dot (or 451 4.3.0); the connection is released.
+  asio::awaitable<smtp::Reply> FinishAtFilter();
   void EndTransaction(std::string_view outcome);
   std::string ReceivedHeader() const;
-  smtp::XforwardAttrs XforwardFacts() const;
   bool ClientTrusted() const;
   // Runs the restriction lists due at `command` (proxy_restrictions.cc); an empty Reply
   // lets the command go on, anything else is the client's refusal (already logged).
@@ -114,7 +141,7 @@ class ProxySession : public smtp::ServerHandler {
     std::vector<std::string> recipients;  // accepted by the filter (speed_adjust: locally)
     std::vector<std::string> rcpt_lines;  // speed_adjust: "RCPT TO:<…> …" to replay
     SpoolFile spool;                      // speed_adjust: the content, our Received: first
-    std::unique_ptr<smtp::SmtpClient> filter;
+    std::unique_ptr<smtp::HopConnection> filter;
     std::optional<InboundHeaders> headers;  // from DATA: forged fields out (inbound_headers.h)
     bool in_data = false;
     uint64_t content_bytes = 0;
@@ -122,8 +149,6 @@ class ProxySession : public smtp::ServerHandler {
     std::string instance;              // the restriction checks' transaction id
     restrictions::Actions actions;     // HOLD/DISCARD/PREPEND asked by the checks
   };
-  // Closes the filter connection without a word (after a failure, or mid-content).
-  void DropFilter();
 
   bool in_transaction_ = false;
   uint32_t mail_commands_ = 0;  // numbers each transaction's instance

@@ -9,21 +9,10 @@ Never: leaves a connection or a process behind; uses any address but loopback.
 """
 import smtplib
 import unittest
-import urllib.request
-
 import grpc
 
 from harness import TempDirTest, send_mail
-from test_frontend_support import RawClient, ScriptedSmtp, admin_stubs, start_frontend, wait_for
-
-
-def metric(port, name):
-    """The value of one sample line of /metrics ("name{labels}" exactly as exposed)."""
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-    raise AssertionError("no metric " + name)
+from test_frontend_support import RawClient, ScriptedSmtp, admin_stubs, metric, start_frontend, wait_for
 
 
 BODY = b"Subject: admission\r\n\r\nhello\r\n"

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 from harness import BIN_DIR, Process, Stage, wait_for
 
@@ -75,6 +76,26 @@ class ScriptedSmtp:
     def messages(self):
         with self._lock:
             return [m for c in self.conns for m in c.messages]
+
+    def xforwards(self):
+        """Every XFORWARD command received, in order, as a dict of its attributes."""
+        with self._lock:
+            return [dict(kv.split("=", 1) for kv in cmd.split()[1:])
+                    for c in self.conns for cmd in c.commands if cmd.startswith("XFORWARD ")]
+
+    def close_connections(self, reply=None):
+        """Ends every open connection from our side, as a filter that restarts or times out
+        its idle clients does (`reply` first, e.g. Postfix's "421 4.4.2 … timeout exceeded"):
+        a frontend's pooled connections to us are then stale."""
+        with self._lock:
+            clients = list(self._clients)
+        for c in clients:
+            try:
+                if reply is not None:
+                    c.sendall(reply.encode() + b"\r\n")
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def stop(self):
         self._stop.set()
@@ -244,6 +265,15 @@ class ScriptedSmtp:
         return True, rest
 
 
+def metric(port, name):
+    """The value of one sample line of /metrics ("name{labels}" exactly as exposed)."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+    raise AssertionError("no metric " + name)
+
+
 def write_config(path, text):
     with open(path, "w") as f:
         f.write(text)
@@ -264,8 +294,8 @@ def start_frontend(test, filter_address, flags=(), config=None, name="frontend")
 
 class SharedFrontendTest(unittest.TestCase):
     """One scripted filter and one sluice-frontend for a whole TestCase class (a start and a
-    stop cost about 2 s); each test gets a fresh script and connection list, and reads only
-    the log lines written since it began (new_log)."""
+    stop cost about 2 s); each test gets a fresh script, connection list and filter
+    connections, and reads only the log lines written since it began (new_log)."""
 
     frontend_flags = ()
     frontend_config = None  # YAML text, or a function of the class's temp dir returning it
@@ -293,6 +323,9 @@ class SharedFrontendTest(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def setUp(self):
+        # The frontend keeps filter connections between transactions: end them, so each test
+        # starts on new ones made with its own script (the stale ones are replaced unseen).
+        self.filter.close_connections()
         self.filter.script = {}
         self.filter.xforward = True
         self.filter.pipelining = False
@@ -397,5 +430,5 @@ def strip_received(message):
     return b"\r\n".join(lines[:i]) + b"\r\n", b"\r\n".join(lines[i:])
 
 
-__all__ = ["DROP", "ScriptedSmtp", "SharedFrontendTest", "admin_stubs", "start_frontend", "vm_rss_bytes", "RawClient", "strip_received",
+__all__ = ["DROP", "ScriptedSmtp", "SharedFrontendTest", "admin_stubs", "metric", "start_frontend", "vm_rss_bytes", "RawClient", "strip_received",
            "write_config", "wait_for", "BIN_DIR", "Process"]

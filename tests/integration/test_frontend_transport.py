@@ -183,7 +183,7 @@ class FrontendProxyProtocolTest(SharedFrontendTest):
         self.assertEqual(code, 250)
         code, _ = self.mail_through(proxy_v2("2001:db8::5", "2001:db8::1", 50003, 25, socket.AF_INET6))
         self.assertEqual(code, 250)
-        addrs = [(self.xforward_of(c)["ADDR"], self.xforward_of(c)["PORT"]) for c in self.filter.conns]
+        addrs = [(xf["ADDR"], xf["PORT"]) for xf in self.filter.xforwards()]
         self.assertEqual(addrs, [("203.0.113.9", "50002"), ("IPV6:2001:db8::5", "50003")])
 
     def test_v2_local_keeps_the_peer_address(self):
@@ -269,9 +269,9 @@ class FrontendLargeAndPipelinedTest(TempDirTest):
                             "127.0.0.1:%d" % fe.smtp_port], capture_output=True, timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr.decode(errors="replace"))
         self.assertEqual(len(self.filter.messages()), 40)
-        self.assertEqual(self.filter.connection_count(), 40)
+        self.assertLess(self.filter.connection_count(), 40, "filter connections are reused")
         for conn in self.filter.conns:
-            self.assertEqual(len([c for c in conn.commands if c.startswith("RCPT")]), 3)
+            self.assertEqual(len([c for c in conn.commands if c.startswith("RCPT")]), 3 * len(conn.messages))
 
 
 if __name__ == "__main__":

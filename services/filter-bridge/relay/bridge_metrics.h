@@ -8,6 +8,14 @@
 //                                                      downstream_error, aborted
 //   sluice_filter_bridge_downstream_failures_total{reason}  connect, timeout, lost, protocol,
 //                                                      unexpected_reply
+//   sluice_filter_bridge_downstream_connections_total{outcome}  opened, reused (kept from the
+//                                                      session's last transaction), replaced
+//                                                      (the next hop had closed it while idle)
+//   sluice_filter_bridge_limit_hits_total{limit}       hop_connection_idle, hop_connection_reuse_count,
+//                                                      hop_connection_reuse_time (a next-hop
+//                                                      connection closed for a reuse limit),
+//                                                      max_sessions (a resting upstream
+//                                                      connection ended to make room)
 //   sluice_filter_bridge_spool_bytes_total             content bytes spooled
 //   sluice_filter_bridge_relay_duration_seconds        end of content to downstream's reply
 //
@@ -24,6 +32,8 @@ struct BridgeMetrics {
   prometheus::Gauge& sessions_active;
   observe::Labelled<prometheus::Counter> transactions;
   observe::Labelled<prometheus::Counter> downstream_failures;
+  observe::Labelled<prometheus::Counter> downstream_connections;
+  observe::Labelled<prometheus::Counter> limit_hits;
   prometheus::Counter& spool_bytes;
   prometheus::Histogram& relay_seconds;
 };

@@ -48,12 +48,16 @@ asio::awaitable<smtp::AcceptedSession> BridgeServer::Accept(smtp::SmtpStream& st
     co_return out;
   }
   std::shared_ptr<const sluice::v1::Limits> limits = ctx_.runtime->limits().Get();
-  if (server_.draining() || ctx_.runtime->sessions().active() >= limits->max_sessions() ||
+  // At max_sessions an upstream connection resting between transactions (the frontend keeps
+  // them for reuse) gives way to the new one: idle connections never hold the stage full.
+  bool full = ctx_.runtime->sessions().active() >= limits->max_sessions();
+  if (server_.draining() || (full && !server_.EndLongestResting()) ||
       ctx_.next_hop_state() == control::Downstream::kFull) {
     ctx_.metrics->connections.at({"draining"}).Increment();
     co_await smtp::SessionServer::Refuse(stream, smtp::replies::ServiceNotAvailable(ctx_.hostname));
     co_return out;
   }
+  if (full) ctx_.metrics->limit_hits.at({"max_sessions"}).Increment();
   ctx_.metrics->connections.at({"accepted"}).Increment();
   ctx_.metrics->sessions_active.Increment();
   sluice::v1::SessionMetadata meta;
@@ -68,6 +72,11 @@ asio::awaitable<smtp::AcceptedSession> BridgeServer::Accept(smtp::SmtpStream& st
   std::shared_ptr<control::SessionHandle> handle = ctx_.runtime->sessions().Register(meta);
   facts.session_id = handle->session_id();
   handle->SetKiller([control] { control->Kill(); });
+  // Now full? A resting connection makes room at once, so the stage keeps reporting room
+  // (WatchStatus) while any upstream connection merely rests.
+  if (ctx_.runtime->sessions().active() >= limits->max_sessions() && server_.EndLongestResting()) {
+    ctx_.metrics->limit_hits.at({"max_sessions"}).Increment();
+  }
   ctx_.runtime->RecheckAccepting();
 
   // Never more than the next stage takes (effective_limits.h): EHLO SIZE included.

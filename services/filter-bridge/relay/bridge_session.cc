@@ -79,7 +79,7 @@ asio::awaitable<void> OpenEarly(std::shared_ptr<EarlyDownstream> early, net::Hos
 BridgeSession::BridgeSession(BridgeContext& ctx, smtp::SessionFacts& facts, asio::any_io_executor executor,
                              std::shared_ptr<control::SessionHandle> handle)
     : ctx_(ctx), facts_(facts), executor_(std::move(executor)), handle_(std::move(handle)),
-      limits_(ctx.runtime->limits().Get()) {}
+      limits_(ctx.runtime->limits().Get()), own_session_id_(handle_->session_id()) {}
 
 BridgeSession::~BridgeSession() = default;
 
@@ -126,7 +126,7 @@ smtp::Reply BridgeSession::DownstreamFailed(std::string_view step, const absl::S
       .Kv("step", step)
       .Kv("reason", reason)
       .Kv("error", std::string(st.message()));
-  if (down_) down_->Close();
+  if (down_) down_->client->Close();
   down_.reset();
   return smtp::replies::ProxyError();
 }
@@ -139,7 +139,7 @@ smtp::Reply BridgeSession::Unexpected(std::string_view step, const smtp::Reply& 
       .Kv("step", step)
       .Kv("reason", "unexpected_reply")
       .Kv("reply", reply.ToString());
-  if (down_) down_->Close();
+  if (down_) down_->client->Close();
   down_.reset();
   return smtp::replies::ProxyError();
 }
@@ -148,9 +148,10 @@ asio::awaitable<smtp::Reply> BridgeSession::OpenDownstream() {
   if (std::shared_ptr<EarlyDownstream> early = std::move(early_)) {
     if (!early->finished) co_await early->done.async_wait(kNothrow);
     if (std::chrono::steady_clock::now() - early->ready_at < kEarlyDownstreamFreshFor) {
-      down_ = std::move(early->client);
+      down_ = std::make_unique<smtp::HopConnection>(std::move(early->client));
       if (!early->outcome.error.ok()) co_return DownstreamFailed(early->outcome.step, early->outcome.error);
       if (early->outcome.unexpected) co_return Unexpected(early->outcome.step, *early->outcome.unexpected);
+      ctx_.metrics->downstream_connections.at({"opened"}).Increment();
       co_return smtp::Reply{};
     }
     // Opened (or failed) too long ago: start afresh.
@@ -160,48 +161,78 @@ asio::awaitable<smtp::Reply> BridgeSession::OpenDownstream() {
   t.connect = std::chrono::seconds(limits_->connect_timeout_seconds());
   t.reply = std::chrono::seconds(limits_->proxy_timeout_seconds());
   t.data_done = t.reply;
-  down_ = std::make_unique<smtp::SmtpClient>(executor_, t);
+  auto client = std::make_unique<smtp::SmtpClient>(executor_, t);
+  down_ = std::make_unique<smtp::HopConnection>(std::move(client));
   // Connect, greeting, EHLO, and STARTTLS with our client certificate when next_hop_tls
   // asks (lib/smtp/relay_hop.h; the context is built once per process).
   auto tls = smtp::RelayClientTls(ctx_.config.next_hop_tls());
   if (!tls.ok()) co_return DownstreamFailed("starttls", tls.status());
-  smtp::RelayHopOutcome hop = co_await smtp::OpenRelayHop(*down_, ctx_.next_hop, ctx_.next_hop_ehlo, *tls);
+  smtp::RelayHopOutcome hop = co_await smtp::OpenRelayHop(*down_->client, ctx_.next_hop, ctx_.next_hop_ehlo, *tls);
   if (!hop.error.ok()) co_return DownstreamFailed(hop.step, hop.error);
   if (hop.unexpected) co_return Unexpected(hop.step, *hop.unexpected);
+  ctx_.metrics->downstream_connections.at({"opened"}).Increment();
   co_return smtp::Reply{};
+}
+
+asio::awaitable<void> BridgeSession::RetireSpentDownstream() {
+  if (!down_) co_return;
+  std::string_view limit = smtp::ReuseLimitReached(*down_, *limits_, smtp::HopConnection::Clock::now());
+  // A next hop that (unlike Postfix) kept XFORWARD past the last transaction's end would
+  // apply it to this one, which has none of its own: a new connection has no such past.
+  bool stale_xforward = down_->sent_xforward && xforward_.empty();
+  if (limit.empty() && !stale_xforward && down_->client->connected()) co_return;
+  if (!limit.empty()) ctx_.metrics->limit_hits.at({limit}).Increment();
+  co_await down_->client->Quit(/*wait_reply=*/false);
+  down_.reset();
 }
 
 asio::awaitable<smtp::Reply> BridgeSession::StartDownstreamTransaction(const std::string& mail_line, bool* failed) {
   *failed = true;
+  co_await RetireSpentDownstream();
+  for (;;) {
+    if (!down_) {
+      smtp::Reply opened = co_await OpenDownstream();
+      if (!opened.empty()) co_return opened;
+    } else {
+      ctx_.metrics->downstream_connections.at({"reused"}).Increment();
+    }
+    DownstreamStart start = co_await SendMailDownstream(mail_line);
+    if (start.stale) {
+      // The next hop closed the kept connection while it sat idle (a restart, its own idle
+      // timeout); nothing of this transaction was answered on it: start over on a new one.
+      ctx_.metrics->downstream_connections.at({"replaced"}).Increment();
+      observe::Info("downstream_replaced").Kv("session", handle_->session_id());
+      co_await DropDownstream();
+      continue;  // a new connection is never stale: this loops at most twice
+    }
+    *failed = start.failed;
+    co_return start.reply;
+  }
+}
+
+asio::awaitable<BridgeSession::DownstreamStart> BridgeSession::SendMailDownstream(const std::string& mail_line) {
+  DownstreamStart out;
+  smtp::SmtpClient& down = *down_->client;
   // The original client, when the next hop takes XFORWARD (Postfix after-filter smtpd with
   // smtpd_authorized_xforward_hosts), before every MAIL.
   std::vector<std::string> xforward;
-  if (!xforward_.empty() && down_->capabilities().xforward) {
-    xforward = smtp::EncodeXforward(xforward_, down_->capabilities().xforward_attrs);
+  if (!xforward_.empty() && down.capabilities().xforward) {
+    xforward = smtp::EncodeXforward(xforward_, down.capabilities().xforward_attrs);
   }
-  absl::StatusOr<smtp::Reply> r;
-  if (down_->capabilities().pipelining) {
-    for (const std::string& line : xforward) down_->Queue(line);
-    down_->Queue(mail_line);
-    if (absl::Status st = co_await down_->SendQueued(); !st.ok()) co_return DownstreamFailed("mail", st);
-    for (size_t i = 0; i < xforward.size(); ++i) {
-      auto xf = co_await down_->ReadReply();
-      if (!xf.ok()) co_return DownstreamFailed("xforward", xf.status());
-      if (xf->code != 250) co_return Unexpected("xforward", *xf);
-    }
-    r = co_await down_->ReadReply();
+  std::vector<std::string> no_rcpts;  // the recipients follow one by one, as upstream sends them
+  smtp::TransactionStart start = co_await smtp::StartTransaction(*down_, std::move(xforward), mail_line, no_rcpts);
+  if (start.stale) {
+    out.stale = true;
+  } else if (!start.error.ok()) {
+    out.reply = DownstreamFailed(start.step, start.error);
+  } else if (start.unexpected) {
+    out.reply = Unexpected(start.step, *start.unexpected);
   } else {
-    for (const std::string& line : xforward) {
-      auto xf = co_await down_->Command(line);
-      if (!xf.ok()) co_return DownstreamFailed("xforward", xf.status());
-      if (xf->code != 250) co_return Unexpected("xforward", *xf);
-    }
-    r = co_await down_->Command(mail_line);
+    if (start.mail.code == 421) co_await DropDownstream();  // the next hop is closing the connection
+    out.failed = false;
+    out.reply = std::move(start.mail);
   }
-  if (!r.ok()) co_return DownstreamFailed("mail", r.status());
-  if (r->intermediate() || r->code < 200) co_return Unexpected("mail", *r);
-  *failed = false;
-  co_return *r;
+  co_return out;
 }
 
 asio::awaitable<smtp::Reply> BridgeSession::OnMail(const smtp::MailFrom& mail) {
@@ -211,10 +242,6 @@ asio::awaitable<smtp::Reply> BridgeSession::OnMail(const smtp::MailFrom& mail) {
   if (ctx_.runtime->transactions_in_flight() >= capacity || ctx_.next_hop_state() == control::Downstream::kFull) {
     ctx_.metrics->downstream_failures.at({"capacity"}).Increment();
     co_return smtp::replies::TransactionTempUnavailable();
-  }
-  if (!down_ || !down_->connected()) {
-    smtp::Reply r = co_await OpenDownstream();
-    if (!r.empty()) co_return r;
   }
   mail_line_ = absl::StrCat("MAIL FROM:<", mail.address, ">", smtp::FormatParams(mail.params));
   bool failed = false;
@@ -244,7 +271,7 @@ asio::awaitable<smtp::Reply> BridgeSession::OnMail(const smtp::MailFrom& mail) {
 asio::awaitable<smtp::Reply> BridgeSession::OnRcpt(const smtp::RcptTo& rcpt) {
   if (!down_) co_return smtp::replies::ProxyError();
   std::string line = absl::StrCat("RCPT TO:<", rcpt.address, ">", smtp::FormatParams(rcpt.params));
-  auto r = co_await down_->Command(line);
+  auto r = co_await down_->client->Command(line);
   if (!r.ok()) co_return DownstreamFailed("rcpt", r.status());
   if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
   if (r->positive()) {
@@ -264,7 +291,7 @@ asio::awaitable<smtp::Reply> BridgeSession::OnRcpt(const smtp::RcptTo& rcpt) {
 
 asio::awaitable<smtp::Reply> BridgeSession::OnData() {
   if (!down_) co_return smtp::replies::ProxyError();
-  auto r = co_await down_->Command("DATA");
+  auto r = co_await down_->client->Command("DATA");
   if (!r.ok()) co_return DownstreamFailed("data", r.status());
   if (r->code != 354) {
     if (r->transient() || r->permanent()) co_return *r;
@@ -306,27 +333,25 @@ asio::awaitable<absl::StatusOr<smtp::Reply>> BridgeSession::SendMessage(const Ed
     begin = edits.body != nullptr ? 0 : spool_->body_offset();
   }
   if (!head.empty()) {
-    if (absl::Status st = co_await down_->SendContent(head); !st.ok()) co_return st;
+    if (absl::Status st = co_await down_->client->SendContent(head); !st.ok()) co_return st;
   }
   std::string chunk;
   for (uint64_t off = begin; off < body->size(); off += kSendChunkBytes) {
     chunk.clear();
     if (absl::Status st = body->ReadAt(off, kSendChunkBytes, &chunk); !st.ok()) co_return st;
-    if (absl::Status st = co_await down_->SendContent(chunk); !st.ok()) co_return st;
+    if (absl::Status st = co_await down_->client->SendContent(chunk); !st.ok()) co_return st;
   }
-  co_return co_await down_->FinishContent();
+  co_return co_await down_->client->FinishContent();
 }
 
 asio::awaitable<smtp::Reply> BridgeSession::ReplayEnvelope(const sluice::v1::Transaction& envelope) {
-  smtp::Reply opened = co_await OpenDownstream();
-  if (!opened.empty()) co_return opened;
   bool failed = false;
   smtp::Reply r = co_await StartDownstreamTransaction(
       absl::StrCat("MAIL FROM:<", envelope.mail_from(), ">", ParamsText(envelope.mail_parameters())), &failed);
   if (failed || !r.positive()) co_return r;
   size_t accepted = 0;
   for (const auto& rc : envelope.recipients()) {
-    auto rr = co_await down_->Command(absl::StrCat("RCPT TO:<", rc.address(), ">", ParamsText(rc.parameters())));
+    auto rr = co_await down_->client->Command(absl::StrCat("RCPT TO:<", rc.address(), ">", ParamsText(rc.parameters())));
     if (!rr.ok()) co_return DownstreamFailed("rcpt", rr.status());
     if (rr->positive()) {
       ++accepted;
@@ -343,14 +368,14 @@ asio::awaitable<smtp::Reply> BridgeSession::ReplayEnvelope(const sluice::v1::Tra
     co_await DropDownstream();
     co_return smtp::replies::ProxyError();
   }
-  auto d = co_await down_->Command("DATA");
+  auto d = co_await down_->client->Command("DATA");
   if (!d.ok()) co_return DownstreamFailed("data", d.status());
   if (d->code != 354) co_return d->transient() || d->permanent() ? *d : Unexpected("data", *d);
   co_return smtp::Reply{};
 }
 
 asio::awaitable<void> BridgeSession::DropDownstream() {
-  if (down_) down_->Close();
+  if (down_) down_->client->Close();
   down_.reset();
   co_return;
 }
@@ -361,9 +386,27 @@ void BridgeSession::EndTransaction(std::string_view verdict) {
   in_data_ = false;
   spool_.reset();
   txn_.End();
+  if (down_) down_->idle_since = smtp::HopConnection::Clock::now();
   handle_->Update([](sluice::v1::SessionMetadata& m) {
     m.set_state("command");
     m.set_transactions(m.transactions() + 1);
+  });
+  ForgetXforward();
+}
+
+void BridgeSession::ForgetXforward() {
+  if (xforward_.empty()) return;
+  xforward_ = smtp::XforwardAttrs{};
+  // The connection's own record again: its id (no longer the client's, which may now be
+  // carried by another connection or be gone), the peer as the client, its HELO.
+  handle_->Update([&](sluice::v1::SessionMetadata& m) {
+    m.set_session_id(own_session_id_);
+    m.set_client_address(facts_.peer_address);
+    m.set_client_port(facts_.client_port);
+    m.clear_client_name();
+    m.clear_source();
+    m.set_helo(facts_.helo);
+    m.set_protocol(facts_.Protocol());
   });
 }
 
@@ -465,8 +508,8 @@ asio::awaitable<smtp::Reply> BridgeSession::OnDataEnd(smtp::DataOutcome outcome)
 asio::awaitable<void> BridgeSession::OnReset() {
   if (in_data_) {
     co_await DropDownstream();
-  } else if (down_ && down_->connected() && in_transaction_) {
-    auto r = co_await down_->Command("RSET");
+  } else if (down_ && down_->client->connected() && in_transaction_) {
+    auto r = co_await down_->client->Command("RSET");
     if (!r.ok() || !r->positive()) co_await DropDownstream();
   }
   if (in_transaction_) EndTransaction("aborted");
@@ -475,7 +518,7 @@ asio::awaitable<void> BridgeSession::OnReset() {
 void BridgeSession::OnKill() {
   // A wait on the next hop ends now; the pending call fails (451 upstream), nothing is
   // delivered because the final dot was not sent, and the session ends with 421.
-  if (down_) down_->Close();
+  if (down_) down_->client->Close();
 }
 
 asio::awaitable<void> BridgeSession::OnClose() {
@@ -486,7 +529,7 @@ asio::awaitable<void> BridgeSession::OnClose() {
   }
   co_await OnReset();
   if (down_) {
-    co_await down_->Quit(/*wait_reply=*/false);
+    co_await down_->client->Quit(/*wait_reply=*/false);
     down_.reset();
   }
 }

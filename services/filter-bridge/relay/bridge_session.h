@@ -7,6 +7,16 @@
 // downstream's final reply goes upstream), reject/tempfail (the filter's reply; downstream
 // never sees the final dot), or discard (250 upstream, nothing delivered).
 //
+// An upstream session carries many transactions, each for its own client when the upstream
+// pools its connections (the sluice frontend does): XFORWARD before every MAIL says whose,
+// and like Postfix the session forgets it at the transaction's end. The session record
+// follows the transaction -- re-keyed under its XFORWARD IDENT while it runs (so it is
+// found, traced and killed under the client's session id at every stage), back under the
+// connection's own id with the peer's facts after it.
+//
+// The next-hop connection is kept across the session's transactions, within the hop
+// connection limits (lib/smtp/hop_connection.h); a kept one the next hop closed while idle
+// is replaced before anything of the transaction was answered on it, unseen upstream.
 // Latency: the next hop is connected and greeted while the upstream still sends EHLO and
 // XFORWARD (an early open, begun at the first EHLO, taken over at MAIL if fresh); XFORWARD
 // and MAIL go in one write when the next hop announces PIPELINING (XFORWARD_README: "may be
@@ -14,7 +24,8 @@
 //
 // Never: accepts what the downstream refused; answers 250 to DATA before the downstream
 // did; lets a downstream failure reach upstream as anything but "451 4.3.0"; sends the final
-// dot of a message the chain did not let through.
+// dot of a message the chain did not let through; lets one transaction's XFORWARD facts
+// reach the next hop or a filter in another transaction.
 #pragma once
 
 #include <chrono>
@@ -29,6 +40,7 @@
 #include "lib/net/cidr.h"
 #include "lib/net/host_port.h"
 #include "lib/smtp/client_session.h"
+#include "lib/smtp/hop_connection.h"
 #include "lib/smtp/server_handler.h"
 #include "services/filter-bridge/filters/filter_chain.h"
 #include "services/filter-bridge/message/message_spool.h"
@@ -81,9 +93,22 @@ class BridgeSession : public smtp::ServerHandler {
   // A connected, greeted next hop in down_: the early one when fresh, else a new one.
   // Empty Reply on success.
   asio::awaitable<smtp::Reply> OpenDownstream();
-  // XFORWARD (when known and announced) and `mail_line`; the MAIL reply, or a 451 (logged,
-  // down_ dropped) with *failed set.
+  // Quits the kept next-hop connection when a hop connection limit bites, or when it carried
+  // XFORWARD and this transaction has none (the next hop might still hold the last one's).
+  asio::awaitable<void> RetireSpentDownstream();
+  // XFORWARD (when known and announced) and `mail_line` on the kept connection or a new one
+  // (a kept one found stale is replaced once); the MAIL reply, or a 451 (logged, down_
+  // dropped) with *failed set.
   asio::awaitable<smtp::Reply> StartDownstreamTransaction(const std::string& mail_line, bool* failed);
+  // How sending XFORWARD and MAIL on down_ went.
+  struct DownstreamStart {
+    smtp::Reply reply;   // the MAIL reply, or the 451 of a failure
+    bool failed = true;  // reply is a failure's 451 (down_ dropped)
+    bool stale = false;  // a kept connection turned out closed before anything was answered
+  };
+  asio::awaitable<DownstreamStart> SendMailDownstream(const std::string& mail_line);
+  // The transaction's XFORWARD is forgotten and the record is the connection's own again.
+  void ForgetXforward();
   // Sends MAIL and every RCPT of `envelope` (after a filter changed it); empty on success.
   asio::awaitable<smtp::Reply> ReplayEnvelope(const sluice::v1::Transaction& envelope);
   // Streams the (edited) message and the final dot; the downstream's reply.
@@ -100,8 +125,9 @@ class BridgeSession : public smtp::ServerHandler {
   std::shared_ptr<control::SessionHandle> handle_;
   std::shared_ptr<const sluice::v1::Limits> limits_;
 
-  smtp::XforwardAttrs xforward_;
-  std::unique_ptr<smtp::SmtpClient> down_;
+  const std::string own_session_id_;  // the connection's id, before and between XFORWARD IDENTs
+  smtp::XforwardAttrs xforward_;      // this transaction's
+  std::unique_ptr<smtp::HopConnection> down_;
   std::shared_ptr<EarlyDownstream> early_;  // opening in the background, not yet taken
 
   bool in_transaction_ = false;
