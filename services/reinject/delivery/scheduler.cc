@@ -134,8 +134,12 @@ asio::awaitable<void> Scheduler::Activate(std::string id) {
     messages_.fetch_sub(1);
     co_return;
   }
-  auto claim = [this, id] { return store_.Claim(id); };
-  auto record = co_await RunBlocking(blocking_, claim);
+  // A fresh entry is claimed in memory, here; anything that needs the disk on the pool.
+  absl::StatusOr<sluice::v1::QueueRecord> record = store_.ClaimInMemory(id);
+  if (absl::IsUnavailable(record.status())) {
+    auto claim = [this, id] { return store_.Claim(id); };
+    record = co_await RunBlocking(blocking_, claim);
+  }
   if (!record.ok()) {
     observe::Info("delivery_skipped").Kv("queue_id", id).Kv("reason", MessageOf(record.status()));
     messages_.fetch_sub(1);
@@ -360,8 +364,13 @@ asio::awaitable<void> Scheduler::FinishMessage(std::string id) {
     stats_.recipients_bounced += bounced;
   }
 
-  auto finish = [this, id, record, retry = limits.minimal_backoff] { return store_.Finish(id, record, retry); };
-  auto finished = co_await RunBlocking(blocking_, finish);
+  // A finished entry's remove frame needs no wait (it rides with the next batch): here.
+  // A record to rewrite waits for its sync: on the pool.
+  absl::StatusOr<sluice::v1::QueueState> finished = store_.FinishInMemory(id, record);
+  if (absl::IsUnavailable(finished.status())) {
+    auto finish = [this, id, record, retry = limits.minimal_backoff] { return store_.Finish(id, record, retry); };
+    finished = co_await RunBlocking(blocking_, finish);
+  }
   if (!finished.ok()) {
     observe::Error("queue_finish_failed").Kv("queue_id", id).Kv("error", MessageOf(finished.status()));
   }

@@ -278,6 +278,46 @@ absl::StatusOr<sluice::v1::QueueState> QueueStore::Finish(const std::string& id,
   });
 }
 
+absl::StatusOr<sluice::v1::QueueRecord> QueueStore::ClaimInMemory(const std::string& id) {
+  std::shared_ptr<const sluice::v1::QueueRecord> fresh;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const IndexEntry* p = index_.Find(id);
+    if (p == nullptr || !p->fresh || p->pending_delete || p->pending_hold || p->fresh->queue_id() != id) {
+      return absl::UnavailableError("needs the disk");
+    }
+    fresh = p->fresh;
+    index_.Update(id, [](IndexEntry& x) {
+      x.state = sluice::v1::ACTIVE;
+      x.fresh.reset();
+    });
+    UpdateGauges();
+  }
+  sluice::v1::QueueRecord record = *fresh;
+  record.set_state(sluice::v1::ACTIVE);
+  return record;
+}
+
+absl::StatusOr<sluice::v1::QueueState> QueueStore::FinishInMemory(const std::string& id,
+                                                                  const sluice::v1::QueueRecord& record) {
+  for (const auto& r : record.recipients()) {
+    if (r.status() != sluice::v1::RECIPIENT_STATUS_DELIVERED && r.status() != sluice::v1::RECIPIENT_STATUS_BOUNCED) {
+      return absl::UnavailableError("a record to rewrite");
+    }
+  }
+  IndexEntry e;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const IndexEntry* p = index_.Find(id);
+    if (p == nullptr || p->content.spilled() || p->state == sluice::v1::CORRUPT) {
+      return absl::UnavailableError("needs the disk");
+    }
+    e = *p;
+  }
+  RemoveEntry(id, e, "done", /*wait=*/false);
+  return sluice::v1::QUEUE_STATE_UNSPECIFIED;
+}
+
 void QueueStore::Unclaim(const std::string& id) { Settle(id, nullptr); }
 
 sluice::v1::QueueState QueueStore::Settle(const std::string& id, std::function<void(IndexEntry&)> change) {

@@ -134,6 +134,11 @@ class QueueStore {
   // is due again after `retry_after`.
   absl::StatusOr<sluice::v1::QueueState> Finish(const std::string& id, sluice::v1::QueueRecord record,
                                                 absl::Duration retry_after = absl::Minutes(5));
+  // Claim and Finish for the cases that need no disk (callable on an io thread): a fresh
+  // entry with no operator request pending; an entry whose recipients are all done and
+  // whose content is in the log. UNAVAILABLE when the call needs the disk: use Claim/Finish.
+  absl::StatusOr<sluice::v1::QueueRecord> ClaimInMemory(const std::string& id);
+  absl::StatusOr<sluice::v1::QueueState> FinishInMemory(const std::string& id, const sluice::v1::QueueRecord& record);
   // Gives a taken entry back unchanged (due now).
   void Unclaim(const std::string& id);
   // The content of a live entry, readable until the handle is dropped.
