@@ -321,8 +321,6 @@ absl::Status AppendFieldFromString(Message* msg, std::string_view path, std::str
   return absl::OkStatus();
 }
 
-namespace {
-
 std::string ElementToString(const Message& msg, const FieldDescriptor* field, int index) {
   const Reflection* r = msg.GetReflection();
   const bool rep = index >= 0;
@@ -351,8 +349,6 @@ std::string ElementToString(const Message& msg, const FieldDescriptor* field, in
   }
   return "";
 }
-
-}  // namespace
 
 std::string FieldValueToString(const Message& msg, const FieldDescriptor* field) {
   if (!field->is_repeated()) return ElementToString(msg, field, -1);

@@ -60,6 +60,11 @@ absl::Status SetRepeatedFromList(google::protobuf::Message* msg,
 std::string FieldValueToString(const google::protobuf::Message& msg,
                                const google::protobuf::FieldDescriptor* field);
 
+// One value as FieldValueToString writes it: element `index` of a repeated field, or the
+// singular field's value when `index` is -1.
+std::string ElementToString(const google::protobuf::Message& msg, const google::protobuf::FieldDescriptor* field,
+                            int index);
+
 // Lower-case enum value name without the type's prefix: RULE_ACTION_REJECT -> "reject".
 std::string ShortEnumName(const google::protobuf::EnumValueDescriptor* value);
 

@@ -141,12 +141,19 @@ std::string Usage(const FlagTable& table, const Descriptor* config_type) {
   AppendFlagUsage(out, ConfigFlag(), nullptr);
   for (const Flag& flag : table.flags) AppendFlagUsage(out, flag, config_type);
   AppendFlagUsage(out, LogLevelFlag(), nullptr);
+  absl::StrAppend(&out, "  --check, --check=all\n");
+  AppendWrapped(out,
+                "Validate the config files and flags as at start-up (the stage's own start-up checks "
+                "included), start nothing, and print the effective config as YAML that --config reads "
+                "back: --check prints the fields that differ from the defaults (as postconf -n), "
+                "--check=all every field (as postconf). Exit 0 when valid; 1, naming the bad key, when not.",
+                "      ");
   absl::StrAppend(&out, "  --help, -h\n      Print this text and exit.\n");
   return out;
 }
 
 absl::Status CheckFlagTable(const FlagTable& table, const Descriptor* config_type) {
-  std::set<std::string> names = {"config", "log_level", "help"};
+  std::set<std::string> names = {"config", "log_level", "help", "check"};
   for (const Flag& flag : table.flags) {
     if (!names.insert(flag.name).second) {
       return absl::InternalError(absl::StrCat("flag --", flag.name, " is defined twice"));
@@ -200,6 +207,10 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(const std::vector<std::string
     }
     std::string name;
     std::string value;
+    if (arg == "--check") {
+      result.action = CommandLineAction::kCheck;
+      continue;
+    }
     if (auto eq = arg.find('='); eq != std::string::npos) {
       name = Normalize(std::string_view(arg).substr(2, eq - 2));
       value = arg.substr(eq + 1);
@@ -220,6 +231,17 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(const std::vector<std::string
     }
     if (name == "log_level") {
       SLUICE_ASSIGN_OR_RETURN(result.log_level, ParseLevel(value));
+      continue;
+    }
+    if (name == "check") {
+      if (value == "all") {
+        result.check = CheckMode::kAll;
+      } else if (value == "non-default" || value == "non_default") {
+        result.check = CheckMode::kNonDefault;
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat("--check=", value, ": expected --check or --check=all"));
+      }
+      result.action = CommandLineAction::kCheck;
       continue;
     }
     auto flag = std::find_if(table.flags.begin(), table.flags.end(),

@@ -9,7 +9,8 @@
 //
 //   --flag=value and --flag value; '-' may stand for '_' in names (--max-sessions);
 //   --config=FILE is repeatable and takes FILE,FILE; --log_level=debug|info|warn|error;
-//   --help / -h: usage on stdout, and the caller exits 0.
+//   --help / -h: usage on stdout, and the caller exits 0;
+//   --check / --check=all: validate and print the effective config (config_check.h).
 //
 // Never: calls exit() or prints anything but --help's usage (errors come back as a Status
 // naming the flag or the file:line, for the caller to print and exit non-zero); lets a flag
@@ -58,6 +59,13 @@ struct FlagTable {
 enum class CommandLineAction {
   kRun,          // the config is complete and valid: start the service
   kExitSuccess,  // --help printed the usage: exit 0
+  kCheck,        // --check: run the stage's start-up checks, print the config, exit 0/1
+};
+
+// What --check prints (config_check.h).
+enum class CheckMode {
+  kNonDefault,  // --check: the fields that differ from the defaults (postconf -n)
+  kAll,         // --check=all: every field (postconf)
 };
 
 struct ParsedCommandLine {
@@ -65,6 +73,7 @@ struct ParsedCommandLine {
   std::vector<std::string> config_files;                 // as loaded, in order
   observe::Level log_level = observe::Level::kInfo;      // --log_level
   std::vector<std::string> applied_flags;                // "--max_sessions=200", in order
+  CheckMode check = CheckMode::kNonDefault;              // with action kCheck
 };
 
 // Parses argv onto `config` (which should be a fresh message). On error the Status is

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "lib/control/config_check.h"
 #include "lib/control/flags.h"
 #include "lib/control/service_flags.h"
 #include "lib/control/session_fetcher.h"
@@ -17,14 +18,16 @@
 #include "lib/observe/log.h"
 #include "lib/smtp/relay_hop.h"
 #include "lib/smtp/tls_context.h"
+#include "services/filter-bridge/config_check.h"
 #include "services/filter-bridge/filters/filter_chain.h"
 #include "services/filter-bridge/relay/bridge_server.h"
 
 namespace {
 
-int Fail(const absl::Status& st) {
+// A bad config: exit 2 at start-up, 1 under --check (lib/control/config_check.h).
+int Fail(const absl::Status& st, bool checking = false) {
   std::cerr << "sluice-filter-bridge: " << st.message() << "\n";
-  return 2;
+  return checking ? 1 : 2;
 }
 
 }  // namespace
@@ -32,9 +35,16 @@ int Fail(const absl::Status& st) {
 int main(int argc, char** argv) {
   using namespace sluice;
   sluice::v1::FilterBridgeConfig config;
-  auto parsed = control::ParseCommandLine(argc, argv, control::FilterBridgeFlags(), &config);
-  if (!parsed.ok()) return Fail(parsed.status());
+  const control::FlagTable table = control::FilterBridgeFlags();
+  auto parsed = control::ParseCommandLine(argc, argv, table, &config);
+  if (!parsed.ok()) return Fail(parsed.status(), control::CheckRequested(argc, argv));
   if (parsed->action == control::CommandLineAction::kExitSuccess) return 0;
+  // The start-up checks beyond the schema; --check stops after them.
+  absl::Status valid = filter_bridge::CheckFilterBridgeConfig(config);
+  if (parsed->action == control::CommandLineAction::kCheck) {
+    return control::ReportCheck(table, config, parsed->check, valid, std::cout, std::cerr);
+  }
+  if (!valid.ok()) return Fail(valid);
   observe::SetMinLevel(parsed->log_level);
 
   auto process = control::StageProcess::Create("filter-bridge", config.server(), config.limits());

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "lib/control/config_check.h"
 #include "lib/control/flags.h"
 #include "lib/control/service_flags.h"
 #include "lib/control/session_id.h"
@@ -19,15 +20,17 @@
 #include "lib/observe/log.h"
 #include "lib/smtp/relay_hop.h"
 #include "lib/smtp/tls_context.h"
+#include "services/frontend/config_check.h"
 #include "services/frontend/filter_pool.h"
 #include "services/frontend/frontend_server.h"
 #include "services/frontend/restrictions/checks_from_config.h"
 
 namespace {
 
-int Fail(const absl::Status& st) {
+// A bad config: exit 2 at start-up, 1 under --check (lib/control/config_check.h).
+int Fail(const absl::Status& st, bool checking = false) {
   std::cerr << "sluice-frontend: " << st.message() << "\n";
-  return 2;
+  return checking ? 1 : 2;
 }
 
 }  // namespace
@@ -35,9 +38,16 @@ int Fail(const absl::Status& st) {
 int main(int argc, char** argv) {
   using namespace sluice;
   sluice::v1::FrontendConfig config;
-  auto parsed = control::ParseCommandLine(argc, argv, control::FrontendFlags(), &config);
-  if (!parsed.ok()) return Fail(parsed.status());
+  const control::FlagTable table = control::FrontendFlags();
+  auto parsed = control::ParseCommandLine(argc, argv, table, &config);
+  if (!parsed.ok()) return Fail(parsed.status(), control::CheckRequested(argc, argv));
   if (parsed->action == control::CommandLineAction::kExitSuccess) return 0;
+  // The start-up checks beyond the schema; --check stops after them.
+  absl::Status valid = frontend::CheckFrontendConfig(config);
+  if (parsed->action == control::CommandLineAction::kCheck) {
+    return control::ReportCheck(table, config, parsed->check, valid, std::cout, std::cerr);
+  }
+  if (!valid.ok()) return Fail(valid);
   observe::SetMinLevel(parsed->log_level);
 
   auto process = control::StageProcess::Create("frontend", config.server(), config.limits());

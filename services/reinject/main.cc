@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "lib/control/config_check.h"
 #include "lib/control/flags.h"
 #include "lib/control/service_flags.h"
 #include "lib/control/stage_process.h"
@@ -15,6 +16,7 @@
 #include "lib/observe/log.h"
 #include "lib/smtp/tls_context.h"
 #include "asio/thread_pool.hpp"
+#include "services/reinject/config_check.h"
 #include "services/reinject/delivery/agent_factory.h"
 #include "services/reinject/delivery/scheduler.h"
 #include "services/reinject/queue/clock.h"
@@ -28,9 +30,10 @@
 
 namespace {
 
-int Fail(const absl::Status& st) {
+// A bad config: exit 2 at start-up, 1 under --check (lib/control/config_check.h).
+int Fail(const absl::Status& st, bool checking = false) {
   std::cerr << "sluice-reinject: " << st.message() << "\n";
-  return 2;
+  return checking ? 1 : 2;
 }
 
 }  // namespace
@@ -38,9 +41,16 @@ int Fail(const absl::Status& st) {
 int main(int argc, char** argv) {
   using namespace sluice;
   sluice::v1::ReinjectConfig config;
-  auto parsed = control::ParseCommandLine(argc, argv, control::ReinjectFlags(), &config);
-  if (!parsed.ok()) return Fail(parsed.status());
+  const control::FlagTable table = control::ReinjectFlags();
+  auto parsed = control::ParseCommandLine(argc, argv, table, &config);
+  if (!parsed.ok()) return Fail(parsed.status(), control::CheckRequested(argc, argv));
   if (parsed->action == control::CommandLineAction::kExitSuccess) return 0;
+  // The start-up checks beyond the schema; --check stops after them.
+  absl::Status valid = reinject::CheckReinjectConfig(config);
+  if (parsed->action == control::CommandLineAction::kCheck) {
+    return control::ReportCheck(table, config, parsed->check, valid, std::cout, std::cerr);
+  }
+  if (!valid.ok()) return Fail(valid);
   observe::SetMinLevel(parsed->log_level);
 
   auto process = control::StageProcess::Create("reinject", config.server(), config.limits());

@@ -1,0 +1,47 @@
+// services/frontend/config_check.cc -- see config_check.h.
+#include "services/frontend/config_check.h"
+
+#include "absl/strings/str_cat.h"
+#include "lib/control/admin_channel.h"
+#include "lib/control/config_check.h"
+#include "lib/net/cidr.h"
+#include "lib/net/host_port.h"
+#include "lib/smtp/relay_hop.h"
+#include "lib/smtp/tls_context.h"
+#include "prometheus/registry.h"
+#include "services/frontend/recipient_verification.h"
+#include "services/frontend/relay_policy.h"
+
+namespace sluice::frontend {
+namespace {
+
+absl::Status Named(const char* key, const absl::Status& st) {
+  return absl::Status(st.code(), absl::StrCat(key, ": ", st.message()));
+}
+
+}  // namespace
+
+absl::Status CheckFrontendConfig(const sluice::v1::FrontendConfig& config) {
+  if (absl::Status st = control::CheckServerConfig(config.server()); !st.ok()) return st;
+  if (auto tls = smtp::MakeServerTlsContext(config.server().smtp_tls()); !tls.ok()) {
+    return Named("server.smtp_tls", tls.status());
+  }
+  if (auto filter = net::ParseHostPort(config.filter()); !filter.ok()) return Named("filter", filter.status());
+  if (auto tls = smtp::RelayClientTls(config.filter_tls()); !tls.ok()) return Named("filter_tls", tls.status());
+  auto relay = RelayPolicy::Create({config.mynetworks().begin(), config.mynetworks().end()},
+                                   {config.accepted_domains().begin(), config.accepted_domains().end()});
+  if (!relay.ok()) return relay.status();  // names mynetworks or accepted_domains
+  auto trusted = net::CidrSet::Parse({config.proxy_protocol_trusted().begin(), config.proxy_protocol_trusted().end()});
+  if (!trusted.ok()) return Named("proxy_protocol_trusted", trusted.status());
+  if (absl::Status st = control::CheckHostPorts("filter_admin", config.filter_admin()); !st.ok()) return st;
+  if (auto creds = control::AdminChannelCredentials(config.server().admin_tls()); !creds.ok()) {
+    return Named("server.admin_tls", creds.status());
+  }
+  prometheus::Registry scratch;  // the check's metrics go nowhere
+  if (auto verification = RecipientVerification::Create(config, scratch); !verification.ok()) {
+    return verification.status();  // names verify_service or verify_domains
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sluice::frontend
