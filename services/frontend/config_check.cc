@@ -9,8 +9,11 @@
 #include "lib/smtp/relay_hop.h"
 #include "lib/smtp/tls_context.h"
 #include "prometheus/registry.h"
+#include "lib/control/limits_store.h"
+#include "services/frontend/frontend_metrics.h"
 #include "services/frontend/recipient_verification.h"
 #include "services/frontend/relay_policy.h"
+#include "services/frontend/restrictions/checks_from_config.h"
 
 namespace sluice::frontend {
 namespace {
@@ -38,9 +41,15 @@ absl::Status CheckFrontendConfig(const sluice::v1::FrontendConfig& config) {
     return Named("server.admin_tls", creds.status());
   }
   prometheus::Registry scratch;  // the check's metrics go nowhere
-  if (auto verification = RecipientVerification::Create(config, scratch); !verification.ok()) {
-    return verification.status();  // names verify_service or verify_domains
-  }
+  auto verification = RecipientVerification::Create(config, scratch);
+  if (!verification.ok()) return verification.status();  // names verify_service or verify_domains
+  // The restriction lists as main builds them: tables loaded, policy and DNSBL settings
+  // parsed (nothing connects; the table watcher is never started).
+  control::LimitsStore limits(config.limits());
+  FrontendMetrics metrics(scratch);
+  restrictions::TableWatcher watcher([] { return std::chrono::milliseconds(1000); }, [](bool) {});
+  auto checks = restrictions::RestrictionsFromConfig(config, *relay, &limits, verification->get(), &metrics, watcher);
+  if (!checks.ok()) return checks.status();
   return absl::OkStatus();
 }
 

@@ -10,6 +10,7 @@
 #include "asio/io_context.hpp"
 #include "lib/control/config_check.h"
 #include "lib/net/cidr.h"
+#include "lib/smtp/hold_mark.h"
 #include "lib/smtp/tls_context.h"
 #include "services/reinject/delivery/agent_factory.h"
 
@@ -59,6 +60,13 @@ absl::Status CheckReinjectConfig(const sluice::v1::ReinjectConfig& config) {
   }
   if (auto hosts = net::CidrSet::Parse({config.xforward_hosts().begin(), config.xforward_hosts().end()}); !hosts.ok()) {
     return Named("xforward_hosts", hosts.status());
+  }
+  if (!config.hold_mark_key_file().empty()) {
+    if (auto key = smtp::HoldMarkKey::Load(config.hold_mark_key_file()); !key.ok()) {
+      std::string text(key.status().message());
+      return absl::Status(key.status().code(),
+                          text.rfind("hold_mark_key_file", 0) == 0 ? text : absl::StrCat("hold_mark_key_file: ", text));
+    }
   }
   // The agent as main builds it (spec parsed, delivery_tls loaded); it connects nowhere.
   asio::io_context unused;

@@ -5,7 +5,8 @@ nothing but its comment line (nothing differs from the defaults) and exits 0; wi
 and flags it prints exactly the keys that differ; --check=all printed, loaded back with
 --config, prints the same again (the YAML is a valid config); a misspelt key, a value out of
 bounds, and each stage's own start-up checks (filter_tls files, a rules pattern, the queue
-directory, the deliver spec) exit 1 with one line naming the key; --check starts nothing
+directory, the deliver spec, an access table, the hold mark key) exit 1 with one line naming
+the key; --check starts nothing
 (reinject's queue directory is not created); --help says what --check prints.
 
 Never: leaves a process running (each --check run ends by itself, under a timeout).
@@ -99,6 +100,11 @@ class ConfigCheckTest(harness.TempDirTest):
         self.assertEqual(r.returncode, 1, r.stdout)
         self.assertIn("verify_service", r.stderr)
 
+        r = run("sluice-frontend", "--check", "--config=" + harness.write_yaml(
+            self.path("access.yaml"), "client_access: [%s]\n" % self.path("no-such-table")))
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertTrue(r.stderr.startswith("sluice-frontend: client_access: "), r.stderr)
+
         rules = harness.write_yaml(self.path("bad-rules.yaml"),
                                    "rules:\n  - name: broken\n    match:\n      body_pattern: \"(unclosed\"\n"
                                    "    action: reject\n")
@@ -111,6 +117,11 @@ class ConfigCheckTest(harness.TempDirTest):
         r = run("sluice-reinject", "--check", "--queue_dir=" + os.path.join(not_a_dir, "queue"))
         self.assertEqual(r.returncode, 1, r.stdout)
         self.assertIn("queue_dir: %s is not a directory" % not_a_dir, r.stderr)
+
+        r = run("sluice-reinject", "--check", "--queue_dir=" + self.path("q"), "--config=" + harness.write_yaml(
+            self.path("key.yaml"), "hold_mark_key_file: %s\n" % self.path("no-key")))
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertTrue(r.stderr.startswith("sluice-reinject: hold_mark_key_file"), r.stderr)
 
         r = run("sluice-reinject", "--check", "--queue_dir=" + self.path("q"), "--config=" + harness.write_yaml(
             self.path("rj.yaml"), "deliver: \"lmtp:\"\n"))
