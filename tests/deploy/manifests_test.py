@@ -404,6 +404,7 @@ class ManifestsTest(unittest.TestCase):
                 self.assertIn(stage_peer[0], fb, "frontend cannot watch filter-bridge capacity")
                 re_ = self.ingress_peers(r, stage_labels("reinject"), self.stage_port(r, "reinject", "admin_listen"))
                 self.assertIn(stage_peer[1], re_, "filter-bridge cannot watch reinject capacity")
+                self.assertIn(stage_peer[0], re_, "frontend cannot ask reinject's Verify (verify_recipients)")
                 fe = self.ingress_peers(r, stage_labels("frontend"), self.stage_port(r, "frontend", "admin_listen"))
                 self.assertIn(stage_peer[1], fe, "filter-bridge cannot fetch session records (GetSession)")
 
