@@ -7,9 +7,10 @@
                    bench/ sets up for the benchmark.
   SinkSmtp         an aiosmtpd server in this process that keeps every message byte for byte
                    and can refuse chosen recipients or messages (the scripted downstream).
-  MilterServer     a tiny real milter (libmilter protocol v6 over TCP): negotiates, answers
-                   every event with "continue", and can reject with a custom reply or stop
-                   answering at a chosen event.
+  MilterServer     a tiny real milter (libmilter protocol v6 over TCP): negotiates (with
+                   chosen protocol flags), records every event with its arguments and macros,
+                   answers "continue", and can reject/tempfail/accept/discard with a custom
+                   reply or stop answering at a chosen event or recipient.
   ContentFilterServer  a sluice.v1.ContentFilter over gRPC answering from a Python function.
   BridgeStages     sluice-filter-bridge with a JSON/YAML config, and optionally reinject
                    downstream and the sluice frontend upstream.
@@ -263,22 +264,39 @@ class PostfixInstance:
 # A tiny real milter (Sendmail milter protocol, libmilter wire format)
 
 SMFIR_CONTINUE = b"c"
+SMFIR_ACCEPT = b"a"
+SMFIR_DISCARD = b"d"
 SMFIR_REJECT = b"r"
 SMFIR_TEMPFAIL = b"t"
 SMFIR_REPLYCODE = b"y"
 SMFIC_NAMES = {b"C": "connect", b"H": "helo", b"M": "mail", b"R": "rcpt", b"T": "data", b"L": "header",
                b"N": "eoh", b"B": "body", b"E": "eom", b"U": "unknown"}
+# Protocol flags a test milter may negotiate (SMFIP_*).
+SMFIP_NORCPT = 1 << 3
+SMFIP_NR_RCPT = 1 << 15
+
+
+def _nul_strings(data):
+    return [x.decode(errors="replace") for x in data.split(b"\0")[:-1]]
 
 
 class MilterServer:
-    """A milter on 127.0.0.1:PORT. script maps an event ("connect", "helo", "mail", "rcpt",
-    "data", "header", "eoh", "body", "eom") to "reject", "tempfail", "hang" (no answer, ever:
-    the MTA must time out), or a reply text like "550 5.7.1 no" (SMFIR_REPLYCODE). Every other
-    event is answered "continue". events: the event names received, in order."""
+    """A milter on 127.0.0.1:PORT speaking the libmilter wire protocol (version 6).
 
-    def __init__(self, script=None):
+    script maps an event ("connect", "helo", "mail", "rcpt", "data", "header", "eoh", "body",
+    "eom") -- or "rcpt:<address>" for one recipient -- to "reject", "tempfail", "accept",
+    "discard", "hang" (no answer, ever: the MTA must time out), or a reply text like
+    "550 5.7.1 no" (SMFIR_REPLYCODE). Every other event is answered "continue".
+    protocol: the SMFIP_* flags it negotiates (events it does not want, replies it will not
+    send: it then sends none). events: the event names received, in order; calls: one dict
+    per event -- event, args (the NUL-separated strings), macros (those sent just before it),
+    connection (a number per MTA connection), at (time.monotonic())."""
+
+    def __init__(self, script=None, protocol=0):
         self.script = dict(script or {})
+        self.protocol = protocol
         self.events = []
+        self.calls = []
         self.connections = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -300,6 +318,10 @@ class MilterServer:
     def seen(self):
         with self._lock:
             return list(self.events)
+
+    def seen_calls(self, event=None):
+        with self._lock:
+            return [c for c in self.calls if event is None or c["event"] == event]
 
     def stop(self):
         self._stop.set()
@@ -323,8 +345,9 @@ class MilterServer:
                 return
             with self._lock:
                 self.connections += 1
+                number = self.connections
             self._clients.append(s)
-            t = threading.Thread(target=self._serve, args=(s,), daemon=True)
+            t = threading.Thread(target=self._serve, args=(s, number), daemon=True)
             self._threads.append(t)
             t.start()
 
@@ -342,9 +365,20 @@ class MilterServer:
     def _send(s, code, payload=b""):
         s.sendall(struct.pack(">I", 1 + len(payload)) + code + payload)
 
-    def _serve(self, s):
+    def _action(self, event, args):
+        if event == "rcpt" and args:
+            rcpt = args[0].strip("<>").lower()
+            if "rcpt:" + rcpt in self.script:
+                return self.script["rcpt:" + rcpt]
+        return self.script.get(event)
+
+    # Replies to events the milter said (SMFIP_NR_*) it will not answer are not sent.
+    _NO_REPLY = {"rcpt": SMFIP_NR_RCPT}
+
+    def _serve(self, s, number):
         s.settimeout(1.0)
         hanging = False
+        macros = {}
         try:
             while not self._stop.is_set():
                 try:
@@ -358,28 +392,50 @@ class MilterServer:
                 cmd, data = body[:1], body[1:]
                 if cmd == b"O":
                     version, actions, _protocol = struct.unpack(">III", data[:12])
-                    # Version 6, every action the MTA offers, no protocol steps skipped: every
-                    # event comes and each one (but macros) expects an answer.
-                    self._send(s, b"O", struct.pack(">III", min(version, 6), actions, 0))
+                    # Version 6, every action the MTA offers, the protocol flags asked for.
+                    self._send(s, b"O", struct.pack(">III", min(version, 6), actions, self.protocol))
                     continue
-                if cmd in (b"D", b"A"):   # macros and abort are not answered
+                if cmd == b"D":   # macros: kept for the event they precede, not answered
+                    strings = _nul_strings(data[1:])
+                    macros = dict(zip(strings[0::2], strings[1::2]))
+                    continue
+                if cmd == b"A":   # abort is not answered
                     continue
                 if cmd in (b"Q", b"K"):   # quit (K: quit, new connection follows)
                     if cmd == b"Q":
                         return
                     continue
                 event = SMFIC_NAMES.get(cmd, "other")
+                if event == "connect":   # hostname NUL, family, port (16 bits), address NUL
+                    host, _, rest = data.partition(b"\0")
+                    family = rest[:1].decode()
+                    port = struct.unpack(">H", rest[1:3])[0] if family != "U" else 0
+                    args = [host.decode(errors="replace"), family, port,
+                            rest[3:].rstrip(b"\0").decode(errors="replace")]
+                elif event in ("body",):
+                    args = []
+                else:
+                    args = _nul_strings(data)
                 with self._lock:
                     self.events.append(event)
+                    self.calls.append({"event": event, "args": args, "macros": macros, "connection": number,
+                                       "at": time.monotonic()})
+                macros = {}
                 if hanging:
                     continue
-                action = self.script.get(event)
+                action = self._action(event, args)
+                if event in self._NO_REPLY and self.protocol & self._NO_REPLY[event]:
+                    continue
                 if action == "hang":
                     hanging = True
                 elif action == "reject":
                     self._send(s, SMFIR_REJECT)
                 elif action == "tempfail":
                     self._send(s, SMFIR_TEMPFAIL)
+                elif action == "accept":
+                    self._send(s, SMFIR_ACCEPT)
+                elif action == "discard":
+                    self._send(s, SMFIR_DISCARD)
                 elif action:
                     self._send(s, SMFIR_REPLYCODE, action.encode() + b"\0")
                 else:
@@ -443,6 +499,13 @@ class ContentFilterServer:
 
 # ---------------------------------------------------------------------------------------------
 # The stages
+
+def milter_filter(name, address, on_failure="tempfail", timeout="1s"):
+    """A FilterConfig (dict) for the milter at `address`, every milter timeout `timeout`."""
+    return {"name": name, "milter": {"address": address, "connect_timeout_seconds": timeout,
+                                     "command_timeout_seconds": timeout, "content_timeout_seconds": timeout},
+            "on_failure": on_failure}
+
 
 def write_config(path, config):
     """Writes a stage config (a dict) as YAML: JSON is YAML's flow style."""

@@ -10,6 +10,13 @@
 // (verdict, hold, edits) or a failure Status, which the chain maps through the filter's
 // on_failure policy (tempfail unless configured otherwise).
 //
+// A filter may also judge the envelope as it happens (a milter: connect, HELO and MAIL at
+// MAIL, each RCPT, DATA): BeginTransaction gives one FilterTransaction per mail transaction,
+// which answers each event and then the content on the same conversation (Content instead
+// of Run). Envelope decisions: continue; accept (done with this message, skipped from now
+// on); reject/tempfail (that event is refused: at RCPT, that recipient only); discard (the
+// message is discarded at its end).
+//
 // Never: lets a filter edit the spool or the context in place (it returns edits); decides a
 // failure policy inside a filter (the chain does, the same way for every kind).
 #pragma once
@@ -84,6 +91,31 @@ struct FilterDecision {
 // is a non-OK status.
 using FilterOutcome = absl::StatusOr<FilterDecision>;
 
+// What an envelope event shows a filter. Read-only, valid for the call.
+struct EnvelopeContext {
+  // The transaction's client (XFORWARD facts, or the owner's full record): with pooled
+  // connections one session carries transactions of many clients.
+  const sluice::v1::SessionMetadata& session;
+  // mail_from and its parameters; the recipients accepted so far.
+  const sluice::v1::Transaction& envelope;
+  Clock::time_point deadline;  // the filter's own: min(the sender's wait, its timeout)
+  std::string_view hostname;
+};
+
+// One mail transaction's conversation with a filter that judges the envelope as it happens.
+// Calls come in protocol order from one coroutine: Mail, Rcpt per recipient, Data, Content,
+// and Close last (also after a refusal, a failure or an abort).
+class FilterTransaction {
+ public:
+  virtual ~FilterTransaction() = default;
+  virtual asio::awaitable<FilterOutcome> Mail(const EnvelopeContext& ctx) = 0;
+  virtual asio::awaitable<FilterOutcome> Rcpt(const EnvelopeContext& ctx, const sluice::v1::Recipient& rcpt) = 0;
+  virtual asio::awaitable<FilterOutcome> Data(const EnvelopeContext& ctx) = 0;
+  // The content at the end of DATA, as Filter::Run.
+  virtual asio::awaitable<FilterOutcome> Content(const FilterContext& ctx) = 0;
+  virtual asio::awaitable<void> Close() = 0;
+};
+
 class Filter {
  public:
   virtual ~Filter() = default;
@@ -91,6 +123,9 @@ class Filter {
   // bounded) and must honour ctx.deadline and cancellation of its pending operation.
   // May run concurrently for several sessions: per-message state lives in the coroutine.
   virtual asio::awaitable<FilterOutcome> Run(const FilterContext& ctx) = 0;
+  // A filter that judges envelope events as they happen returns a conversation for one mail
+  // transaction; nullptr (the default): it judges only the whole message, with Run.
+  virtual std::unique_ptr<FilterTransaction> BeginTransaction() { return nullptr; }
 };
 
 // What a factory may use besides the filter's own config.

@@ -9,21 +9,15 @@
 #include <utility>
 #include <variant>
 
-#include "asio/experimental/as_tuple.hpp"
-#include "asio/experimental/awaitable_operators.hpp"
-#include "asio/steady_timer.hpp"
-#include "asio/this_coro.hpp"
-#include "asio/use_awaitable.hpp"
 #include "lib/observe/log.h"
+#include "services/filter-bridge/filters/bounded_call.h"
 #include "services/filter-bridge/filters/builtin_filters.h"
+#include "services/filter-bridge/filters/chain_transaction.h"
 #include "services/filter-bridge/filters/filter_replies.h"
 #include "services/filter-bridge/filters/trace_header.h"
 
 namespace sluice::filter_bridge {
 namespace {
-
-using namespace asio::experimental::awaitable_operators;
-constexpr auto nothrow = asio::experimental::as_tuple(asio::use_awaitable);
 
 bool IsValidFilterName(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
@@ -75,20 +69,6 @@ bool ApplyEnvelope(const FilterDecision& d, sluice::v1::Transaction& env) {
     changed = true;
   }
   return changed;
-}
-
-// Runs one filter bounded by its deadline. A filter that ignores the deadline is cancelled
-// when it passes (its pending operation is aborted) and counts as timed out.
-asio::awaitable<FilterOutcome> RunBounded(Filter& filter, const FilterContext& ctx) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_at(ctx.deadline);
-  try {
-    auto r = co_await (filter.Run(ctx) || timer.async_wait(nothrow));
-    if (r.index() == 1) co_return absl::DeadlineExceededError("filter timed out");
-    co_return std::move(std::get<0>(r));
-  } catch (const std::exception& e) {
-    co_return absl::InternalError(std::string("filter threw: ") + e.what());
-  }
 }
 
 }  // namespace
@@ -174,7 +154,54 @@ std::optional<std::string> UpstreamHoldMark(const MessageSpool& spool) {
   return std::nullopt;
 }
 
-asio::awaitable<ChainResult> FilterChain::Run(ChainInput input) const {
+std::unique_ptr<ChainTransaction> FilterChain::BeginTransaction() const {
+  std::vector<ChainTransaction::Member> members;
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    std::unique_ptr<FilterTransaction> conversation = entries_[i].filter->BeginTransaction();
+    if (conversation == nullptr) continue;
+    ChainTransaction::Member m;
+    m.entry = i;
+    m.conversation = std::move(conversation);
+    members.push_back(std::move(m));
+  }
+  if (members.empty()) return nullptr;
+  return std::unique_ptr<ChainTransaction>(new ChainTransaction(*this, std::move(members)));
+}
+
+void FilterChain::RecordFailure(const Entry& entry, const absl::Status& status, std::string_view stage,
+                                const std::string& session_id) const {
+  const bool timeout = status.code() == absl::StatusCode::kDeadlineExceeded;
+  if (metrics_ != nullptr) {
+    metrics_->results.at({entry.name, "error"}).Increment();
+    metrics_->failures.at({entry.name, timeout ? "timeout" : "error"}).Increment();
+  }
+  observe::Warn("filter_failure")
+      .Kv("session", session_id)
+      .Kv("filter", entry.name)
+      .Kv("reason", timeout ? "timeout" : "error")
+      .Kv("detail", std::string(status.message()))
+      .Kv("policy", sluice::v1::FailurePolicy_Name(entry.on_failure))
+      .Kv("step", stage);
+}
+
+void FilterChain::CountResult(const Entry& entry, std::string_view verdict) const {
+  if (metrics_ != nullptr) metrics_->results.at({entry.name, std::string(verdict)}).Increment();
+}
+
+smtp::Reply FilterChain::FailureReply(sluice::v1::FailurePolicy policy) {
+  return policy == sluice::v1::FAILURE_POLICY_REJECT ? smtp::replies::FilterFailureReject()
+                                                     : smtp::replies::FilterFailureTempfail();
+}
+
+smtp::Reply FilterChain::DecisionReply(const FilterDecision& d) {
+  const bool reject = d.verdict == Verdict::kReject;
+  // A verdict reply of the wrong class is replaced: a reject is 5xx, a tempfail 4xx.
+  const bool class_ok = reject ? d.reply.permanent() : d.reply.transient();
+  if (class_ok) return d.reply;
+  return reject ? smtp::replies::FilterReject() : smtp::replies::FilterTempfail();
+}
+
+asio::awaitable<ChainResult> FilterChain::Run(ChainInput input, ChainTransaction* transaction) const {
   ChainResult result;
   result.envelope = std::move(input.envelope);
   const sluice::v1::SessionMetadata& session = *input.session;
@@ -193,9 +220,43 @@ asio::awaitable<ChainResult> FilterChain::Run(ChainInput input) const {
     result.hold = true;
     result.hold_reason = *input.upstream_hold;
   }
+  // What the envelope stage already decided: a hold, or a discard (then no filter runs).
+  if (transaction != nullptr) {
+    if (transaction->hold_) {
+      if (!result.hold) {
+        result.hold_reason = transaction->hold_reason_;
+      } else if (result.hold_reason.find(transaction->hold_reason_) == std::string::npos) {
+        result.hold_reason += "; " + transaction->hold_reason_;
+      }
+      result.hold = true;
+    }
+    if (transaction->discard_) {
+      result.action = ChainResult::Action::kDiscard;
+      sluice::v1::FilterResult& fr = *result.results.insert(result.results.end(), sluice::v1::FilterResult());
+      fr.set_filter(transaction->discard_filter_);
+      fr.set_verdict("discard");
+      fr.set_detail(transaction->discard_detail_);
+    }
+  }
 
-  for (size_t i = 0; i < entries_.size(); ++i) {
+  for (size_t i = 0; i < entries_.size() && result.action == ChainResult::Action::kDeliver; ++i) {
     const Entry& entry = entries_[i];
+    ChainTransaction::Member* member = transaction != nullptr ? transaction->MemberFor(i) : nullptr;
+    if (member != nullptr && member->state != ChainTransaction::Member::State::kListening) {
+      // Done before the content: accepted (or failed with on_failure accept) -- skipped;
+      // failed otherwise -- its reply stands (DATA was refused with it already).
+      sluice::v1::FilterResult& fr = *result.results.insert(result.results.end(), sluice::v1::FilterResult());
+      fr.set_filter(entry.name);
+      fr.set_detail(member->detail);
+      if (member->state == ChainTransaction::Member::State::kDone) {
+        fr.set_verdict(member->failed ? "error" : "accept");
+        continue;
+      }
+      fr.set_verdict("error");
+      result.reply = member->failure_reply;
+      result.action = result.reply.permanent() ? ChainResult::Action::kReject : ChainResult::Action::kTempfail;
+      break;
+    }
     const Clock::time_point start = Clock::now();
     Clock::time_point deadline = input.deadline;
     if (entry.timeout.count() > 0) deadline = std::min(deadline, start + entry.timeout);
@@ -203,13 +264,22 @@ asio::awaitable<ChainResult> FilterChain::Run(ChainInput input) const {
     FilterOutcome outcome = absl::DeadlineExceededError("no time left before the chain deadline");
     if (start < deadline) {
       FilterContext ctx{session, result.envelope, spool, edits, deadline, spool_options_, hostname_};
-      outcome = co_await RunBounded(*entry.filter, ctx);
+      if (member != nullptr) {
+        outcome = co_await RunBounded([&] { return member->conversation->Content(ctx); }, deadline);
+      } else {
+        outcome = co_await RunBounded([&] { return entry.filter->Run(ctx); }, deadline);
+      }
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
 
     sluice::v1::FilterResult& fr = *result.results.insert(result.results.end(), sluice::v1::FilterResult());
     fr.set_filter(entry.name);
     fr.set_seconds(seconds);
+    // Recipients this filter refused at RCPT (never relayed) are noted with its verdict.
+    std::string refused;
+    if (member != nullptr && member->refused_recipients > 0) {
+      refused = std::to_string(member->refused_recipients) + " recipient(s) refused at rcpt; ";
+    }
 
     // A decision whose edits are malformed is the filter's failure, not a verdict.
     if (outcome.ok()) {
@@ -220,51 +290,30 @@ asio::awaitable<ChainResult> FilterChain::Run(ChainInput input) const {
         }
       }
     }
+    if (metrics_ != nullptr) metrics_->duration.at({entry.name}).Observe(seconds);
 
     if (!outcome.ok()) {
       const bool timeout = outcome.status().code() == absl::StatusCode::kDeadlineExceeded;
-      if (metrics_ != nullptr) {
-        metrics_->duration.at({entry.name}).Observe(seconds);
-        metrics_->results.at({entry.name, "error"}).Increment();
-        metrics_->failures.at({entry.name, timeout ? "timeout" : "error"}).Increment();
-      }
+      RecordFailure(entry, outcome.status(), "content", session.session_id());
       fr.set_verdict("error");
-      fr.set_detail(std::string(timeout ? "timeout: " : "error: ") +
-                    std::string(outcome.status().message()));
-      observe::Warn("filter_failure")
-          .Kv("session", session.session_id())
-          .Kv("filter", entry.name)
-          .Kv("reason", timeout ? "timeout" : "error")
-          .Kv("detail", std::string(outcome.status().message()))
-          .Kv("policy", sluice::v1::FailurePolicy_Name(entry.on_failure));
+      fr.set_detail(refused + (timeout ? "timeout: " : "error: ") + std::string(outcome.status().message()));
       if (entry.on_failure == sluice::v1::FAILURE_POLICY_ACCEPT) continue;
-      if (entry.on_failure == sluice::v1::FAILURE_POLICY_REJECT) {
-        result.action = ChainResult::Action::kReject;
-        result.reply = smtp::replies::FilterFailureReject();
-      } else {
-        result.action = ChainResult::Action::kTempfail;
-        result.reply = smtp::replies::FilterFailureTempfail();
-      }
+      result.action = entry.on_failure == sluice::v1::FAILURE_POLICY_REJECT ? ChainResult::Action::kReject
+                                                                             : ChainResult::Action::kTempfail;
+      result.reply = FailureReply(entry.on_failure);
       break;
     }
 
     FilterDecision& d = *outcome;
     std::string verdict(VerdictName(d.verdict));
     if (d.hold && !IsFinal(d.verdict)) verdict = "hold";
-    if (metrics_ != nullptr) {
-      metrics_->duration.at({entry.name}).Observe(seconds);
-      metrics_->results.at({entry.name, verdict}).Increment();
-    }
+    CountResult(entry, verdict);
     fr.set_verdict(verdict);
-    fr.set_detail(d.detail);
+    fr.set_detail(refused + d.detail);
 
     if (d.verdict == Verdict::kReject || d.verdict == Verdict::kTempfail) {
-      const bool reject = d.verdict == Verdict::kReject;
-      const smtp::Reply fallback = reject ? smtp::replies::FilterReject() : smtp::replies::FilterTempfail();
-      // A verdict reply of the wrong class is replaced: a reject is 5xx, a tempfail 4xx.
-      const bool class_ok = reject ? d.reply.permanent() : d.reply.transient();
-      result.action = reject ? ChainResult::Action::kReject : ChainResult::Action::kTempfail;
-      result.reply = class_ok ? d.reply : fallback;
+      result.action = d.verdict == Verdict::kReject ? ChainResult::Action::kReject : ChainResult::Action::kTempfail;
+      result.reply = DecisionReply(d);
       if (fr.detail().empty()) fr.set_detail(result.reply.ToString());
       break;
     }

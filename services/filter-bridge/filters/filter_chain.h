@@ -7,7 +7,12 @@
 // judged by its on_failure policy: tempfail (default, like Postfix milter_default_action),
 // accept (skip it) or reject.
 //
-// The relay (the lead's SMTP session) spools the content, calls Run, and then either answers
+// Filters that judge the envelope as it happens (milters) hear MAIL, RCPT and DATA through
+// a ChainTransaction (chain_transaction.h) the relay begins at MAIL; Run then continues their
+// conversations with the content, and takes over their envelope-stage outcome (accepted:
+// skipped; discard; hold).
+//
+// The relay (the SMTP session) spools the content, calls Run, and then either answers
 // the sender with result.reply (reject/tempfail), answers 250 and delivers nothing (discard),
 // or streams WriteMessage(spool, result.edits, sink) downstream (deliver).
 //
@@ -49,6 +54,8 @@
 
 namespace sluice::filter_bridge {
 
+class ChainTransaction;
+
 struct ChainInput {
   const sluice::v1::SessionMetadata* session = nullptr;  // complete=false: XFORWARD facts only
   sluice::v1::Transaction envelope;  // mail_from, mail_parameters, recipients as relayed
@@ -87,8 +94,12 @@ class FilterChain {
   static absl::StatusOr<std::unique_ptr<FilterChain>> Create(
       const sluice::v1::FilterBridgeConfig& config, prometheus::Registry* registry);
 
+  // A transaction's envelope-stage conversations (at MAIL); nullptr when no filter of the
+  // chain judges the envelope as it happens.
+  std::unique_ptr<ChainTransaction> BeginTransaction() const;
   // Runs the chain. Never fails: filter failures are policy decisions inside the result.
-  asio::awaitable<ChainResult> Run(ChainInput input) const;
+  // `transaction` (may be null): the one begun at MAIL, whose conversations go on.
+  asio::awaitable<ChainResult> Run(ChainInput input, ChainTransaction* transaction = nullptr) const;
 
   size_t size() const { return entries_.size(); }
   const std::string& hostname() const { return hostname_; }
@@ -103,7 +114,17 @@ class FilterChain {
     std::chrono::seconds timeout{0};  // 0: the filter's own timeouts only
     sluice::v1::FailurePolicy on_failure = sluice::v1::FAILURE_POLICY_TEMPFAIL;
   };
+  friend class ChainTransaction;
   FilterChain() = default;
+
+  // A failed call into a filter at `stage` (mail, rcpt, data, content): logged and counted.
+  void RecordFailure(const Entry& entry, const absl::Status& status, std::string_view stage,
+                     const std::string& session_id) const;
+  void CountResult(const Entry& entry, std::string_view verdict) const;
+  // What a failed filter's on_failure policy answers (tempfail or reject).
+  static smtp::Reply FailureReply(sluice::v1::FailurePolicy policy);
+  // A reject/tempfail decision's reply; one of the wrong class is replaced by the default.
+  static smtp::Reply DecisionReply(const FilterDecision& decision);
 
   std::vector<Entry> entries_;
   std::string hostname_;

@@ -2,21 +2,26 @@
 //
 // The milter client (FilterConfig kind "milter"): the MTA side of the Sendmail milter
 // protocol version 6, as Postfix's milter8 speaks it, so OpenDKIM, rspamd, ClamAV and
-// SpamAssassin milters work unchanged. Per message: connect (connect_timeout), negotiate
-// (every action offered, SMFIP_NR_* no-reply flags, SMFIP_SKIP, leading-space headers,
-// macro lists), then connect/helo/mail/rcpt/data with their macros (command_timeout), the
-// header fields, end of header, the body in chunks of at most 65535 bytes and end of message
-// (content_timeout, renewed by SMFIR_PROGRESS), collecting every modification the milter
-// requests at end of message. The verdict:
+// SpamAssassin milters work unchanged. Per mail transaction: connect (connect_timeout),
+// negotiate (every action offered, SMFIP_NR_* no-reply flags, SMFIP_SKIP, leading-space
+// headers, macro lists), then the connect/helo/mail/rcpt/data events with their macros
+// (command_timeout), the header fields, end of header, the body in chunks of at most 65535
+// bytes and end of message (content_timeout, renewed by SMFIR_PROGRESS), collecting every
+// modification the milter requests at end of message. The verdict:
 //   accept / continue        -> continue with the edits (accept before EOM: no edits)
 //   reject                   -> 550 5.7.1 Command rejected
 //   tempfail / shutdown      -> 451 4.7.1 Service unavailable - try again later
 //   replycode                -> the milter's own 4xx/5xx reply
 //   discard                  -> discard
 //   quarantine (any stage)   -> hold with the milter's reason
-// The chain runs at end of DATA, when the recipients are already accepted: a recipient the
-// milter rejects (or tempfails, as greylisting milters do) makes the whole message rejected
-// (tempfailed) with that reply; nothing is dropped silently.
+//
+// Events as they happen (BeginTransaction, used by the relay): connect, HELO and MAIL are
+// sent when the client's MAIL arrives -- with the transaction's client (XFORWARD facts: one
+// relay session may carry many clients' transactions) -- each RCPT when it arrives, DATA at
+// DATA, the content at its end; so a refusal is the sender's reply to that very command: at
+// MAIL the transaction's, at RCPT that recipient's only (it is not relayed; the others go on),
+// at DATA the message's. Run (every event at the end of DATA, for a chain run on its own)
+// judges the whole message by the first refusal.
 //
 // Any protocol violation, timeout, or disconnect is a failure: the chain applies on_failure
 // (default tempfail, Postfix milter_default_action): a broken milter never lets mail through
@@ -47,6 +52,7 @@ class MilterFilter : public Filter {
   };
   explicit MilterFilter(Options options) : options_(std::move(options)) {}
   asio::awaitable<FilterOutcome> Run(const FilterContext& ctx) override;
+  std::unique_ptr<FilterTransaction> BeginTransaction() override;
 
  private:
   Options options_;

@@ -44,16 +44,28 @@ std::string MilterHeaderValue(std::string_view raw, bool leading_space) {
 
 }  // namespace
 
-MilterSession::MilterSession(const MilterFilter::Options& options, const FilterContext& ctx,
-                             asio::any_io_executor executor)
-    : options_(options), ctx_(ctx), conn_(executor) {
+MilterSession::MilterSession(const MilterFilter::Options& options, asio::any_io_executor executor)
+    : options_(options), conn_(std::move(executor)) {
   for (uint32_t stage = 0; stage < macro_names_.size(); ++stage) {
     macro_names_[stage] = DefaultMacroNames(stage);
   }
 }
 
 MilterSession::TimePoint MilterSession::DeadlineIn(std::chrono::seconds timeout) const {
-  return std::min(ctx_.deadline, Clock::now() + timeout);
+  return std::min(deadline_, Clock::now() + timeout);
+}
+
+FilterOutcome MilterSession::Failed(absl::Status status) {
+  conn_.Close();
+  state_ = State::kClosed;
+  return status;
+}
+
+asio::awaitable<absl::Status> MilterSession::Open() {
+  if (absl::Status s = co_await conn_.Connect(options_.address, DeadlineIn(options_.connect_timeout)); !s.ok()) {
+    co_return s;
+  }
+  co_return co_await Negotiate();
 }
 
 asio::awaitable<absl::Status> MilterSession::Negotiate() {
@@ -88,8 +100,7 @@ asio::awaitable<absl::Status> MilterSession::Negotiate() {
 }
 
 asio::awaitable<absl::Status> MilterSession::SendMacros(char for_command, uint32_t stage,
-                                                        const sluice::v1::Recipient* recipient) {
-  MacroSource source{ctx_.session, ctx_.envelope, ctx_.hostname, recipient};
+                                                        const MacroSource& source) {
   Command c = Simple(milter::kCmdMacro);
   c.macro_for = for_command;
   c.macros = MacroValues(macro_names_[stage], source);
@@ -156,19 +167,27 @@ asio::awaitable<absl::StatusOr<MilterSession::EventReply>> MilterSession::ReadRe
   }
 }
 
-std::optional<FilterOutcome> MilterSession::Judge(const EventReply& reply, std::string_view stage) {
+FilterDecision MilterSession::Judge(const EventReply& reply, std::string_view stage) {
   const bool connection_level = stage == "connect" || stage == "helo";
   FilterDecision d = decision_;
   switch (reply.reply) {
     case Reply::kContinue:
     case Reply::kSkip:
-      return std::nullopt;
+      d.verdict = Verdict::kContinue;
+      return d;
     case Reply::kAccept:
+      // At connect or HELO: every command of the connection (here: the transaction); later:
+      // this message. Either way the milter hears nothing more of it.
+      state_ = State::kAccepted;
       d.verdict = Verdict::kAccept;
       d.detail = "accept at " + std::string(stage);
       return d;
     case Reply::kDiscard:
-      if (connection_level) return std::nullopt;  // not allowed there (milter API), ignored
+      if (connection_level) {  // not allowed there (milter API): ignored, as Postfix does
+        d.verdict = Verdict::kContinue;
+        return d;
+      }
+      state_ = State::kAccepted;
       d.verdict = Verdict::kDiscard;
       d.detail = "discard at " + std::string(stage);
       return d;
@@ -187,34 +206,51 @@ std::optional<FilterOutcome> MilterSession::Judge(const EventReply& reply, std::
       break;
   }
   d.detail = std::string(VerdictName(d.verdict)) + " at " + std::string(stage) + ": " + d.reply.ToString();
+  if (connection_level) {
+    // Postfix: a refusal at connect or HELO answers every later command.
+    state_ = State::kRefusedAll;
+    refused_all_ = d;
+  }
   return d;
 }
 
-asio::awaitable<void> MilterSession::Quit() {
-  (void)co_await conn_.Send(milter::EncodeCommand(Simple(milter::kCmdQuit)),
-                            DeadlineIn(options_.command_timeout));
-  conn_.Close();
+std::optional<FilterOutcome> MilterSession::NotListening() const {
+  switch (state_) {
+    case State::kEnvelope:
+      return std::nullopt;
+    case State::kRefusedAll:
+      return FilterOutcome(refused_all_);
+    case State::kAccepted: {
+      FilterDecision d = decision_;
+      d.verdict = Verdict::kAccept;
+      d.detail = "accepted before";
+      return FilterOutcome(std::move(d));
+    }
+    case State::kNew:
+    case State::kClosed:
+      break;
+  }
+  return FilterOutcome(absl::FailedPreconditionError("milter conversation not open"));
 }
 
-asio::awaitable<FilterOutcome> MilterSession::Run() {
-  if (absl::Status s = co_await conn_.Connect(options_.address, DeadlineIn(options_.connect_timeout)); !s.ok()) {
-    co_return s;
-  }
-  if (absl::Status s = co_await Negotiate(); !s.ok()) co_return s;
+asio::awaitable<FilterOutcome> MilterSession::EnvelopeEvent(const Command& command, uint32_t stage,
+                                                            const MacroSource& source, uint32_t no_flag,
+                                                            uint32_t no_reply_flag, std::string_view name) {
+  if (absl::Status s = co_await SendMacros(command.code, stage, source); !s.ok()) co_return Failed(s);
+  auto reply = co_await Event(command, no_flag, no_reply_flag, options_.command_timeout);
+  if (!reply.ok()) co_return Failed(reply.status());
+  co_return Judge(*reply, name);
+}
 
-  const sluice::v1::SessionMetadata& m = ctx_.session;
-  const auto command_timeout = options_.command_timeout;
-  // Runs one event with its macros; returns a final outcome or nullopt (go on).
-  auto step = [&](const Command& command, uint32_t stage, const sluice::v1::Recipient* rcpt,
-                  uint32_t no_flag, uint32_t no_reply_flag, std::chrono::seconds timeout,
-                  std::string_view name) -> asio::awaitable<std::optional<FilterOutcome>> {
-    if (absl::Status s = co_await SendMacros(command.code, stage, rcpt); !s.ok()) co_return FilterOutcome(s);
-    auto reply = co_await Event(command, no_flag, no_reply_flag, timeout);
-    if (!reply.ok()) co_return FilterOutcome(reply.status());
-    co_return Judge(*reply, name);
-  };
+asio::awaitable<FilterOutcome> MilterSession::Mail(const EnvelopeContext& ctx) {
+  deadline_ = ctx.deadline;
+  if (state_ != State::kNew) co_return absl::FailedPreconditionError("milter: MAIL twice");
+  if (absl::Status s = co_await Open(); !s.ok()) co_return Failed(s);
+  state_ = State::kEnvelope;
+  const sluice::v1::SessionMetadata& m = ctx.session;
+  const MacroSource source{m, ctx.envelope, ctx.hostname, nullptr};
 
-  // Connect: Postfix writes an unknown client name as [address].
+  // Connect: the transaction's client. Postfix writes an unknown client name as [address].
   Command connect = Simple(milter::kCmdConnect);
   const std::string& addr = m.client_address();
   connect.hostname = (!m.client_name().empty() && m.client_name() != "unknown") ? m.client_name()
@@ -226,89 +262,114 @@ asio::awaitable<FilterOutcome> MilterSession::Run() {
     connect.port = static_cast<uint16_t>(m.client_port());
     connect.address = addr;
   }
-  std::optional<FilterOutcome> done = co_await step(connect, milter::kStageConnect, nullptr,
-      milter::kProtoNoConnect, milter::kProtoNoReplyConnect, command_timeout, "connect");
-  if (!done && !m.helo().empty()) {
+  FilterOutcome d = co_await EnvelopeEvent(connect, milter::kStageConnect, source, milter::kProtoNoConnect,
+                                           milter::kProtoNoReplyConnect, "connect");
+  if (!d.ok() || d->verdict != Verdict::kContinue) co_return d;
+  if (!m.helo().empty()) {
     Command helo = Simple(milter::kCmdHelo);
     helo.args = {m.helo()};
-    done = co_await step(helo, milter::kStageHelo, nullptr, milter::kProtoNoHelo,
-                         milter::kProtoNoReplyHelo, command_timeout, "helo");
+    d = co_await EnvelopeEvent(helo, milter::kStageHelo, source, milter::kProtoNoHelo, milter::kProtoNoReplyHelo,
+                               "helo");
+    if (!d.ok() || d->verdict != Verdict::kContinue) co_return d;
   }
-  if (!done) {
-    Command mail = Simple(milter::kCmdMail);
-    mail.args.push_back("<" + ctx_.envelope.mail_from() + ">");
-    for (const auto& p : ctx_.envelope.mail_parameters()) mail.args.push_back(WireParameter(p));
-    done = co_await step(mail, milter::kStageMail, nullptr, milter::kProtoNoMail,
-                         milter::kProtoNoReplyMail, command_timeout, "mail");
+  Command mail = Simple(milter::kCmdMail);
+  mail.args.push_back("<" + ctx.envelope.mail_from() + ">");
+  for (const auto& p : ctx.envelope.mail_parameters()) mail.args.push_back(WireParameter(p));
+  co_return co_await EnvelopeEvent(mail, milter::kStageMail, source, milter::kProtoNoMail,
+                                   milter::kProtoNoReplyMail, "mail");
+}
+
+asio::awaitable<FilterOutcome> MilterSession::Rcpt(const EnvelopeContext& ctx, const sluice::v1::Recipient& rcpt) {
+  deadline_ = ctx.deadline;
+  if (auto done = NotListening()) co_return std::move(*done);
+  const MacroSource source{ctx.session, ctx.envelope, ctx.hostname, &rcpt};
+  Command command = Simple(milter::kCmdRcpt);
+  command.args.push_back("<" + rcpt.address() + ">");
+  for (const auto& p : rcpt.parameters()) command.args.push_back(WireParameter(p));
+  co_return co_await EnvelopeEvent(command, milter::kStageRcpt, source, milter::kProtoNoRcpt,
+                                   milter::kProtoNoReplyRcpt, "rcpt");
+}
+
+asio::awaitable<FilterOutcome> MilterSession::Data(const EnvelopeContext& ctx) {
+  deadline_ = ctx.deadline;
+  if (auto done = NotListening()) co_return std::move(*done);
+  if (version_ < 4) {  // SMFIC_DATA came with protocol version 4
+    FilterDecision go_on;
+    co_return go_on;
   }
-  for (int i = 0; !done && i < ctx_.envelope.recipients_size(); ++i) {
-    const sluice::v1::Recipient& r = ctx_.envelope.recipients(i);
-    Command rcpt = Simple(milter::kCmdRcpt);
-    rcpt.args.push_back("<" + r.address() + ">");
-    for (const auto& p : r.parameters()) rcpt.args.push_back(WireParameter(p));
-    done = co_await step(rcpt, milter::kStageRcpt, &r, milter::kProtoNoRcpt,
-                         milter::kProtoNoReplyRcpt, command_timeout, "rcpt");
-  }
-  if (!done && version_ >= 4) {
-    done = co_await step(Simple(milter::kCmdData), milter::kStageData, nullptr, milter::kProtoNoData,
-                         milter::kProtoNoReplyData, command_timeout, "data");
-  }
-  if (done) {
-    co_await Quit();
-    co_return std::move(*done);
-  }
-  FilterOutcome outcome = co_await EndOfMessage();
-  co_await Quit();
+  const MacroSource source{ctx.session, ctx.envelope, ctx.hostname, nullptr};
+  co_return co_await EnvelopeEvent(Simple(milter::kCmdData), milter::kStageData, source, milter::kProtoNoData,
+                                   milter::kProtoNoReplyData, "data");
+}
+
+asio::awaitable<FilterOutcome> MilterSession::Content(const FilterContext& ctx) {
+  deadline_ = ctx.deadline;
+  if (auto done = NotListening()) co_return std::move(*done);
+  FilterOutcome outcome = co_await EndOfMessage(ctx);
+  if (!outcome.ok()) co_return Failed(outcome.status());
   co_return outcome;
 }
 
-asio::awaitable<FilterOutcome> MilterSession::EndOfMessage() {
+asio::awaitable<void> MilterSession::Quit() {
+  if (state_ != State::kNew && state_ != State::kClosed) {
+    deadline_ = Clock::now() + options_.command_timeout;
+    (void)co_await conn_.Send(milter::EncodeCommand(Simple(milter::kCmdQuit)), DeadlineIn(options_.command_timeout));
+  }
+  conn_.Close();
+  state_ = State::kClosed;
+}
+
+asio::awaitable<FilterOutcome> MilterSession::EndOfMessage(const FilterContext& ctx) {
   const auto timeout = options_.content_timeout;
   const bool leading_space = (protocol_ & milter::kProtoHeaderLeadingSpace) != 0;
 
+  const MacroSource source{ctx.session, ctx.envelope, ctx.hostname, nullptr};
   if ((protocol_ & milter::kProtoNoHeaders) == 0) {
-    if (absl::Status s = co_await SendMacros(milter::kCmdHeader, milter::kStageEoh, nullptr); !s.ok()) {
+    if (absl::Status s = co_await SendMacros(milter::kCmdHeader, milter::kStageEoh, source); !s.ok()) {
       co_return s;
     }
-    for (const HeaderField& f : ctx_.Headers()) {
+    for (const HeaderField& f : ctx.Headers()) {
       Command h = Simple(milter::kCmdHeader);
       h.name = std::string(f.name());
       h.value = MilterHeaderValue(f.raw_value(), leading_space);
       auto reply = co_await Event(h, milter::kProtoNoHeaders, milter::kProtoNoReplyHeader, timeout);
       if (!reply.ok()) co_return reply.status();
-      if (auto done = Judge(*reply, "header")) co_return std::move(*done);
+      FilterDecision d = Judge(*reply, "header");
+      if (d.verdict != Verdict::kContinue) co_return d;
     }
   }
-  if (absl::Status s = co_await SendMacros(milter::kCmdEoh, milter::kStageEoh, nullptr); !s.ok()) co_return s;
+  if (absl::Status s = co_await SendMacros(milter::kCmdEoh, milter::kStageEoh, source); !s.ok()) co_return s;
   {
     auto reply = co_await Event(Simple(milter::kCmdEoh), milter::kProtoNoEoh, milter::kProtoNoReplyEoh, timeout);
     if (!reply.ok()) co_return reply.status();
-    if (auto done = Judge(*reply, "eoh")) co_return std::move(*done);
+    FilterDecision d = Judge(*reply, "eoh");
+    if (d.verdict != Verdict::kContinue) co_return d;
   }
   if ((protocol_ & milter::kProtoNoBody) == 0) {
-    if (absl::Status s = co_await SendMacros(milter::kCmdBody, milter::kStageEom, nullptr); !s.ok()) {
+    if (absl::Status s = co_await SendMacros(milter::kCmdBody, milter::kStageEom, source); !s.ok()) {
       co_return s;
     }
-    const MessageSpool& body = ctx_.BodySpool();
-    SpoolReader reader(body, ctx_.BodyBegin(), body.size());
+    const MessageSpool& body = ctx.BodySpool();
+    SpoolReader reader(body, ctx.BodyBegin(), body.size());
     Command chunk = Simple(milter::kCmdBody);
     while (reader.Next(milter::kMaxBodyChunk, &chunk.body)) {
       auto reply = co_await Event(chunk, milter::kProtoNoBody, milter::kProtoNoReplyBody, timeout);
       if (!reply.ok()) co_return reply.status();
       if (reply->reply == Reply::kSkip) break;  // the milter has seen enough of the body
-      if (auto done = Judge(*reply, "body")) co_return std::move(*done);
+      FilterDecision d = Judge(*reply, "body");
+      if (d.verdict != Verdict::kContinue) co_return d;
     }
     if (!reader.status().ok()) co_return reader.status();
     skip_event_ = 0;
   }
 
   // End of message: modifications, then the final reply.
-  if (absl::Status s = co_await SendMacros(milter::kCmdEom, milter::kStageEom, nullptr); !s.ok()) co_return s;
+  if (absl::Status s = co_await SendMacros(milter::kCmdEom, milter::kStageEom, source); !s.ok()) co_return s;
   if (absl::Status s = co_await conn_.Send(milter::EncodeCommand(Simple(milter::kCmdEom)), DeadlineIn(timeout));
       !s.ok()) {
     co_return s;
   }
-  MilterEditCollector edits(actions_, leading_space, ctx_.spool_options);
+  MilterEditCollector edits(actions_, leading_space, ctx.spool_options);
   FilterDecision d = decision_;
   for (;;) {
     auto r = co_await conn_.Receive(DeadlineIn(timeout));
@@ -344,7 +405,7 @@ asio::awaitable<FilterOutcome> MilterSession::EndOfMessage() {
                                       "' at end of message");
     }
     decision_ = d;  // keep a quarantine seen at end of message
-    co_return std::move(*Judge(reply, "eom"));
+    co_return Judge(reply, "eom");
   }
 }
 

@@ -1,10 +1,20 @@
 // services/filter-bridge/filters/milter_session.h
 //
-// One message's conversation with one milter, top to bottom like the protocol (see
-// milter_filter.h for the behaviour): negotiate, envelope events, content events, end of
-// message with its modifications, quit. Lives for one Run of a MilterFilter.
+// One mail transaction's conversation with one milter, top to bottom like the protocol (see
+// milter_filter.h for the behaviour): Mail (connect and negotiate, then the connect, HELO
+// and MAIL events), Rcpt per recipient, Data, Content (header fields, end of header, body,
+// end of message with its modifications), Quit. The relay calls the envelope steps as the
+// client's commands arrive (milter_filter.cc's MilterTransaction); MilterFilter::Run calls
+// them all at the end of DATA.
 //
-// Never: outlives the FilterContext it was given; sends anything after a final reply but QUIT.
+// The milter's state follows Postfix's milter8.c: an accept ends the conversation for this
+// message; a refusal at connect or HELO is this milter's answer to every later event of the
+// transaction; a refusal at MAIL, RCPT or DATA answers that event only (a rejected
+// recipient is dropped, the others go on). Any failure (I/O, timeout, protocol) closes the
+// connection; the caller applies the on_failure policy.
+//
+// Never: outlives the contexts it is given within one call; sends anything after a final
+// reply but QUIT; talks to a milter on a connection left in an unknown state.
 #pragma once
 
 #include <array>
@@ -18,14 +28,21 @@
 #include "services/filter-bridge/filters/filter.h"
 #include "services/filter-bridge/filters/milter_connection.h"
 #include "services/filter-bridge/filters/milter_filter.h"
+#include "services/filter-bridge/filters/milter_macros.h"
 
 namespace sluice::filter_bridge {
 
 class MilterSession {
  public:
-  MilterSession(const MilterFilter::Options& options, const FilterContext& ctx,
-                asio::any_io_executor executor);
-  asio::awaitable<FilterOutcome> Run();
+  MilterSession(const MilterFilter::Options& options, asio::any_io_executor executor);
+
+  // Each returns the milter's decision for the event (kContinue: go on), or its failure.
+  asio::awaitable<FilterOutcome> Mail(const EnvelopeContext& ctx);
+  asio::awaitable<FilterOutcome> Rcpt(const EnvelopeContext& ctx, const sluice::v1::Recipient& rcpt);
+  asio::awaitable<FilterOutcome> Data(const EnvelopeContext& ctx);
+  asio::awaitable<FilterOutcome> Content(const FilterContext& ctx);
+  // QUIT when the connection is usable, then close. Safe to call more than once.
+  asio::awaitable<void> Quit();
 
  private:
   enum class Reply { kContinue, kAccept, kReject, kTempfail, kDiscard, kReplyCode, kSkip, kShutdown };
@@ -36,23 +53,35 @@ class MilterSession {
   using TimePoint = MilterConnection::TimePoint;
 
   TimePoint DeadlineIn(std::chrono::seconds timeout) const;
+  asio::awaitable<absl::Status> Open();
   asio::awaitable<absl::Status> Negotiate();
-  asio::awaitable<absl::Status> SendMacros(char for_command, uint32_t stage,
-                                           const sluice::v1::Recipient* recipient);
+  asio::awaitable<absl::Status> SendMacros(char for_command, uint32_t stage, const MacroSource& source);
   // Sends one event (after its macros) and reads its reply unless the milter opted out of
   // the event (no_flag) or of its reply (no_reply_flag).
   asio::awaitable<absl::StatusOr<EventReply>> Event(const milter::Command& command,
                                                     uint32_t no_flag, uint32_t no_reply_flag,
                                                     std::chrono::seconds timeout);
+  // One envelope event with its macros, judged: the decision (kContinue to go on).
+  asio::awaitable<FilterOutcome> EnvelopeEvent(const milter::Command& command, uint32_t stage,
+                                               const MacroSource& source, uint32_t no_flag,
+                                               uint32_t no_reply_flag, std::string_view name);
   asio::awaitable<absl::StatusOr<EventReply>> ReadReply(char event, std::chrono::seconds timeout);
-  asio::awaitable<FilterOutcome> EndOfMessage();
-  // A final outcome for a reply at `stage` ("connect", ...), or nullopt to go on.
-  std::optional<FilterOutcome> Judge(const EventReply& reply, std::string_view stage);
-  asio::awaitable<void> Quit();
+  asio::awaitable<FilterOutcome> EndOfMessage(const FilterContext& ctx);
+  // The decision for a reply at `stage` ("connect", ...); kContinue to go on.
+  FilterDecision Judge(const EventReply& reply, std::string_view stage);
+  // A failure: the connection is closed, nothing more is sent.
+  FilterOutcome Failed(absl::Status status);
+  // The answer without asking when the milter no longer listens (accepted, refused at
+  // connect/HELO, closed); nullopt while it does.
+  std::optional<FilterOutcome> NotListening() const;
+
+  enum class State { kNew, kEnvelope, kAccepted, kRefusedAll, kClosed };
 
   const MilterFilter::Options& options_;
-  const FilterContext& ctx_;
   MilterConnection conn_;
+  State state_ = State::kNew;
+  FilterDecision refused_all_;   // kRefusedAll: the connect/HELO refusal, repeated
+  Clock::time_point deadline_;   // the current call's
   uint32_t version_ = 0;
   uint32_t actions_ = 0;
   uint32_t protocol_ = 0;

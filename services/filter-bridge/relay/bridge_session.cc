@@ -243,12 +243,6 @@ asio::awaitable<smtp::Reply> BridgeSession::OnMail(const smtp::MailFrom& mail) {
     ctx_.metrics->downstream_failures.at({"capacity"}).Increment();
     co_return smtp::replies::TransactionTempUnavailable();
   }
-  mail_line_ = absl::StrCat("MAIL FROM:<", mail.address, ">", smtp::FormatParams(mail.params));
-  bool failed = false;
-  smtp::Reply r = co_await StartDownstreamTransaction(mail_line_, &failed);
-  if (failed || !r.positive()) co_return r;
-  in_transaction_ = true;
-  txn_ = ctx_.runtime->BeginTransaction();
   envelope_.Clear();
   envelope_.set_mail_from(mail.address);
   for (const auto& p : mail.params) {
@@ -261,6 +255,17 @@ asio::awaitable<smtp::Reply> BridgeSession::OnMail(const smtp::MailFrom& mail) {
   envelope_.set_ret(mail.ret);
   envelope_.set_envid(mail.envid);
   envelope_.mutable_started_at()->set_seconds(std::time(nullptr));
+  // The envelope filters first: a sender they refuse never reaches the next hop.
+  if (smtp::Reply refused = co_await FiltersAtMail(); !refused.empty()) co_return refused;
+  mail_line_ = absl::StrCat("MAIL FROM:<", mail.address, ">", smtp::FormatParams(mail.params));
+  bool failed = false;
+  smtp::Reply r = co_await StartDownstreamTransaction(mail_line_, &failed);
+  if (failed || !r.positive()) {
+    co_await CloseFilters();
+    co_return r;
+  }
+  in_transaction_ = true;
+  txn_ = ctx_.runtime->BeginTransaction();
   handle_->Update([&](sluice::v1::SessionMetadata& m) {
     *m.mutable_current() = envelope_;
     m.set_state("transaction");
@@ -270,27 +275,37 @@ asio::awaitable<smtp::Reply> BridgeSession::OnMail(const smtp::MailFrom& mail) {
 
 asio::awaitable<smtp::Reply> BridgeSession::OnRcpt(const smtp::RcptTo& rcpt) {
   if (!down_) co_return smtp::replies::ProxyError();
+  sluice::v1::Recipient rc;
+  rc.set_address(rcpt.address);
+  rc.set_notify(rcpt.notify);
+  rc.set_orcpt(rcpt.orcpt);
+  for (const auto& p : rcpt.params) {
+    auto* e = rc.add_parameters();
+    e->set_keyword(p.keyword);
+    e->set_value(p.value);
+  }
+  if (filters_ != nullptr) {
+    // Refused by a filter: this recipient only, and the next hop never hears of it.
+    smtp::Reply refused = co_await filters_->Rcpt(*filter_session_, envelope_, rc, FilterDeadline());
+    if (!refused.empty()) co_return refused;
+  }
   std::string line = absl::StrCat("RCPT TO:<", rcpt.address, ">", smtp::FormatParams(rcpt.params));
   auto r = co_await down_->client->Command(line);
   if (!r.ok()) co_return DownstreamFailed("rcpt", r.status());
   if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
   if (r->positive()) {
-    auto* rc = envelope_.add_recipients();
-    rc->set_address(rcpt.address);
-    rc->set_notify(rcpt.notify);
-    rc->set_orcpt(rcpt.orcpt);
-    for (const auto& p : rcpt.params) {
-      auto* e = rc->add_parameters();
-      e->set_keyword(p.keyword);
-      e->set_value(p.value);
-    }
-    handle_->Update([&](sluice::v1::SessionMetadata& m) { *m.mutable_current()->add_recipients() = *rc; });
+    *envelope_.add_recipients() = rc;
+    handle_->Update([&](sluice::v1::SessionMetadata& m) { *m.mutable_current()->add_recipients() = rc; });
   }
   co_return *r;
 }
 
 asio::awaitable<smtp::Reply> BridgeSession::OnData() {
   if (!down_) co_return smtp::replies::ProxyError();
+  if (filters_ != nullptr) {
+    smtp::Reply refused = co_await filters_->Data(*filter_session_, envelope_, FilterDeadline());
+    if (!refused.empty()) co_return refused;
+  }
   auto r = co_await down_->client->Command("DATA");
   if (!r.ok()) co_return DownstreamFailed("data", r.status());
   if (r->code != 354) {
@@ -315,6 +330,40 @@ sluice::v1::SessionMetadata BridgeSession::SessionForFilters() {
   sluice::v1::SessionMetadata m = handle_->Snapshot();
   m.set_complete(false);  // only what XFORWARD said, until the owner's record arrives
   return m;
+}
+
+asio::awaitable<sluice::v1::SessionMetadata> BridgeSession::FetchFilterSession() {
+  sluice::v1::SessionMetadata session = SessionForFilters();
+  // The owner's full record, for filters that need more than XFORWARD told (none: no fetch).
+  if (ctx_.session_lookup != nullptr && ctx_.chain->size() > 0 && smtp::XforwardKnown(xforward_.ident)) {
+    auto full = co_await ctx_.session_lookup->Fetch(facts_.peer_address, *xforward_.ident);
+    if (full) {
+      session = *std::move(full);
+      session.set_complete(true);
+    }
+  }
+  co_return session;
+}
+
+Clock::time_point BridgeSession::FilterDeadline() const {
+  return Clock::now() + std::chrono::seconds(limits_->proxy_timeout_seconds()) - kDownstreamMargin;
+}
+
+asio::awaitable<smtp::Reply> BridgeSession::FiltersAtMail() {
+  co_await CloseFilters();  // a transaction left open upstream: its conversations end
+  filters_ = ctx_.chain->BeginTransaction();
+  if (filters_ == nullptr) co_return smtp::Reply{};
+  // Fetched now, with this transaction's XFORWARD: the milters' connect and HELO facts.
+  sluice::v1::SessionMetadata session = co_await FetchFilterSession();
+  filter_session_ = std::move(session);
+  smtp::Reply refused = co_await filters_->Mail(*filter_session_, envelope_, FilterDeadline());
+  if (!refused.empty()) co_await CloseFilters();
+  co_return refused;
+}
+
+asio::awaitable<void> BridgeSession::CloseFilters() {
+  if (std::unique_ptr<ChainTransaction> filters = std::move(filters_)) co_await filters->Close();
+  filter_session_.reset();
 }
 
 asio::awaitable<absl::StatusOr<smtp::Reply>> BridgeSession::SendMessage(const Edits& edits) {
@@ -412,26 +461,25 @@ void BridgeSession::ForgetXforward() {
 
 asio::awaitable<smtp::Reply> BridgeSession::OnDataEnd(smtp::DataOutcome outcome) {
   if (outcome != smtp::DataOutcome::kComplete || !spool_ || !down_) {
+    co_await CloseFilters();
     co_await DropDownstream();  // never let the next hop see an end for this content
     EndTransaction(outcome == smtp::DataOutcome::kHandlerFailed ? "downstream_error" : "aborted");
     co_return smtp::replies::LocalError();
   }
   auto started = std::chrono::steady_clock::now();
   if (absl::Status st = spool_->Finish(); !st.ok()) {
+    co_await CloseFilters();
     co_await DropDownstream();
     EndTransaction("downstream_error");
     observe::Error("spool_failed").Kv("session", handle_->session_id()).Kv("error", std::string(st.message()));
     co_return smtp::replies::LocalError();
   }
 
-  sluice::v1::SessionMetadata session = SessionForFilters();
-  // The owner's full record, for filters that need more than XFORWARD told (none: no fetch).
-  if (ctx_.session_lookup != nullptr && ctx_.chain->size() > 0 && smtp::XforwardKnown(xforward_.ident)) {
-    auto full = co_await ctx_.session_lookup->Fetch(facts_.peer_address, *xforward_.ident);
-    if (full) {
-      session = *std::move(full);
-      session.set_complete(true);
-    }
+  sluice::v1::SessionMetadata session;
+  if (filter_session_) {
+    session = *filter_session_;  // fetched at MAIL for the envelope filters
+  } else {
+    session = co_await FetchFilterSession();
   }
   ChainInput input;
   input.session = &session;
@@ -441,7 +489,8 @@ asio::awaitable<smtp::Reply> BridgeSession::OnDataEnd(smtp::DataOutcome outcome)
   if (ctx_.xforward_hosts.Contains(facts_.peer_address)) input.upstream_hold = UpstreamHoldMark(*spool_);
   input.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(limits_->proxy_timeout_seconds()) -
                    kDownstreamMargin;
-  ChainResult result = co_await ctx_.chain->Run(std::move(input));
+  ChainResult result = co_await ctx_.chain->Run(std::move(input), filters_.get());
+  co_await CloseFilters();
 
   smtp::Reply reply;
   std::string_view verdict = ActionName(result.action);
@@ -506,6 +555,7 @@ asio::awaitable<smtp::Reply> BridgeSession::OnDataEnd(smtp::DataOutcome outcome)
 }
 
 asio::awaitable<void> BridgeSession::OnReset() {
+  co_await CloseFilters();
   if (in_data_) {
     co_await DropDownstream();
   } else if (down_ && down_->client->connected() && in_transaction_) {

@@ -17,6 +17,13 @@
 // The next-hop connection is kept across the session's transactions, within the hop
 // connection limits (lib/smtp/hop_connection.h); a kept one the next hop closed while idle
 // is replaced before anything of the transaction was answered on it, unseen upstream.
+//
+// Filters that judge the envelope as it happens (milters) hear each command before the next
+// hop does (filters/chain_transaction.h): a sender they refuse at MAIL, a recipient they
+// refuse at RCPT (that one only) or a DATA they refuse is answered with their reply and never
+// relayed. Their connect/HELO facts are the transaction's client (XFORWARD, the owner's
+// record), fetched at MAIL: one upstream session may carry many clients' transactions.
+//
 // Latency: the next hop is connected and greeted while the upstream still sends EHLO and
 // XFORWARD (an early open, begun at the first EHLO, taken over at MAIL if fresh); XFORWARD
 // and MAIL go in one write when the next hop announces PIPELINING (XFORWARD_README: "may be
@@ -30,6 +37,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +50,7 @@
 #include "lib/smtp/client_session.h"
 #include "lib/smtp/hop_connection.h"
 #include "lib/smtp/server_handler.h"
+#include "services/filter-bridge/filters/chain_transaction.h"
 #include "services/filter-bridge/filters/filter_chain.h"
 #include "services/filter-bridge/message/message_spool.h"
 #include "services/filter-bridge/relay/bridge_metrics.h"
@@ -118,6 +127,14 @@ class BridgeSession : public smtp::ServerHandler {
   smtp::Reply Unexpected(std::string_view step, const smtp::Reply& reply);
   void EndTransaction(std::string_view verdict);
   sluice::v1::SessionMetadata SessionForFilters();
+  // The transaction's client as the filters see it: the owner's full record when it can be
+  // fetched, else the XFORWARD facts.
+  asio::awaitable<sluice::v1::SessionMetadata> FetchFilterSession();
+  // The envelope filters hear MAIL (begun here); their refusal, or empty.
+  asio::awaitable<smtp::Reply> FiltersAtMail();
+  asio::awaitable<void> CloseFilters();
+  // When the upstream stops waiting for an answer, less the next hop's margin.
+  Clock::time_point FilterDeadline() const;
 
   BridgeContext& ctx_;
   smtp::SessionFacts& facts_;
@@ -136,6 +153,9 @@ class BridgeSession : public smtp::ServerHandler {
   std::string mail_line_;
   std::unique_ptr<MessageSpool> spool_;
   bool in_data_ = false;
+  // MAIL to the transaction's end: the envelope filters' conversations, and the client they see.
+  std::unique_ptr<ChainTransaction> filters_;
+  std::optional<sluice::v1::SessionMetadata> filter_session_;
 };
 
 }  // namespace sluice::filter_bridge
