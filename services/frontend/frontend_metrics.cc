@@ -41,7 +41,13 @@ FrontendMetrics::FrontendMetrics(prometheus::Registry& r)
                                         "header", {"x_sluice", "authentication_results"})),
       filter_connections_(CounterSet(r, "sluice_frontend_filter_connections_total",
                                      "Filter connections a transaction started on, by where it came from.", "outcome",
-                                     {"opened", "reused", "replaced"})) {
+                                     {"opened", "reused", "replaced"})),
+      policy_connections_(CounterSet(r, "sluice_frontend_policy_connections_total",
+                                     "Policy server connections: opened, reused for a request, and closed by a "
+                                     "policy_service_* limit or an error.",
+                                     "event",
+                                     {"opened", "reused", "closed_request_limit", "closed_max_idle", "closed_max_ttl",
+                                      "closed_error"})) {
   restriction_refusals_ = &prometheus::BuildCounter()
                                .Name("sluice_frontend_restriction_refusals_total")
                                .Help("Commands refused by a restriction check before DATA (Postfix smtpd_*_restrictions), "
@@ -112,6 +118,8 @@ void FrontendMetrics::DeclareRestriction(std::string_view check) {
 void FrontendMetrics::RestrictionRefused(std::string_view check, std::string_view action) {
   Inc(restriction_children_, std::string(check) + "/" + std::string(action));
 }
+
+void FrontendMetrics::PolicyConnection(std::string_view event) { Inc(policy_connections_, event); }
 
 void FrontendMetrics::ProxyFailure(std::string_view reason) { Inc(proxy_failures_, reason); }
 void FrontendMetrics::FilterConnection(std::string_view outcome) { Inc(filter_connections_, outcome); }

@@ -44,6 +44,9 @@ class FrontendMetrics {
   // (action reject: 5xx, defer: 4xx). Every check declares its name at start-up.
   void DeclareRestriction(std::string_view check);
   void RestrictionRefused(std::string_view check, std::string_view action);
+  // policy_connections_total{event}: opened, reused, and closed_request_limit,
+  // closed_max_idle, closed_max_ttl, closed_error (the policy_service_* limits biting).
+  void PolicyConnection(std::string_view event);
   // table_reloads_total{outcome}: ok, error (a changed restriction table that did not load).
   void TableReload(bool ok) { (ok ? table_reload_ok_ : table_reload_error_)->Increment(); }
   void TlsSession(bool ok) { (ok ? tls_ok_ : tls_failed_)->Increment(); }
@@ -67,6 +70,7 @@ class FrontendMetrics {
   prometheus::Counter* table_reload_ok_;
   prometheus::Counter* table_reload_error_;
   std::map<std::string, prometheus::Counter*, std::less<>> filter_connections_;
+  std::map<std::string, prometheus::Counter*, std::less<>> policy_connections_;
   prometheus::Counter* tls_ok_;
   prometheus::Counter* tls_failed_;
   prometheus::Gauge* sessions_active_;

@@ -12,6 +12,8 @@ real policy servers from Debian, in front of Postfix's smtp-sink as the filter s
 - policy_protocol_states: asked at MAIL (delay_reject off) policyd-spf's refusal answers MAIL
   as "Sender address rejected"; asked at END-OF-MESSAGE it answers the final dot
   ("End-of-data rejected") and the filter stage never sees the message end;
+- connections are reused, and closed by policy_service_request_limit and
+  policy_service_max_idle_seconds (sluice_frontend_policy_connections_total counts each);
 - a policy server that does not answer in time (postgrey stopped with SIGSTOP) gives
   Postfix's "451 4.3.5 Server configuration problem", after policy_service_try_limit tries.
 
@@ -23,6 +25,7 @@ import signal
 import smtplib
 import time
 import unittest
+import urllib.request
 
 from harness import SmtpSink, TempDirTest, wait_for
 from test_frontend_support import start_frontend
@@ -150,6 +153,38 @@ class FrontendPolicyTest(TempDirTest):
         self.assertIn("X-Greylist: delayed ", self.sink.dumps()[0].decode())
         self.assertIn("action=greylist, reason=new", grey.log())
         self.assertIn("action=pass, reason=triplet found", grey.log())
+
+    def connections(self, fe, event):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % fe.metrics_port, timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith('sluice_frontend_policy_connections_total{event="%s"} ' % event):
+                    return float(line.split()[-1])
+        raise AssertionError("no policy_connections metric for " + event)
+
+    def test_connections_are_reused_within_the_request_limit_and_max_idle(self):
+        grey = self.track(Postgrey(self.tmp, delay=2))
+
+        def two_requests(fe, pause=0):
+            s = self.session(fe)
+            s.mail("alice@example.org")
+            self.assertEqual(s.rcpt("bob@example.com")[0], 450)
+            time.sleep(pause)
+            self.assertEqual(s.rcpt("carol@example.com")[0], 450)
+
+        reused = self.frontend([grey.address], name="frontend-reuse")
+        two_requests(reused)
+        self.assertEqual(self.connections(reused, "opened"), 1)
+        self.assertEqual(self.connections(reused, "reused"), 1)
+
+        one_each = self.frontend([grey.address], limits="  policy_service_request_limit: 1", name="frontend-limit")
+        two_requests(one_each)
+        self.assertEqual(self.connections(one_each, "opened"), 2)
+        self.assertEqual(self.connections(one_each, "closed_request_limit"), 2)
+
+        idle = self.frontend([grey.address], limits="  policy_service_max_idle_seconds: 1", name="frontend-idle")
+        two_requests(idle, pause=1.5)  # longer than max_idle: the first connection is not reused
+        self.assertEqual(self.connections(idle, "opened"), 2)
+        self.assertEqual(self.connections(idle, "closed_max_idle"), 1)
 
     def test_a_policy_server_that_does_not_answer_gives_451_4_3_5(self):
         grey = self.track(Postgrey(self.tmp, delay=2))

@@ -53,7 +53,7 @@ absl::StatusOr<std::unique_ptr<Restrictions>> RestrictionsFromConfig(const sluic
   for (const std::string& spec : config.policy_services()) {
     auto target = ParsePolicyService(spec);
     if (!target.ok()) return absl::InvalidArgumentError(absl::StrCat("policy_services: ", target.status().message()));
-    policies.push_back(std::make_shared<PolicyService>(spec, *target, limits, config.policy_context()));
+    policies.push_back(std::make_shared<PolicyService>(spec, *target, limits, config.policy_context(), metrics));
   }
   bool policy_at[kStageCount] = {};
   for (const std::string& state : config.policy_protocol_states()) {

@@ -113,8 +113,12 @@ std::unique_ptr<PolicyService::Connection> PolicyService::TakeIdle(const void* t
   while (!conns.empty()) {
     std::unique_ptr<Connection> c = std::move(conns.back());
     conns.pop_back();
-    if (now - c->last_used < std::chrono::seconds(l.policy_service_max_idle_seconds()) &&
-        now - c->opened < std::chrono::seconds(l.policy_service_max_ttl_seconds())) {
+    if (now - c->opened >= std::chrono::seconds(l.policy_service_max_ttl_seconds())) {
+      Count("closed_max_ttl");
+    } else if (now - c->last_used >= std::chrono::seconds(l.policy_service_max_idle_seconds())) {
+      Count("closed_max_idle");
+    } else {
+      Count("reused");
       return c;
     }
     // Expired: dropped here, on its own thread (the key says so).
@@ -123,8 +127,14 @@ std::unique_ptr<PolicyService::Connection> PolicyService::TakeIdle(const void* t
 }
 
 void PolicyService::GiveBack(const void* thread, std::unique_ptr<Connection> c, const sluice::v1::Limits& l) {
-  if (l.policy_service_request_limit() > 0 && c->requests >= l.policy_service_request_limit()) return;
-  if (Clock::now() - c->opened >= std::chrono::seconds(l.policy_service_max_ttl_seconds())) return;
+  if (l.policy_service_request_limit() > 0 && c->requests >= l.policy_service_request_limit()) {
+    Count("closed_request_limit");
+    return;
+  }
+  if (Clock::now() - c->opened >= std::chrono::seconds(l.policy_service_max_ttl_seconds())) {
+    Count("closed_max_ttl");
+    return;
+  }
   c->last_used = Clock::now();
   std::lock_guard<std::mutex> lock(mu_);
   idle_[thread].push_back(std::move(c));
@@ -142,7 +152,9 @@ asio::awaitable<absl::StatusOr<PolicyAnswer>> PolicyService::Ask(asio::any_io_ex
     c = std::make_unique<Connection>();
     c->stream = std::make_unique<smtp::SmtpStream>(*std::move(socket));
     c->opened = Clock::now();
+    Count("opened");
   }
+  // Any return below without GiveBack closes the connection: an error (counted by the caller).
   std::error_code ec = co_await c->stream->WriteAll(request, deadline - Clock::now());
   if (ec) co_return absl::UnavailableError(absl::StrCat("writing to ", spec_, ": ", ec.message()));
   for (;;) {
@@ -175,6 +187,7 @@ asio::awaitable<Verdict> PolicyService::Evaluate(const Request& request) {
     absl::StatusOr<PolicyAnswer> answer = co_await Ask(request.executor, wire, *limits);
     if (!answer.ok()) {
       last = answer.status();
+      Count("closed_error");
       observe::Warn("policy_request_failed")
           .Kv("session", request.facts->session_id)
           .Kv("server", spec_)

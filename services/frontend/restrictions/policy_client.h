@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "lib/net/host_port.h"
 #include "lib/smtp/stream.h"
+#include "services/frontend/frontend_metrics.h"
 #include "services/frontend/restrictions/check.h"
 #include "services/frontend/restrictions/policy_codec.h"
 #include "sluice/v1/limits.pb.h"
@@ -48,8 +49,10 @@ PolicyAttributes PolicyRequestAttributes(const Request& request, std::string_vie
 
 class PolicyService : public Check {
  public:
-  PolicyService(std::string spec, net::HostPort target, const control::LimitsStore* limits, std::string policy_context)
-      : spec_(std::move(spec)), target_(std::move(target)), limits_(limits), policy_context_(std::move(policy_context)) {}
+  PolicyService(std::string spec, net::HostPort target, const control::LimitsStore* limits, std::string policy_context,
+                FrontendMetrics* metrics)
+      : spec_(std::move(spec)), target_(std::move(target)), limits_(limits), policy_context_(std::move(policy_context)),
+        metrics_(metrics) {}
   std::string_view name() const override { return "policy"; }
   asio::awaitable<Verdict> Evaluate(const Request& request) override;
 
@@ -66,11 +69,15 @@ class PolicyService : public Check {
                                                    const sluice::v1::Limits& limits);
   std::unique_ptr<Connection> TakeIdle(const void* thread, const sluice::v1::Limits& limits);
   void GiveBack(const void* thread, std::unique_ptr<Connection> c, const sluice::v1::Limits& limits);
+  void Count(std::string_view event) {
+    if (metrics_ != nullptr) metrics_->PolicyConnection(event);
+  }
 
   const std::string spec_;
   const net::HostPort target_;
   const control::LimitsStore* limits_;
   const std::string policy_context_;
+  FrontendMetrics* metrics_;  // may be null (tests)
   std::mutex mu_;
   absl::flat_hash_map<const void*, std::vector<std::unique_ptr<Connection>>> idle_;  // by io_context
 };
