@@ -47,7 +47,11 @@ FrontendMetrics::FrontendMetrics(prometheus::Registry& r)
                                      "policy_service_* limit or an error.",
                                      "event",
                                      {"opened", "reused", "closed_request_limit", "closed_max_idle", "closed_max_ttl",
-                                      "closed_error"})) {
+                                      "closed_error"})),
+      dnsbl_answers_(CounterSet(r, "sluice_frontend_dnsbl_answers_total",
+                                "DNS blocklist answers per site when a client is judged (late: after "
+                                "dnsbl_timeout_seconds, counted as not listed).",
+                                "result", {"listed", "not_listed", "error", "late"})) {
   restriction_refusals_ = &prometheus::BuildCounter()
                                .Name("sluice_frontend_restriction_refusals_total")
                                .Help("Commands refused by a restriction check before DATA (Postfix smtpd_*_restrictions), "
@@ -119,6 +123,7 @@ void FrontendMetrics::RestrictionRefused(std::string_view check, std::string_vie
   Inc(restriction_children_, std::string(check) + "/" + std::string(action));
 }
 
+void FrontendMetrics::DnsblAnswer(std::string_view result) { Inc(dnsbl_answers_, result); }
 void FrontendMetrics::PolicyConnection(std::string_view event) { Inc(policy_connections_, event); }
 
 void FrontendMetrics::ProxyFailure(std::string_view reason) { Inc(proxy_failures_, reason); }

@@ -47,6 +47,9 @@ class FrontendMetrics {
   // policy_connections_total{event}: opened, reused, and closed_request_limit,
   // closed_max_idle, closed_max_ttl, closed_error (the policy_service_* limits biting).
   void PolicyConnection(std::string_view event);
+  // dnsbl_answers_total{result}: listed, not_listed, error, late (past dnsbl_timeout_seconds:
+  // counted as not listed), per site looked at when a client is judged.
+  void DnsblAnswer(std::string_view result);
   // table_reloads_total{outcome}: ok, error (a changed restriction table that did not load).
   void TableReload(bool ok) { (ok ? table_reload_ok_ : table_reload_error_)->Increment(); }
   void TlsSession(bool ok) { (ok ? tls_ok_ : tls_failed_)->Increment(); }
@@ -71,6 +74,7 @@ class FrontendMetrics {
   prometheus::Counter* table_reload_error_;
   std::map<std::string, prometheus::Counter*, std::less<>> filter_connections_;
   std::map<std::string, prometheus::Counter*, std::less<>> policy_connections_;
+  std::map<std::string, prometheus::Counter*, std::less<>> dnsbl_answers_;
   prometheus::Counter* tls_ok_;
   prometheus::Counter* tls_failed_;
   prometheus::Gauge* sessions_active_;

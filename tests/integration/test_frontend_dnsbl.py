@@ -9,13 +9,17 @@ with sluice-frontend in front of Postfix's smtp-sink.
   it; a negative weight allow-lists;
 - answers are cached by TTL: a second session from the same client asks dnsmasq nothing;
 - a client_access OK before the blocklists wins; mynetworks is never looked up;
-- with delay_reject off, the refusal replaces the greeting.
+- with delay_reject off, the refusal replaces the greeting;
+- a DNS server that does not answer (dnsmasq stopped with SIGSTOP) makes every answer late
+  after dnsbl_timeout_seconds: the client is not refused, and the answers count as late.
 
 Never: uses any address but loopback; asks any DNS server but the test's dnsmasq.
 """
 import os
+import signal
 import smtplib
 import unittest
+import urllib.request
 
 from harness import SmtpSink, TempDirTest, wait_for
 from test_frontend_support import RawClient, start_frontend
@@ -43,6 +47,13 @@ class FrontendDnsblTest(TempDirTest):
         with open(self.access, "w") as f:
             f.write("127.0.0.6 OK\n")
 
+    def answers(self, fe, result):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % fe.metrics_port, timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith('sluice_frontend_dnsbl_answers_total{result="%s"} ' % result):
+                    return float(line.split()[-1])
+        raise AssertionError("no dnsbl_answers metric for " + result)
+
     def frontend(self, delay_reject=True):
         config = "\n".join([
             "mynetworks: [127.0.0.1/32]",
@@ -55,7 +66,7 @@ class FrontendDnsblTest(TempDirTest):
             "dnsbl_threshold: 2",
             "dnsbl_resolver: %s" % self.dns.server,
             "limits:",
-            "  dnsbl_timeout_seconds: 5",
+            "  dnsbl_timeout_seconds: 2",
             ""])
         return start_frontend(self, "127.0.0.1:%d" % self.sink.port, config=config)
 
@@ -104,6 +115,17 @@ class FrontendDnsblTest(TempDirTest):
         ok = RawClient(fe.smtp_port, source_address="127.0.0.3")
         self.addCleanup(ok.close)
         self.assertEqual(ok.reply()[0], 220)
+
+    def test_a_silent_dns_server_means_not_listed_after_the_timeout(self):
+        fe = self.frontend()
+        self.assertEqual(self.rcpt(fe, "127.0.0.2")[0], 554)
+        self.assertEqual(self.answers(fe, "listed"), 1)
+        os.kill(self.dns.pid, signal.SIGSTOP)
+        self.addCleanup(lambda: os.kill(self.dns.pid, signal.SIGCONT) if self.dns.alive() else None)
+        # 127.0.0.8 is asked of nobody: its four sites answer late (dnsbl_timeout_seconds 2).
+        self.assertEqual(self.rcpt(fe, "127.0.0.8")[0], 250)
+        self.assertEqual(self.answers(fe, "late"), 4)
+        os.kill(self.dns.pid, signal.SIGCONT)
 
 
 if __name__ == "__main__":

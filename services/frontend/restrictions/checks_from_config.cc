@@ -92,7 +92,7 @@ absl::StatusOr<std::unique_ptr<Restrictions>> RestrictionsFromConfig(const sluic
     auto lookup = DnsLookup::Create(config.dnsbl_resolver());
     if (!lookup.ok()) return absl::InvalidArgumentError(absl::StrCat("dnsbl_resolver: ", lookup.status().message()));
     r->Add(Stage::kConnect, std::make_shared<Dnsbl>(std::move(sites), config.dnsbl_threshold(), *std::move(lookup), limits,
-                                                     relay));
+                                                     relay, metrics));
   }
   // ---- HELO ----
   if (absl::Status st = add_access(Stage::kHelo, AccessCheck::Kind::kHelo, "helo_access", config.helo_access());

@@ -192,14 +192,20 @@ asio::awaitable<Verdict> Dnsbl::Evaluate(const Request& request) {
     // The time limit runs from the lookup's start (at connect, usually).
     Clock::time_point deadline = e->started + std::chrono::seconds(l->dnsbl_timeout_seconds());
     bool done = co_await Await(e, deadline, request.executor);
-    if (!done) continue;  // late: not listed
+    if (!done) {
+      Count("late");  // not listed, as postscreen
+      continue;
+    }
     bool listed = false;
+    bool failed = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      failed = !e->answer.ok();
       if (e->answer.ok() && e->answer->found) {
         for (const std::string& a : e->answer->addresses) listed = listed || site.Matches(a);
       }
     }
+    Count(failed ? "error" : listed ? "listed" : "not_listed");
     if (!listed) continue;
     score += site.weight;
     if (site.weight > 0 && (worst == nullptr || site.weight > worst->weight)) worst = &site;

@@ -32,6 +32,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "services/frontend/frontend_metrics.h"
 #include "services/frontend/relay_policy.h"
 #include "services/frontend/restrictions/check.h"
 #include "services/frontend/restrictions/dns_lookup.h"
@@ -59,8 +60,9 @@ class Dnsbl : public Check {
  public:
   // `relay` (the context's) says who is in mynetworks: never looked up.
   Dnsbl(std::vector<DnsblSite> sites, int threshold, std::unique_ptr<DnsLookup> lookup,
-        const control::LimitsStore* limits, const RelayPolicy& relay)
-      : sites_(std::move(sites)), threshold_(threshold), lookup_(std::move(lookup)), limits_(limits), relay_(relay) {}
+        const control::LimitsStore* limits, const RelayPolicy& relay, FrontendMetrics* metrics)
+      : sites_(std::move(sites)), threshold_(threshold), lookup_(std::move(lookup)), limits_(limits), relay_(relay),
+        metrics_(metrics) {}
   std::string_view name() const override { return "dnsbl"; }
   void Prefetch(const smtp::SessionFacts& facts, asio::any_io_executor executor) override;
   asio::awaitable<Verdict> Evaluate(const Request& request) override;
@@ -77,6 +79,9 @@ class Dnsbl : public Check {
   // The cached or in-flight lookup of `name`, started when there is none.
   std::shared_ptr<Entry> Start(const std::string& name);
   void Finish(const std::shared_ptr<Entry>& e, absl::StatusOr<DnsAnswer> answer);
+  void Count(std::string_view result) {
+    if (metrics_ != nullptr) metrics_->DnsblAnswer(result);
+  }
   // Waits until `e` is done or `deadline`; true when it is done.
   asio::awaitable<bool> Await(std::shared_ptr<Entry> e, Clock::time_point deadline, asio::any_io_executor ex);
 
@@ -85,6 +90,7 @@ class Dnsbl : public Check {
   std::unique_ptr<DnsLookup> lookup_;
   const control::LimitsStore* limits_;
   const RelayPolicy& relay_;
+  FrontendMetrics* metrics_;  // may be null (tests)
   std::mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Entry>> cache_;
   uint64_t inserts_ = 0;
