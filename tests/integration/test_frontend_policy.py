@@ -165,11 +165,13 @@ class FrontendPolicyTest(TempDirTest):
         grey = self.track(Postgrey(self.tmp, delay=2))
 
         def two_requests(fe, pause=0):
+            # postgrey answers both (greylisted, or passed once a triplet's delay is over):
+            # what counts here is how many connections carried the two requests.
             s = self.session(fe)
             s.mail("alice@example.org")
-            self.assertEqual(s.rcpt("bob@example.com")[0], 450)
+            self.assertIn(s.rcpt("bob@example.com")[0], (250, 450))
             time.sleep(pause)
-            self.assertEqual(s.rcpt("carol@example.com")[0], 450)
+            self.assertIn(s.rcpt("carol@example.com")[0], (250, 450))
 
         reused = self.frontend([grey.address], name="frontend-reuse")
         two_requests(reused)
