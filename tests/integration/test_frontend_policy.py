@@ -12,8 +12,9 @@ real policy servers from Debian, in front of Postfix's smtp-sink as the filter s
 - policy_protocol_states: asked at MAIL (delay_reject off) policyd-spf's refusal answers MAIL
   as "Sender address rejected"; asked at END-OF-MESSAGE it answers the final dot
   ("End-of-data rejected") and the filter stage never sees the message end;
-- connections are reused, and closed by policy_service_request_limit and
-  policy_service_max_idle_seconds (sluice_frontend_policy_connections_total counts each);
+- connections are reused, and closed by policy_service_request_limit,
+  policy_service_max_idle_seconds and policy_service_max_ttl_seconds
+  (sluice_frontend_policy_connections_total counts each);
 - a policy server that does not answer in time (postgrey stopped with SIGSTOP) gives
   Postfix's "451 4.3.5 Server configuration problem", after policy_service_try_limit tries.
 
@@ -161,7 +162,7 @@ class FrontendPolicyTest(TempDirTest):
                     return float(line.split()[-1])
         raise AssertionError("no policy_connections metric for " + event)
 
-    def test_connections_are_reused_within_the_request_limit_and_max_idle(self):
+    def test_connections_are_reused_within_the_request_limit_max_idle_and_max_ttl(self):
         grey = self.track(Postgrey(self.tmp, delay=2))
 
         def two_requests(fe, pause=0):
@@ -187,6 +188,11 @@ class FrontendPolicyTest(TempDirTest):
         two_requests(idle, pause=1.5)  # longer than max_idle: the first connection is not reused
         self.assertEqual(self.connections(idle, "opened"), 2)
         self.assertEqual(self.connections(idle, "closed_max_idle"), 1)
+
+        old = self.frontend([grey.address], limits="  policy_service_max_ttl_seconds: 1", name="frontend-ttl")
+        two_requests(old, pause=1.5)  # older than max_ttl: not reused, though not idle that long
+        self.assertEqual(self.connections(old, "opened"), 2)
+        self.assertEqual(self.connections(old, "closed_max_ttl"), 1)
 
     def test_a_policy_server_that_does_not_answer_gives_451_4_3_5(self):
         grey = self.track(Postgrey(self.tmp, delay=2))
