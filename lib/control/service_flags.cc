@@ -168,6 +168,9 @@ FlagTable FrontendFlags() {
                               "reinject's Verify service (reject_unverified_recipient)."));
   t.flags.push_back(HostPortFlag("verify_service", "verify_service",
                                  "Admin address of the reinject stage serving sluice.v1.Verify."));
+  t.flags.push_back(FieldFlag("shared_limits", "redis://HOST:PORT[/DB]", "shared_limits",
+                              "Count per-client connections and rates in this Redis, shared by every "
+                              "frontend replica naming it."));
   t.finish = ServerDefaults("frontend", [] { return DefaultSmtpListen(25, 2525); }, "127.0.0.1:9101",
                             "127.0.0.1:9201");
   return t;

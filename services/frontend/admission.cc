@@ -1,9 +1,11 @@
 // services/frontend/admission.cc -- see admission.h.
 #include "services/frontend/admission.h"
 
+#include "services/frontend/shared_limits.h"
+
 namespace sluice::frontend {
 
-Admission::Ticket::~Ticket() { a_->Release(client_, counted_); }
+Admission::Ticket::~Ticket() { a_->Release(client_, shared_); }
 
 bool Admission::Count(Window& w, uint32_t limit, Clock::duration unit, Clock::time_point now) {
   if (limit == 0) return true;
@@ -16,14 +18,18 @@ bool Admission::Count(Window& w, uint32_t limit, Clock::duration unit, Clock::ti
   return w.count <= limit;
 }
 
-AdmitDecision Admission::Admit(const std::string& client, bool exempt, const sluice::v1::Limits& limits,
-                               std::unique_ptr<Ticket>& ticket) {
+bool Admission::TakeSlot(const sluice::v1::Limits& limits) {
   // The session slot first: a full server refuses everyone alike, exempt or not.
   uint32_t now_sessions = sessions_.fetch_add(1, std::memory_order_acq_rel) + 1;
   if (now_sessions > limits.max_sessions()) {
-    sessions_.fetch_sub(1, std::memory_order_acq_rel);
-    return AdmitDecision::kMaxSessions;
+    GiveSlot();
+    return false;
   }
+  return true;
+}
+
+AdmitDecision Admission::CountConnection(const std::string& client, bool exempt, bool enforce,
+                                         const sluice::v1::Limits& limits) {
   Clock::time_point now = Now();
   Clock::duration unit = std::chrono::seconds(std::max<uint32_t>(1, limits.rate_time_unit_seconds()));
   std::lock_guard<std::mutex> lock(mu_);
@@ -33,20 +39,59 @@ AdmitDecision Admission::Admit(const std::string& client, bool exempt, const slu
     // Counted but not limited (anvil counts every client): when limit_exemptions changes
     // live, the connections this client already holds count against the new limit.
     ++c.connections;
-    ticket = std::make_unique<Ticket>(this, client, true);
     return AdmitDecision::kAdmit;
   }
-  if (limits.per_client_connection_limit() > 0 && c.connections >= limits.per_client_connection_limit()) {
-    sessions_.fetch_sub(1, std::memory_order_acq_rel);
+  if (enforce && limits.per_client_connection_limit() > 0 && c.connections >= limits.per_client_connection_limit()) {
     return AdmitDecision::kPerClientConnections;
   }
-  if (!Count(c.connect_rate, limits.per_client_connection_rate_limit(), unit, now)) {
-    sessions_.fetch_sub(1, std::memory_order_acq_rel);
+  if (!Count(c.connect_rate, limits.per_client_connection_rate_limit(), unit, now) && enforce) {
     return AdmitDecision::kConnectionRate;
   }
   ++c.connections;
-  ticket = std::make_unique<Ticket>(this, client, true);
   return AdmitDecision::kAdmit;
+}
+
+AdmitDecision Admission::AdmitLocally(const std::string& client, bool exempt, const sluice::v1::Limits& limits,
+                                      std::unique_ptr<Ticket>& ticket) {
+  if (!TakeSlot(limits)) return AdmitDecision::kMaxSessions;
+  AdmitDecision d = CountConnection(client, exempt, true, limits);
+  if (d != AdmitDecision::kAdmit) {
+    GiveSlot();
+    return d;
+  }
+  ticket = std::make_unique<Ticket>(this, client, false);
+  return d;
+}
+
+asio::awaitable<AdmitDecision> Admission::Admit(const std::string& client, bool exempt,
+                                                const sluice::v1::Limits& limits, std::unique_ptr<Ticket>& ticket) {
+  if (shared_ == nullptr) co_return AdmitLocally(client, exempt, limits, ticket);
+  if (!TakeSlot(limits)) co_return AdmitDecision::kMaxSessions;
+  SharedLimits::Verdict v = SharedLimits::Verdict::kUnavailable;
+  if (!exempt) {
+    v = co_await shared_->AcquireConnection(client, limits.per_client_connection_limit(),
+                                            limits.per_client_connection_rate_limit(), limits.rate_time_unit_seconds());
+  }
+  AdmitDecision d = AdmitDecision::kAdmit;
+  switch (v) {
+    case SharedLimits::Verdict::kAllowed:
+      CountConnection(client, exempt, false, limits);  // ours too: the counts Redis's absence falls back on
+      break;
+    case SharedLimits::Verdict::kTooManyConnections: d = AdmitDecision::kPerClientConnections; break;
+    case SharedLimits::Verdict::kRateExceeded: d = AdmitDecision::kConnectionRate; break;
+    case SharedLimits::Verdict::kUnavailable:
+      // Exempt, or Redis did not answer: this replica decides, and the shared count learns
+      // of the connection (now, or at the next resync).
+      d = CountConnection(client, exempt, true, limits);
+      if (d == AdmitDecision::kAdmit) shared_->AddConnection(client);
+      break;
+  }
+  if (d != AdmitDecision::kAdmit) {
+    GiveSlot();
+    co_return d;
+  }
+  ticket = std::make_unique<Ticket>(this, client, true);
+  co_return d;
 }
 
 bool Admission::AllowEvent(const std::string& client, bool exempt, uint32_t limit, uint32_t unit_seconds,
@@ -58,23 +103,51 @@ bool Admission::AllowEvent(const std::string& client, bool exempt, uint32_t limi
   return Count(c.*window, limit, std::chrono::seconds(std::max<uint32_t>(1, unit_seconds)), now);
 }
 
-bool Admission::AllowMessage(const std::string& client, bool exempt, const sluice::v1::Limits& limits) {
+asio::awaitable<bool> Admission::AllowSharedEvent(const std::string& client, bool exempt, uint32_t limit,
+                                                  uint32_t unit_seconds, Window Client::*window, int rate) {
+  // Counted here always, so that a fallback decides from a window with history in it.
+  bool local = AllowEvent(client, exempt, limit, unit_seconds, window);
+  if (shared_ == nullptr || exempt || limit == 0) co_return local;
+  SharedLimits::Verdict v =
+      co_await shared_->CountEvent(static_cast<SharedLimits::Rate>(rate), client, limit, unit_seconds);
+  if (v == SharedLimits::Verdict::kUnavailable) co_return local;
+  co_return v == SharedLimits::Verdict::kAllowed;
+}
+
+bool Admission::AllowMessageLocally(const std::string& client, bool exempt, const sluice::v1::Limits& limits) {
   return AllowEvent(client, exempt, limits.per_client_message_rate_limit(), limits.rate_time_unit_seconds(),
                     &Client::message_rate);
 }
 
-bool Admission::AllowRecipient(const std::string& client, bool exempt, const sluice::v1::Limits& limits) {
+bool Admission::AllowRecipientLocally(const std::string& client, bool exempt, const sluice::v1::Limits& limits) {
   return AllowEvent(client, exempt, limits.per_client_recipient_rate_limit(), limits.rate_time_unit_seconds(),
                     &Client::recipient_rate);
 }
 
-void Admission::Release(const std::string& client, bool counted) {
-  if (counted) {
+asio::awaitable<bool> Admission::AllowMessage(const std::string& client, bool exempt,
+                                              const sluice::v1::Limits& limits) {
+  bool allowed = co_await AllowSharedEvent(client, exempt, limits.per_client_message_rate_limit(),
+                                           limits.rate_time_unit_seconds(), &Client::message_rate,
+                                           static_cast<int>(SharedLimits::Rate::kMessage));
+  co_return allowed;
+}
+
+asio::awaitable<bool> Admission::AllowRecipient(const std::string& client, bool exempt,
+                                                const sluice::v1::Limits& limits) {
+  bool allowed = co_await AllowSharedEvent(client, exempt, limits.per_client_recipient_rate_limit(),
+                                           limits.rate_time_unit_seconds(), &Client::recipient_rate,
+                                           static_cast<int>(SharedLimits::Rate::kRecipient));
+  co_return allowed;
+}
+
+void Admission::Release(const std::string& client, bool shared) {
+  {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = clients_.find(client);
     if (it != clients_.end() && it->second.connections > 0) --it->second.connections;
   }
-  sessions_.fetch_sub(1, std::memory_order_acq_rel);
+  if (shared && shared_ != nullptr) shared_->ReleaseConnection(client);
+  GiveSlot();
 }
 
 void Admission::MaybeSweep(Clock::time_point now, Clock::duration unit) {

@@ -19,11 +19,14 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "asio/awaitable.hpp"
 #include "sluice/v1/limits.pb.h"
 
 namespace sluice::frontend {
 
 enum class AdmitDecision { kAdmit, kMaxSessions, kPerClientConnections, kConnectionRate };
+
+class SharedLimits;
 
 class Admission {
  public:
@@ -32,24 +35,35 @@ class Admission {
   // Held by an admitted session; gives the slot back on destruction.
   class Ticket {
    public:
-    Ticket(Admission* a, std::string client, bool counted) : a_(a), client_(std::move(client)), counted_(counted) {}
+    Ticket(Admission* a, std::string client, bool shared) : a_(a), client_(std::move(client)), shared_(shared) {}
     ~Ticket();
     Ticket(const Ticket&) = delete;
     Ticket& operator=(const Ticket&) = delete;
    private:
     Admission* a_;
     std::string client_;
-    bool counted_;  // holds a per-client connection count
+    bool shared_;  // also counted in the shared counts
   };
 
   Admission() = default;
 
-  // Decides for a new connection; on kAdmit `ticket` holds the slot.
-  AdmitDecision Admit(const std::string& client, bool exempt, const sluice::v1::Limits& limits,
-                      std::unique_ptr<Ticket>& ticket);
+  // The counts every replica shares (FrontendConfig.shared_limits); null: this replica's own.
+  void set_shared(SharedLimits* shared) { shared_ = shared; }
+
+  // Decides for a new connection; on kAdmit `ticket` holds the slot. The session slot
+  // (max_sessions) is this replica's; the per-client counts are shared when set_shared.
+  asio::awaitable<AdmitDecision> Admit(const std::string& client, bool exempt, const sluice::v1::Limits& limits,
+                                       std::unique_ptr<Ticket>& ticket);
   // One MAIL / one RCPT of a client: false when its rate is exceeded.
-  bool AllowMessage(const std::string& client, bool exempt, const sluice::v1::Limits& limits);
-  bool AllowRecipient(const std::string& client, bool exempt, const sluice::v1::Limits& limits);
+  asio::awaitable<bool> AllowMessage(const std::string& client, bool exempt, const sluice::v1::Limits& limits);
+  asio::awaitable<bool> AllowRecipient(const std::string& client, bool exempt, const sluice::v1::Limits& limits);
+
+  // The same decisions from this replica's own counts (without shared limits, or when Redis
+  // does not answer).
+  AdmitDecision AdmitLocally(const std::string& client, bool exempt, const sluice::v1::Limits& limits,
+                             std::unique_ptr<Ticket>& ticket);
+  bool AllowMessageLocally(const std::string& client, bool exempt, const sluice::v1::Limits& limits);
+  bool AllowRecipientLocally(const std::string& client, bool exempt, const sluice::v1::Limits& limits);
 
   uint32_t sessions() const { return sessions_.load(std::memory_order_relaxed); }
   size_t tracked_clients() const;
@@ -70,7 +84,14 @@ class Admission {
   static bool Count(Window& w, uint32_t limit, Clock::duration unit, Clock::time_point now);
   bool AllowEvent(const std::string& client, bool exempt, uint32_t limit, uint32_t unit_seconds,
                   Window Client::*window);
-  void Release(const std::string& client, bool counted);
+  asio::awaitable<bool> AllowSharedEvent(const std::string& client, bool exempt, uint32_t limit,
+                                         uint32_t unit_seconds, Window Client::*window, int rate);
+  bool TakeSlot(const sluice::v1::Limits& limits);
+  void GiveSlot() { sessions_.fetch_sub(1, std::memory_order_acq_rel); }
+  // The local per-client decision for a connection holding a slot; `enforce` false: only
+  // counts it (the shared counts decided).
+  AdmitDecision CountConnection(const std::string& client, bool exempt, bool enforce, const sluice::v1::Limits& limits);
+  void Release(const std::string& client, bool shared);
   void MaybeSweep(Clock::time_point now, Clock::duration unit);
   Clock::time_point Now() const { return now_ ? now_() : Clock::now(); }
 
@@ -79,6 +100,7 @@ class Admission {
   absl::flat_hash_map<std::string, Client> clients_;
   Clock::time_point last_sweep_{};
   std::function<Clock::time_point()> now_;
+  SharedLimits* shared_ = nullptr;
 };
 
 }  // namespace sluice::frontend

@@ -95,6 +95,26 @@ FrontendMetrics::FrontendMetrics(prometheus::Registry& r)
                            .Register(r)
                            .Add({});
   filter_accepting_->Set(1);
+  shared_limits_configured_ = &prometheus::BuildGauge()
+                                   .Name("sluice_frontend_shared_limits_configured")
+                                   .Help("1 when shared_limits names a Redis for the per-client counts of every replica.")
+                                   .Register(r)
+                                   .Add({});
+  shared_limits_up_ = &prometheus::BuildGauge()
+                           .Name("sluice_frontend_shared_limits_up")
+                           .Help("1 while the per-client counts are kept in the shared Redis; 0 while this replica "
+                                 "counts alone (Redis down or slow, or shared_limits not set).")
+                           .Register(r)
+                           .Add({});
+  shared_limits_fallbacks_ = CounterSet(r, "sluice_frontend_shared_limits_fallbacks_total",
+                                        "Per-client decisions taken from this replica's own counts although "
+                                        "shared_limits is set: down, timeout, error.",
+                                        "reason", {"down", "timeout", "error"});
+  shared_limits_request_ = &prometheus::BuildHistogram()
+                                .Name("sluice_frontend_shared_limits_request_duration_seconds")
+                                .Help("A session's wait for the shared per-client counts in Redis.")
+                                .Register(r)
+                                .Add({}, kLatencyBuckets);
 }
 
 void FrontendMetrics::HeaderFieldsRemoved(std::string_view header, uint64_t n) {

@@ -60,6 +60,18 @@ class FrontendMetrics {
   prometheus::Histogram& proxy_reply_seconds() { return *proxy_reply_; }
   prometheus::Gauge& filter_accepting() { return *filter_accepting_; }
 
+  // Per-client counts shared across replicas in Redis (shared_limits.h).
+  // shared_limits_configured: 1 when shared_limits names a Redis; shared_limits_up: 1 while
+  // the counts are kept there, 0 while this replica counts alone.
+  prometheus::Gauge& shared_limits_configured() { return *shared_limits_configured_; }
+  prometheus::Gauge& shared_limits_up() { return *shared_limits_up_; }
+  // shared_limits_fallbacks_total{reason}: decisions taken from this replica's own counts
+  // although shared_limits is set: down (Redis known unavailable, no wait), timeout (no
+  // answer within shared_limits_timeout_milliseconds), error (an error reply).
+  void SharedLimitsFallback(std::string_view reason) { Inc(shared_limits_fallbacks_, reason); }
+  // shared_limits_request_duration_seconds: a session's wait for Redis's answer.
+  prometheus::Histogram& shared_limits_request_seconds() { return *shared_limits_request_; }
+
  private:
   static void Inc(std::map<std::string, prometheus::Counter*, std::less<>>& m, std::string_view key);
 
@@ -82,6 +94,10 @@ class FrontendMetrics {
   prometheus::Histogram* proxy_connect_;
   prometheus::Histogram* proxy_reply_;
   prometheus::Gauge* filter_accepting_;
+  prometheus::Gauge* shared_limits_configured_;
+  prometheus::Gauge* shared_limits_up_;
+  std::map<std::string, prometheus::Counter*, std::less<>> shared_limits_fallbacks_;
+  prometheus::Histogram* shared_limits_request_;
 };
 
 }  // namespace sluice::frontend

@@ -92,7 +92,8 @@ asio::awaitable<smtp::AcceptedSession> FrontendServer::Accept(smtp::SmtpStream& 
   std::shared_ptr<const sluice::v1::Limits> limits = ctx_.limits->Get();
   bool exempt = ctx_.LimitExemptions()->Contains(facts.client_address);
   std::unique_ptr<Admission::Ticket> ticket;
-  switch (ctx_.admission.Admit(facts.client_address, exempt, *limits, ticket)) {
+  AdmitDecision admitted = co_await ctx_.admission.Admit(facts.client_address, exempt, *limits, ticket);
+  switch (admitted) {
     case AdmitDecision::kAdmit: break;
     case AdmitDecision::kMaxSessions:
       co_await refuse("max_sessions", "max_sessions", smtp::replies::ServiceNotAvailable(ctx_.hostname));

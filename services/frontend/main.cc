@@ -24,6 +24,7 @@
 #include "services/frontend/filter_pool.h"
 #include "services/frontend/frontend_server.h"
 #include "services/frontend/restrictions/checks_from_config.h"
+#include "services/frontend/shared_limits.h"
 
 namespace {
 
@@ -87,6 +88,18 @@ int main(int argc, char** argv) {
   if (!checks.ok()) return Fail(checks.status());
   ctx.restrictions = *std::move(checks);
   table_watcher.Start();
+  // Per-client counts shared by every replica naming the same Redis (shared_limits).
+  std::unique_ptr<frontend::SharedLimits> shared_limits;
+  if (!config.shared_limits().empty()) {
+    auto shared = frontend::SharedLimits::Create(config.shared_limits(),
+                                                 frontend::SharedLimits::NewReplicaId(p.hostname()), p.pool().next(),
+                                                 p.limits(), metrics);
+    if (!shared.ok()) return Fail(absl::InvalidArgumentError(absl::StrCat("shared_limits: ", shared.status().message())));
+    shared_limits = *std::move(shared);
+    ctx.admission.set_shared(shared_limits.get());
+    p.SetBeforeStop([&shared_limits] { shared_limits->Stop(); });  // after the drain: our counts leave Redis
+    shared_limits->Start();
+  }
   auto set_exemptions = [&ctx](const sluice::v1::Limits& l) {
     auto set = net::CidrSet::Parse({l.limit_exemptions().begin(), l.limit_exemptions().end()});
     if (set.ok()) ctx.SetLimitExemptions(std::make_shared<net::CidrSet>(*std::move(set)));

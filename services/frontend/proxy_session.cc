@@ -50,7 +50,8 @@ asio::awaitable<smtp::Reply> ProxySession::OnHelo() {
 asio::awaitable<smtp::Reply> ProxySession::OnMail(const smtp::MailFrom& mail) {
   limits_ = ctx_.limits->Get();  // limits change live; a transaction uses one snapshot
   bool exempt = ctx_.LimitExemptions()->Contains(facts_.client_address);
-  if (!ctx_.admission.AllowMessage(facts_.client_address, exempt, *limits_)) {
+  bool allowed = co_await ctx_.admission.AllowMessage(facts_.client_address, exempt, *limits_);
+  if (!allowed) {
     ctx_.metrics->LimitHit("message_rate");
     observe::Info("message_rate_limit").Kv("session", facts_.session_id).Kv("client", facts_.client_address);
     co_return smtp::replies::MessageRateExceeded(facts_.client_address);
@@ -92,7 +93,8 @@ asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
   if (!refused.empty()) co_return refused;
   if (t_->actions.discard) co_return co_await AcceptDiscarded(rcpt);
   bool exempt = ctx_.LimitExemptions()->Contains(facts_.client_address);
-  if (!ctx_.admission.AllowRecipient(facts_.client_address, exempt, *limits_)) {
+  bool allowed = co_await ctx_.admission.AllowRecipient(facts_.client_address, exempt, *limits_);
+  if (!allowed) {
     ctx_.metrics->LimitHit("recipient_rate");
     co_return smtp::replies::RecipientRateExceeded(facts_.client_address);
   }

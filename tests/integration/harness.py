@@ -458,3 +458,83 @@ class ClassTempDirTest(unittest.TestCase):
             print("kept %s (process logs inside)" % cls.tmp, file=sys.stderr)
         else:
             shutil.rmtree(cls.tmp, ignore_errors=True)
+
+
+# ---- Redis (the frontend's shared_limits; tests/integration/test_frontend_shared_limits.py) ----
+
+class RedisServer(Process):
+    """Debian's redis-server on 127.0.0.1:port, no persistence (no RDB, no AOF), its files in
+    workdir/<name>/. `port` fixed: a restart on the same address (the test kills it and
+    brings it back). command() speaks RESP for the test's own look at the keys."""
+
+    def __init__(self, workdir, port=None, name="redis"):
+        self.port = port or free_port()
+        data = os.path.join(workdir, name)
+        os.makedirs(data, exist_ok=True)
+        argv = ["/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                "--appendonly", "no", "--dir", data, "--daemonize", "no", "--logfile", ""]
+        super().__init__(argv, os.path.join(workdir, name + ".log"), name=name)
+        try:
+            wait_for(lambda: self._pong() or not self.alive() and self._died(), 20, what=name + " answering PING")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _died(self):
+        raise AssertionError("%s exited: %s" % (self.name, self.log()[-2000:]))
+
+    def _pong(self):
+        try:
+            return self.command("PING") == "PONG"
+        except OSError:
+            return False
+
+    def command(self, *args, timeout=5):
+        """Sends one command; returns its reply (str, int, None, or a list of those)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            return _RespReader(s).read()
+
+
+class _RespReader:
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            data = self.sock.recv(65536)
+            if not data:
+                raise OSError("redis closed the connection")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def read(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise AssertionError("redis error: " + rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            while len(self.buf) < n + 2:
+                data = self.sock.recv(65536)
+                if not data:
+                    raise OSError("redis closed the connection")
+                self.buf += data
+            value, self.buf = self.buf[:n], self.buf[n + 2:]
+            return value.decode()
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise AssertionError("bad RESP line %r" % line)

@@ -27,7 +27,7 @@ class AdmissionTest : public ::testing::Test {
   }
   AdmitDecision Admit(const std::string& client, bool exempt = false) {
     std::unique_ptr<Admission::Ticket> t;
-    AdmitDecision d = admission_.Admit(client, exempt, limits_, t);
+    AdmitDecision d = admission_.AdmitLocally(client, exempt, limits_, t);
     EXPECT_EQ(d == AdmitDecision::kAdmit, t != nullptr);
     if (t) tickets_.push_back(std::move(t));
     return d;
@@ -74,8 +74,8 @@ TEST_F(AdmissionTest, ExemptClientsSkipPerClientLimits) {
   limits_.set_per_client_recipient_rate_limit(1);
   for (int i = 0; i < 5; ++i) EXPECT_EQ(Admit("127.0.0.1", true), AdmitDecision::kAdmit);
   for (int i = 0; i < 5; ++i) {
-    EXPECT_TRUE(admission_.AllowMessage("127.0.0.1", true, limits_));
-    EXPECT_TRUE(admission_.AllowRecipient("127.0.0.1", true, limits_));
+    EXPECT_TRUE(admission_.AllowMessageLocally("127.0.0.1", true, limits_));
+    EXPECT_TRUE(admission_.AllowRecipientLocally("127.0.0.1", true, limits_));
   }
   EXPECT_EQ(admission_.tracked_clients(), 1u) << "counted while connected, but not limited";
 }
@@ -104,22 +104,22 @@ TEST_F(AdmissionTest, MessageAndRecipientRates) {
   limits_.set_per_client_message_rate_limit(2);
   limits_.set_per_client_recipient_rate_limit(3);
   limits_.set_rate_time_unit_seconds(10);
-  EXPECT_TRUE(admission_.AllowMessage("192.0.2.1", false, limits_));
-  EXPECT_TRUE(admission_.AllowMessage("192.0.2.1", false, limits_));
-  EXPECT_FALSE(admission_.AllowMessage("192.0.2.1", false, limits_));
-  for (int i = 0; i < 3; ++i) EXPECT_TRUE(admission_.AllowRecipient("192.0.2.1", false, limits_));
-  EXPECT_FALSE(admission_.AllowRecipient("192.0.2.1", false, limits_));
-  EXPECT_TRUE(admission_.AllowMessage("192.0.2.9", false, limits_));
+  EXPECT_TRUE(admission_.AllowMessageLocally("192.0.2.1", false, limits_));
+  EXPECT_TRUE(admission_.AllowMessageLocally("192.0.2.1", false, limits_));
+  EXPECT_FALSE(admission_.AllowMessageLocally("192.0.2.1", false, limits_));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(admission_.AllowRecipientLocally("192.0.2.1", false, limits_));
+  EXPECT_FALSE(admission_.AllowRecipientLocally("192.0.2.1", false, limits_));
+  EXPECT_TRUE(admission_.AllowMessageLocally("192.0.2.9", false, limits_));
   now_ += std::chrono::seconds(10);
-  EXPECT_TRUE(admission_.AllowMessage("192.0.2.1", false, limits_));
-  EXPECT_TRUE(admission_.AllowRecipient("192.0.2.1", false, limits_));
+  EXPECT_TRUE(admission_.AllowMessageLocally("192.0.2.1", false, limits_));
+  EXPECT_TRUE(admission_.AllowRecipientLocally("192.0.2.1", false, limits_));
 }
 
 TEST_F(AdmissionTest, ZeroMeansNoLimit) {
   for (int i = 0; i < 50; ++i) {
     EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kAdmit);
-    EXPECT_TRUE(admission_.AllowMessage("192.0.2.1", false, limits_));
-    EXPECT_TRUE(admission_.AllowRecipient("192.0.2.1", false, limits_));
+    EXPECT_TRUE(admission_.AllowMessageLocally("192.0.2.1", false, limits_));
+    EXPECT_TRUE(admission_.AllowRecipientLocally("192.0.2.1", false, limits_));
   }
 }
 
@@ -137,10 +137,10 @@ TEST_F(AdmissionTest, SweepDropsIdleClientsWithExpiredWindowsOnly) {
   EXPECT_EQ(Admit("192.0.2.1"), AdmitDecision::kAdmit);  // stays connected
   EXPECT_EQ(Admit("192.0.2.2"), AdmitDecision::kAdmit);
   tickets_.pop_back();  // 192.0.2.2 disconnects
-  EXPECT_TRUE(admission_.AllowMessage("192.0.2.3", false, limits_));  // a live rate window
+  EXPECT_TRUE(admission_.AllowMessageLocally("192.0.2.3", false, limits_));  // a live rate window
   EXPECT_EQ(admission_.tracked_clients(), 3u);
   now_ += std::chrono::seconds(61);
-  EXPECT_TRUE(admission_.AllowMessage("192.0.2.4", false, limits_));  // fresh window
+  EXPECT_TRUE(admission_.AllowMessageLocally("192.0.2.4", false, limits_));  // fresh window
   EXPECT_EQ(Admit("192.0.2.5"), AdmitDecision::kAdmit);  // triggers the sweep
   // 192.0.2.2 (no connection) and 192.0.2.3 (expired window) are gone.
   EXPECT_EQ(admission_.tracked_clients(), 3u);
