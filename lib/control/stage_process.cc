@@ -123,7 +123,7 @@ int StageProcess::RunUntilSignal() {
   // After the deadline kill, give the sessions a moment to say 421 and close.
   absl::Time until = absl::Now() + absl::Seconds(5);
   while (target_.active && target_.active() > 0 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
-  if (before_stop_) before_stop_();
+  for (auto& before_stop : before_stop_) before_stop();
   if (admin_) admin_->Shutdown(absl::Seconds(1));
   pool_->Stop();
   // prometheus-cpp's Exposer takes 1-2 s to stop its web server; the process is about to

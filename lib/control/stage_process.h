@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "lib/control/admin_server.h"
@@ -75,8 +76,9 @@ class StageProcess {
   const std::string& hostname() const { return hostname_; }
 
   void SetDrainTarget(DrainTarget target);
-  // Runs after the drain, while the io threads still run (e.g. stop the delivery scheduler).
-  void SetBeforeStop(std::function<void()> callback) { before_stop_ = std::move(callback); }
+  // Runs after the drain, while the io threads still run (e.g. stop the delivery scheduler);
+  // each call adds one, run in the order added.
+  void AddBeforeStop(std::function<void()> callback) { before_stop_.push_back(std::move(callback)); }
   // Starts the metrics endpoint and the admin server (plus extra gRPC services) and the io
   // threads. Listening addresses come from the ServerConfig.
   absl::Status StartControl(std::vector<AdminServerOptions::ExtraService> extra_services);
@@ -101,7 +103,7 @@ class StageProcess {
   std::unique_ptr<observe::MetricsServer> metrics_;
   std::unique_ptr<AdminServer> admin_;
   DrainTarget target_;
-  std::function<void()> before_stop_;
+  std::vector<std::function<void()>> before_stop_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -6,6 +6,7 @@
 #include "lib/control/config_check.h"
 #include "lib/net/cidr.h"
 #include "lib/net/host_port.h"
+#include "lib/redis/redis_url.h"
 #include "lib/smtp/relay_hop.h"
 #include "lib/smtp/tls_context.h"
 #include "prometheus/registry.h"
@@ -37,6 +38,9 @@ absl::Status CheckFrontendConfig(const sluice::v1::FrontendConfig& config) {
   auto trusted = net::CidrSet::Parse({config.proxy_protocol_trusted().begin(), config.proxy_protocol_trusted().end()});
   if (!trusted.ok()) return Named("proxy_protocol_trusted", trusted.status());
   if (absl::Status st = control::CheckHostPorts("filter_admin", config.filter_admin()); !st.ok()) return st;
+  if (!config.shared_limits().empty()) {
+    if (auto url = redis::ParseRedisUrl(config.shared_limits()); !url.ok()) return Named("shared_limits", url.status());
+  }
   if (auto creds = control::AdminChannelCredentials(config.server().admin_tls()); !creds.ok()) {
     return Named("server.admin_tls", creds.status());
   }

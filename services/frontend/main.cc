@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
     if (!shared.ok()) return Fail(absl::InvalidArgumentError(absl::StrCat("shared_limits: ", shared.status().message())));
     shared_limits = *std::move(shared);
     ctx.admission.set_shared(shared_limits.get());
-    p.SetBeforeStop([&shared_limits] { shared_limits->Stop(); });  // after the drain: our counts leave Redis
+    p.AddBeforeStop([&shared_limits] { shared_limits->Stop(); });  // after the drain: our counts leave Redis
     shared_limits->Start();
   }
   auto set_exemptions = [&ctx](const sluice::v1::Limits& l) {
@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
     ctx.filter_pool = filter_pool.get();
     runtime.OnDrain([pool = filter_pool.get()](absl::Duration) { pool->Close(); });
     runtime.OnResume([pool = filter_pool.get()] { pool->Reopen(); });
-    p.SetBeforeStop([pool = filter_pool.get()] { pool->Close(); });
+    p.AddBeforeStop([pool = filter_pool.get()] { pool->Close(); });
   }
 
   auto tls = smtp::MakeServerTlsContext(config.server().smtp_tls());

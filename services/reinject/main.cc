@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   reinject::VerifyService verify_service(verifier);
   // UNAVAILABLE (health NOT_SERVING, accepting=false) while the queue refuses new mail.
   reinject::AdmissionHealth admission_health(queue, p.runtime(), absl::Seconds(1));
-  p.SetBeforeStop([&scheduler, &admission_health, &verifier] {
+  p.AddBeforeStop([&scheduler, &admission_health, &verifier] {
     admission_health.Stop();
     verifier.StopAndWait(absl::Seconds(5));
     scheduler.StopAndWait(absl::Seconds(10));
