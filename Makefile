@@ -5,8 +5,9 @@ FUZZ_BUILD ?= build-fuzz
 JOBS     ?= 2
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 10
+IMAGE    ?= sluice:dev
 
-.PHONY: all deps build fuzz-build test run bench clean
+.PHONY: all deps build fuzz-build test run bench clean image image-fast
 
 all: build
 
@@ -37,6 +38,16 @@ run: build
 
 bench: build
 	@bench/run
+
+# The container image of deploy/Dockerfile, tagged $(IMAGE), with podman (or buildah; see
+# scripts/build-image): `image` is the release build, compiled inside a Debian 12 build
+# stage; `image-fast` packages the binaries of build/ into the same runtime stage (seconds).
+# Without a reachable registry the Debian 12 base is built locally with debootstrap.
+image: deps
+	@scripts/build-image $(IMAGE)
+
+image-fast: build
+	@BUILD=$(BUILD) scripts/build-image --fast $(IMAGE)
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD) var/

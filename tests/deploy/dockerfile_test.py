@@ -41,10 +41,10 @@ def instructions():
 
 
 def runtime_packages(insts):
-    last = max(s for s, _, _ in insts)
+    """The apt packages of the runtime stages (every stage after the build stage)."""
     pkgs = []
     for s, word, rest in insts:
-        if s == last and word == "RUN" and "apt-get install" in rest:
+        if s > 0 and word == "RUN" and "apt-get install" in rest:
             args = rest.split("apt-get install", 1)[1].split("&&")[0].split()
             pkgs += [a for a in args if not a.startswith("-")]
     return pkgs
@@ -75,7 +75,8 @@ class DockerfileTest(unittest.TestCase):
                 continue
             parts = rest.split()
             image = parts[0]
-            if image in stages:
+            if image in stages:  # a stage built on an earlier one
+                stages.append(parts[2])
                 continue
             self.assertNotIn("$", image, "FROM with a variable cannot be checked: " + image)
             self.assertRegex(image, r"^[\w./-]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$")
@@ -84,7 +85,9 @@ class DockerfileTest(unittest.TestCase):
             self.assertTrue(image.startswith("debian:12"), "a Debian 12 base is what the package names assume: " + image)
             if len(parts) >= 3 and parts[1].upper() == "AS":
                 stages.append(parts[2])
-        self.assertEqual(stages, ["build", "runtime"])
+        # runtime-base: the libraries and the user; local (make image-fast) and runtime (the
+        # default, last) put binaries into it.
+        self.assertEqual(stages, ["build", "runtime-base", "local", "runtime"])
 
     def test_no_add_and_no_downloads(self):
         for _, word, rest in self.insts:
@@ -99,7 +102,16 @@ class DockerfileTest(unittest.TestCase):
         self.assertTrue(all("-j" not in r or re.search(r"-j\"?\$\{?JOBS", r) for r in runs if "cmake --build" in r))
 
     def test_runtime_runs_as_numeric_non_root_user(self):
-        last = max(s for s, _, _ in self.insts)
+        for last in (2, 3):  # local and runtime
+            self.assert_runs_as_numeric_non_root_user(last)
+
+    def test_the_local_target_packages_the_binaries_context_only(self):
+        copies = [rest for s, w, rest in self.insts if s == 2 and w == "COPY"]
+        self.assertEqual(copies, ["--from=binaries . /usr/local/bin/"])
+        self.assertEqual([rest for s, w, rest in self.insts if w == "FROM"][-2:],
+                         ["runtime-base AS local", "runtime-base AS runtime"])
+
+    def assert_runs_as_numeric_non_root_user(self, last):
         users = [rest for s, w, rest in self.insts if s == last and w == "USER"]
         self.assertTrue(users, "no USER in the runtime stage")
         uid = users[-1].split(":")[0]
@@ -193,9 +205,14 @@ class DockerfileLintTest(unittest.TestCase):
         except ValueError:
             self.fail("dockerfilelint: " + r.stdout + r.stderr)
         issues = [i for f in report["files"] for i in f["issues"]]
+        # dockerfilelint 1.8 predates multi-stage builds: "FROM runtime-base AS local" names an
+        # earlier stage, not an image, and has no tag to give (images are pinned: DockerfileTest).
+        stage_names = set(re.findall(r"(?im)^FROM\s+\S+\s+AS\s+(\S+)", open(DOCKERFILE).read()))
+        issues = [i for i in issues if not (i["title"] == "Base Image Missing Tag" and
+                                            i["content"].split()[1] in stage_names)]
         print("dockerfilelint: %d issues" % len(issues))
         self.assertEqual(issues, [], json.dumps(issues, indent=1))
-        self.assertEqual(r.returncode, 0)
+        self.assertIn(r.returncode, (0, 2), "dockerfilelint failed to run: " + r.stderr)  # 2: it found issues
 
 
 if __name__ == "__main__":
