@@ -5,7 +5,8 @@ overlay) and held to what DESIGN.md and deploy/README.md promise: a workload per
 gRPC probes, a preStop drain and a grace period longer than drain + proxy timeout, resources,
 a locked-down securityContext; Services whose ports match the stage configs; a PDB and an HPA
 per stage; NetworkPolicies that let only the filter-bridge reach reinject:10026 and only the
-frontend reach filter-bridge:10025; ConfigMaps whose content is byte for byte the files of
+frontend reach filter-bridge:10025; a shared_limits Redis (components/redis) that only the
+frontends reach and that persists nothing; ConfigMaps whose content is byte for byte the files of
 deploy/k8s/base/config/; overlay site configs that use only keys of the config schema.
 
 Never: talks to a cluster; passes when kubectl is missing (that is a skip, exit 77).
@@ -414,6 +415,40 @@ class ManifestsTest(unittest.TestCase):
                 for stage in dt.STAGES:
                     # A port nobody listens on is refused: some policy selects the pods.
                     self.assertEqual(self.ingress_peers(r, stage_labels(stage), 1), [], stage)
+
+    # ---- shared_limits: the frontends' Redis (components/redis) ----
+
+    def test_shared_limits_names_a_redis_only_the_frontends_reach(self):
+        self.assertIn("shared_limits", self.effective_config(self.renders["production"], "frontend"),
+                      "overlays/production counts per-client limits across its frontend replicas")
+        for r in self.renders.values():
+            with self.subTest(kustomization=r.name):
+                shared = self.effective_config(r, "frontend").get("shared_limits")
+                redis = r.get("StatefulSet", "sluice-redis")
+                if not shared:
+                    self.assertIsNone(redis, "a Redis no frontend uses")
+                    continue
+                m = re.fullmatch(r"redis://([^:/]+):(\d+)(/\d*)?", shared)
+                self.assertTrue(m, "shared_limits: " + shared)
+                svc = r.get("Service", m.group(1))
+                self.assertIsNotNone(svc, "shared_limits names %s, which is not in the render" % m.group(1))
+                self.assertIsNotNone(redis, "the Redis of components/redis")
+                pod = redis["spec"]["template"]
+                self.assertTrue(selects({"matchLabels": svc["spec"]["selector"]}, pod["metadata"]["labels"]))
+                (port,) = [p for p in svc["spec"]["ports"] if p["port"] == int(m.group(2))]
+                target = container_port(container(redis), port["targetPort"]) if isinstance(port["targetPort"], str) \
+                    else port["targetPort"]
+                # Only frontend pods reach it; nothing on any other port.
+                self.assertEqual(self.ingress_peers(r, pod["metadata"]["labels"], target),
+                                 [{"podSelector": {"matchLabels": stage_labels("frontend")}}])
+                self.assertEqual(self.ingress_peers(r, pod["metadata"]["labels"], 1), [])
+                # One Redis, nothing persisted: the frontends rebuild what it holds.
+                self.assertEqual(redis["spec"]["replicas"], 1)
+                self.assertNotIn("volumeClaimTemplates", redis["spec"])
+                self.assertFalse([v for v in pod["spec"].get("volumes", []) if "persistentVolumeClaim" in v])
+                args = container(redis)["args"]
+                self.assertEqual(args[args.index("--save") + 1], "")
+                self.assertEqual(args[args.index("--appendonly") + 1], "no")
 
     # ---- ConfigMaps and configs ----
 
