@@ -133,6 +133,36 @@ class DockerfileTest(unittest.TestCase):
         self.assertNotIn(25, exposed, "the container listens on 2525; the Service publishes 25")
         self.assertFalse([p for p in runtime_packages(self.insts) if p.endswith("-dev")], "no -dev packages at run time")
 
+    def test_the_build_stage_copies_every_directory_cmake_builds(self):
+        # An add_subdirectory the build stage lacks breaks only the release build: the tests
+        # use the tree, not the image. Each must be COPYed, or sit under an option that is
+        # off by default or that the build stage turns off (-DSLUICE_BENCH=OFF).
+        copied = [rest.split()[0].rstrip("/") for s, w, rest in self.insts if s == 0 and w == "COPY"
+                  and "--from" not in rest]
+        cmake_args = " ".join(rest for s, w, rest in self.insts if s == 0 and w == "RUN" and "cmake -S" in rest)
+        lists = open(os.path.join(dt.SRC, "CMakeLists.txt"), encoding="utf-8").read()
+        off_by_default = set(re.findall(r'option\((\w+)\s+"[^"]*"\s+OFF\)', lists))
+        turned_off = set(re.findall(r"-D(\w+)=OFF", cmake_args))
+        conditions = []
+        found = 0
+        for line in lists.splitlines():
+            line = line.split("#", 1)[0].strip()
+            m = re.match(r"if\s*\((.*)\)$", line)
+            if m:
+                conditions.append(m.group(1).strip())
+            elif line.startswith("endif("):
+                conditions.pop()
+            m = re.match(r"add_subdirectory\(([\w/.-]+)", line)
+            if not m:
+                continue
+            found += 1
+            d = m.group(1)
+            if any(c in off_by_default or c in turned_off for c in conditions):
+                continue
+            self.assertTrue(any(d == c or d.startswith(c + "/") for c in copied),
+                            "CMakeLists.txt builds %s, which the build stage does not COPY" % d)
+        self.assertGreater(found, 5)
+
     def test_dockerignore_sends_only_what_the_build_copies(self):
         lines = [l.strip() for l in open(os.path.join(dt.SRC, ".dockerignore")) if l.strip() and not l.startswith("#")]
         self.assertEqual(lines[0], "*", ".dockerignore should be an allow-list starting with *")
