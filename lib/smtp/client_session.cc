@@ -63,7 +63,8 @@ asio::awaitable<absl::StatusOr<Reply>> SmtpClient::ReadReply(Duration timeout) {
     if (r.status == ReplyStatus::kError) {
       co_return Broken(absl::InternalError(absl::StrCat("bad reply from ", peer_, ": ", std::string(r.error.message()))));
     }
-    std::error_code ec = co_await stream_->ReadInto(in_, kReadChunk, timeout);
+    // A reply is expected soon: a busy read (one system call, see stream.h).
+    std::error_code ec = co_await stream_->ReadInto(in_, kReadChunk, timeout, SmtpStream::Wait::kBusy);
     if (ec == asio::error::timed_out) co_return Broken(absl::DeadlineExceededError(absl::StrCat("waiting for ", peer_, ": timeout")));
     if (ec) co_return Broken(absl::UnavailableError(absl::StrCat("reading from ", peer_, ": ", ec == asio::error::eof ? std::string("connection closed") : ec.message())));
   }

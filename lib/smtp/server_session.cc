@@ -141,7 +141,7 @@ asio::awaitable<Session::ReadResult> Session::ReadLine(std::string& line) {
         size_t n = SkipToLineEnd(in_, found);
         in_.erase(0, n);
         if (found) co_return ReadResult::kTooLong;
-        std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, s_.command_timeout);
+        std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, s_.command_timeout, SmtpStream::Wait::kBusy);
         if (ec == asio::error::timed_out) co_return ReadResult::kTimeout;
         if (ec == asio::error::operation_aborted) co_return ReadResult::kInterrupted;
         if (ec) co_return ReadResult::kClosed;
@@ -164,7 +164,10 @@ asio::awaitable<Session::ReadResult> Session::ReadLine(std::string& line) {
       std::string().swap(out_);  // empty: Flush() above sent it
       std::string().swap(line);  // the previous command, already handled
     }
-    std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, ReadTimeout());
+    // Between transactions a client may think for minutes (an idle wait holds no buffer);
+    // inside one, the next command comes soon (a busy read: one system call, stream.h).
+    SmtpStream::Wait wait = idle ? SmtpStream::Wait::kIdle : SmtpStream::Wait::kBusy;
+    std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, ReadTimeout(), wait);
     control_->set_idle(false, false);
     if (ec == asio::error::timed_out) co_return ReadResult::kTimeout;
     if (ec == asio::error::operation_aborted) co_return ReadResult::kInterrupted;
@@ -342,7 +345,7 @@ asio::awaitable<bool> Session::DoData(const Command& c) {
       }
     }
     if (r.done) break;
-    std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, s_.command_timeout);
+    std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, s_.command_timeout, SmtpStream::Wait::kBusy);
     if (ec) {
       // Lost client, timeout or kill in the middle of the content: nothing is delivered.
       co_await ResetTransaction();

@@ -28,21 +28,36 @@ SmtpStream::~SmtpStream() = default;
 
 void SmtpStream::Arm(Duration timeout) {
   timed_out_ = false;
-  timer_.expires_after(timeout);
-  // The handler only touches the socket when the timer really expired; on destruction or
-  // Disarm() it runs with operation_aborted and does nothing.
-  timer_.async_wait([this](std::error_code ec) {
-    if (ec) return;
+  deadline_ = Clock::now() + timeout;
+  if (timer_waiting_ && timer_at_ <= deadline_) return;  // it fires first and looks again
+  WaitForDeadline();
+}
+
+void SmtpStream::WaitForDeadline() {
+  // (Re)starting the wait cancels one outstanding; its handler sees operation_aborted.
+  timer_waiting_ = true;
+  timer_at_ = deadline_;
+  timer_.expires_at(deadline_);
+  // The handler touches the stream only when the wait really ended: on destruction, Close()
+  // or a restart it runs with operation_aborted and does nothing.
+  timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](std::error_code ec) {
+    if (ec || alive.expired()) return;
+    timer_waiting_ = false;
+    if (deadline_ == Clock::time_point::max()) return;  // nothing timed now; the next Arm waits again
+    if (Clock::now() < deadline_) {
+      WaitForDeadline();  // the operation began after this wait did: its own deadline is later
+      return;
+    }
     timed_out_ = true;
     std::error_code ignored;
     socket_.cancel(ignored);
   });
 }
 
-void SmtpStream::Disarm() { timer_.cancel(); }
+void SmtpStream::Disarm() { deadline_ = Clock::time_point::max(); }
 
 asio::awaitable<std::error_code> SmtpStream::ReadInto(std::string& buf, size_t max_append,
-                                                      Duration timeout) {
+                                                      Duration timeout, Wait wait) {
   if (max_append == 0) max_append = 1;
   if (!pending_.empty()) {
     size_t n = std::min(max_append, pending_.size());
@@ -59,9 +74,22 @@ asio::awaitable<std::error_code> SmtpStream::ReadInto(std::string& buf, size_t m
     auto [ec, n] = co_await tls_->async_read_some(asio::buffer(buf.data() + old, want), kNothrow);
     buf.resize(old + n);
     result = ec;
+  } else if (wait == Wait::kBusy) {
+    // Straight into our own buffer: Asio tries the read at once and, when nothing is there
+    // yet, waits for the socket's next edge without touching epoll.
+    size_t want = std::min(max_append, kScratchBytes);
+    if (read_buffer_size_ < want) {
+      read_buffer_.reset(new char[want]);
+      read_buffer_size_ = want;
+    }
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buffer_.get(), want), kNothrow);
+    buf.append(read_buffer_.get(), n);
+    result = ec;
   } else {
     // Wait for readability, then read into a per-thread scratch buffer without suspending in
     // between, so an idle session owns no buffer and no other coroutine can see the scratch.
+    read_buffer_.reset();
+    read_buffer_size_ = 0;
     thread_local std::unique_ptr<char[]> scratch(new char[kScratchBytes]);
     for (;;) {
       auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kNothrow);
@@ -140,6 +168,7 @@ asio::awaitable<void> SmtpStream::Shutdown(Duration timeout) {
 void SmtpStream::Close() {
   std::error_code ec;
   timer_.cancel();
+  timer_waiting_ = false;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
 }

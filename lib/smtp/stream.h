@@ -2,8 +2,13 @@
 //
 // One SMTP connection's byte stream: a TCP socket that can be upgraded to TLS in place
 // (STARTTLS, RFC 3207), with reads and writes bounded by a timeout. Reads append to the
-// caller's buffer; a plaintext connection waits for readability before it reads into a
-// per-thread scratch buffer, so an idle session holds no read buffer of its own.
+// caller's buffer. A read that may wait long (an idle session) waits for readability before
+// it reads into a per-thread scratch buffer, so an idle session holds no read buffer of its
+// own; a read expected soon (a reply, the rest of a transaction) reads straight into the
+// stream's own buffer, one system call where the readiness wait costs two (Asio re-arms epoll
+// for each wait). The timeout is a deadline checked by one timer that is only re-armed when
+// it fires early or a shorter deadline comes, not set and cancelled around every read and
+// write (each of those was a timer-queue update and often a timerfd_settime call).
 //
 // Must be used from its executor's thread only, except Cancel() which may be posted there.
 // Never: keeps plaintext bytes read before STARTTLS (the caller drops them: CVE-2011-0411);
@@ -34,9 +39,14 @@ class SmtpStream {
   SmtpStream(const SmtpStream&) = delete;
   SmtpStream& operator=(const SmtpStream&) = delete;
 
+  // How a read waits: kIdle holds no buffer while it waits (and frees the stream's own);
+  // kBusy reads into the stream's own buffer (allocated on first use), one system call per
+  // read.
+  enum class Wait { kIdle, kBusy };
   // Appends at most max_append bytes (at least 1 on success) to `buf`. On timeout returns
   // asio::error::timed_out; on EOF asio::error::eof.
-  asio::awaitable<std::error_code> ReadInto(std::string& buf, size_t max_append, Duration timeout);
+  asio::awaitable<std::error_code> ReadInto(std::string& buf, size_t max_append, Duration timeout,
+                                            Wait wait = Wait::kIdle);
   // Writes all of `data`.
   asio::awaitable<std::error_code> WriteAll(std::string_view data, Duration timeout);
 
@@ -69,14 +79,23 @@ class SmtpStream {
   asio::any_io_executor executor() { return socket_.get_executor(); }
 
  private:
+  using Clock = std::chrono::steady_clock;
   void Arm(Duration timeout);
   void Disarm();
+  void WaitForDeadline();
 
   asio::ip::tcp::socket socket_;
   asio::steady_timer timer_;
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
   bool timed_out_ = false;
+  Clock::time_point deadline_ = Clock::time_point::max();  // max: no operation is timed
+  bool timer_waiting_ = false;                             // timer_ has a wait outstanding
+  Clock::time_point timer_at_;                             // when that wait ends
+  std::unique_ptr<char[]> read_buffer_;                    // Wait::kBusy reads land here
+  size_t read_buffer_size_ = 0;
   std::string pending_;
+  // The timer's handler may already be queued when the stream goes away: it checks this.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace sluice::smtp
