@@ -70,9 +70,16 @@ struct Lookup {
 
 asio::awaitable<std::string> VerifiedReverseName(asio::any_io_executor executor, std::string address,
                                                  std::chrono::milliseconds timeout) {
+  std::optional<std::string> name = co_await LookUpVerifiedReverseName(std::move(executor), std::move(address), timeout);
+  co_return name ? *name : std::string("unknown");
+}
+
+asio::awaitable<std::optional<std::string>> LookUpVerifiedReverseName(asio::any_io_executor executor,
+                                                                      std::string address,
+                                                                      std::chrono::milliseconds timeout) {
   std::error_code ec;
   asio::ip::address ip = asio::ip::make_address(address, ec);
-  if (ec) co_return "unknown";
+  if (ec) co_return std::string("unknown");
   // The lookup runs on the pool and wakes us through the timer; the shared state outlives
   // us when the timeout wins.
   auto state = std::make_shared<Lookup>();
@@ -89,7 +96,8 @@ asio::awaitable<std::string> VerifiedReverseName(asio::any_io_executor executor,
   });
   auto [wec] = co_await timer->async_wait(kNothrow);
   (void)wec;
-  co_return state->done ? state->name : std::string("unknown");
+  if (!state->done) co_return std::nullopt;
+  co_return state->name;
 }
 
 }  // namespace sluice::net

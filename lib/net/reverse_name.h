@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "asio/any_io_executor.hpp"
@@ -17,5 +18,11 @@ namespace sluice::net {
 
 asio::awaitable<std::string> VerifiedReverseName(asio::any_io_executor executor, std::string address,
                                                  std::chrono::milliseconds timeout);
+
+// The same, with nothing when the lookup did not finish within the timeout (an answer not
+// to keep: reverse_name_cache.h), "unknown" when it finished without a confirmed name.
+asio::awaitable<std::optional<std::string>> LookUpVerifiedReverseName(asio::any_io_executor executor,
+                                                                      std::string address,
+                                                                      std::chrono::milliseconds timeout);
 
 }  // namespace sluice::net

@@ -16,6 +16,7 @@
 #include "lib/control/status_watcher.h"
 #include "lib/net/cidr.h"
 #include "lib/net/host_port.h"
+#include "lib/net/reverse_name_cache.h"
 #include "lib/smtp/relay_hop.h"
 #include "services/frontend/admission.h"
 #include "services/frontend/frontend_metrics.h"
@@ -59,6 +60,8 @@ struct FrontendContext {
   std::function<control::Downstream()> filter_state = [] { return control::Downstream::kUnknown; };
   // Idle filter connections for the next transaction; null without filter_connection_reuse.
   FilterPool* filter_pool = nullptr;
+  // Verified reverse names of recent clients (client_name_cache_seconds).
+  net::ReverseNameCache client_names;
   std::atomic<uint32_t> transactions_in_flight{0};
 
  private:

@@ -69,6 +69,22 @@ asio::awaitable<bool> FrontendServer::ReadProxyHeader(smtp::SmtpStream& stream, 
   co_return true;
 }
 
+asio::awaitable<std::string> FrontendServer::ClientName(asio::any_io_executor executor, const std::string& address,
+                                                        const sluice::v1::Limits& limits) {
+  auto now = net::ReverseNameCache::Clock::now();
+  const bool cached = limits.client_name_cache_seconds() > 0;
+  if (cached) {
+    if (std::optional<std::string> name = ctx_.client_names.Get(address, now)) co_return *name;
+  }
+  std::optional<std::string> name = co_await net::LookUpVerifiedReverseName(executor, address, kReverseNameTimeout);
+  if (!name) co_return "unknown";  // timed out: not an answer to keep
+  if (cached && !ctx_.client_names.Put(address, *name, std::chrono::seconds(limits.client_name_cache_seconds()),
+                                       limits.client_name_cache_max_entries(), now)) {
+    ctx_.metrics->LimitHit("client_name_cache_max_entries");
+  }
+  co_return *name;
+}
+
 asio::awaitable<smtp::AcceptedSession> FrontendServer::Accept(smtp::SmtpStream& stream, smtp::SessionFacts& facts,
                                                               std::shared_ptr<smtp::SessionControl> control) {
   smtp::AcceptedSession out;
@@ -117,9 +133,7 @@ asio::awaitable<smtp::AcceptedSession> FrontendServer::Accept(smtp::SmtpStream& 
 
   auto executor = stream.executor();
   facts.session_id = new_session_id_();
-  if (ctx_.config.resolve_client_names()) {
-    facts.client_name = co_await net::VerifiedReverseName(executor, facts.client_address, kReverseNameTimeout);
-  }
+  if (ctx_.config.resolve_client_names()) facts.client_name = co_await ClientName(executor, facts.client_address, *limits);
   // Restriction checks start their slow work (DNS lists) now; without delay_reject the
   // connect list decides here, its refusal replacing the greeting (Postfix).
   const restrictions::Restrictions& checks = *ctx_.restrictions;

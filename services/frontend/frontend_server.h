@@ -45,6 +45,9 @@ class FrontendServer {
  private:
   asio::awaitable<smtp::AcceptedSession> Accept(smtp::SmtpStream& stream, smtp::SessionFacts& facts,
                                                 std::shared_ptr<smtp::SessionControl> control);
+  // The client's verified reverse name, from the cache of recent clients when it is there.
+  asio::awaitable<std::string> ClientName(asio::any_io_executor executor, const std::string& address,
+                                          const sluice::v1::Limits& limits);
   // Reads the PROXY header from a trusted balancer; false when it is missing or malformed.
   asio::awaitable<bool> ReadProxyHeader(smtp::SmtpStream& stream, smtp::SessionFacts& facts,
                                         sluice::v1::SessionMetadata& meta);

@@ -182,6 +182,17 @@ class FrontendAdmissionTest(TempDirTest):
         self.assertEqual(s.data(BODY)[0], 250)
         self.assertEqual(self.filter.connection_count(), 1)
 
+    def test_client_names_are_kept_for_the_next_connection_within_the_cache_bound(self):
+        # One address fits: the first client's name is kept, the second finds the cache full
+        # (counted), and the first one's next connection is answered from the cache.
+        fe = start_frontend(self, self.filter.address,
+                            config="limits:\n  client_name_cache_max_entries: 1\n")
+        hits = 'sluice_frontend_limit_hits_total{limit="client_name_cache_max_entries"}'
+        for source in ("127.0.0.1", "127.0.0.2", "127.0.0.1"):
+            code, text = send_mail(fe.smtp_port, "alice@example.org", ["bob@example.net"], BODY, source_address=source)
+            self.assertEqual(code, 250, text)
+        self.assertEqual(metric(fe.metrics_port, hits), 1)
+
     def test_a_client_in_mynetworks_may_relay_anywhere(self):
         fe = start_frontend(self, self.filter.address,
                             ["--mynetworks=127.0.0.1/32", "--accepted_domains=example.net"])
