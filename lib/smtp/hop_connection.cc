@@ -32,19 +32,15 @@ asio::awaitable<TransactionStart> StartTransaction(HopConnection& hop, std::vect
   TransactionStart out;
   ++hop.transactions;
   const bool reused = hop.reused();
-  std::vector<std::string> lines;
-  if (hop.needs_rset) lines.push_back("RSET");
-  hop.needs_rset = false;
-  const size_t first_xforward = lines.size();
-  if (!xforward.empty()) hop.sent_xforward = true;
-  for (std::string& line : xforward) lines.push_back(std::move(line));
+  std::vector<std::string> lines = std::move(xforward);
+  if (!lines.empty()) hop.sent_xforward = true;
   const size_t mail = lines.size();
   lines.push_back(mail_line);
   lines.insert(lines.end(), rcpt_lines.begin(), rcpt_lines.end());
 
   CommandGroup group(*hop.client, std::move(lines));
   for (size_t i = 0; i < group.size(); ++i) {
-    out.step = i < first_xforward ? "rset" : i < mail ? "xforward" : i == mail ? "mail" : "rcpt";
+    out.step = i < mail ? "xforward" : i == mail ? "mail" : "rcpt";
     absl::StatusOr<Reply> r = co_await group.Next();
     if (i == 0 && reused && StaleConnection(r)) {
       out.stale = true;

@@ -6,8 +6,9 @@
 // (smtp_connection_cache_time_limit, 2 s), used for no more than
 // hop_connection_reuse_count_limit transactions (smtp_connection_reuse_count_limit, 0: no
 // limit) and no longer than hop_connection_reuse_time_limit_seconds after it opened
-// (smtp_connection_reuse_time_limit, 300 s). How a transaction starts on it (RSET when the
-// last one ended early, XFORWARD, MAIL, the first recipients: one CommandGroup), and how to
+// (smtp_connection_reuse_time_limit, 300 s). How a transaction starts on it (XFORWARD,
+// MAIL, the first recipients: one CommandGroup; the owner says RSET right after a
+// transaction that ended early, so a resting connection holds none open), and how to
 // tell that the first exchange of a transaction on a reused connection failed only because
 // the peer closed the connection while it sat idle, so that the transaction may start over
 // on a new one.
@@ -43,9 +44,6 @@ struct HopConnection {
   Clock::time_point opened_at;
   Clock::time_point idle_since;  // when its last transaction ended
   uint32_t transactions = 0;     // begun on it, the current one included
-  // Its last transaction ended before a final reply (refused MAIL, RSET, a client gone
-  // mid-envelope): the peer may still hold a transaction, so RSET comes first next time.
-  bool needs_rset = false;
   // XFORWARD went over it. Postfix forgets XFORWARD at each transaction's end; a peer that
   // does not might apply it to a later transaction that sends none.
   bool sent_xforward = false;
@@ -71,7 +69,7 @@ struct TransactionStart {
   // A reused connection turned out closed before anything was answered: start over on a
   // new one (nothing else below is set).
   bool stale = false;
-  std::string_view step;            // where it failed: "rset", "xforward", "mail", "rcpt"
+  std::string_view step;            // where it failed: "xforward", "mail", "rcpt"
   absl::Status error;               // a failed exchange (the connection is then broken)
   std::optional<Reply> unexpected;  // a reply where none fits (2xx/3xx/non-250 XFORWARD…)
   Reply mail;                       // MAIL's reply; when it refused, no recipient was taken
@@ -79,8 +77,8 @@ struct TransactionStart {
   bool failed() const { return stale || !error.ok() || unexpected.has_value(); }
 };
 
-// Starts a transaction on `hop`: RSET first when its last transaction ended early, then
-// `xforward` (whole XFORWARD lines, this transaction's client), `mail_line` and
+// Starts a transaction on `hop`: `xforward` (whole XFORWARD lines, this transaction's
+// client), `mail_line` and
 // `rcpt_lines`, as one CommandGroup (one write when PIPELINING was announced). When MAIL is
 // refused, the replies to pipelined recipients are still read, so the connection stays in
 // step for the next transaction (a failure there breaks it).

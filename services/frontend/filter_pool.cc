@@ -71,7 +71,8 @@ void FilterPool::Return(const asio::any_io_executor& executor, std::unique_ptr<s
     CloseDetached(executor, std::move(c));
     return;
   }
-  Shard& s = **found;
+  const std::shared_ptr<Shard>& shard = *found;
+  Shard& s = *shard;
   c->idle_since = smtp::HopConnection::Clock::now();
   std::string_view limit = smtp::ReuseLimitReached(*c, *limits_.Get(), c->idle_since);
   if (!limit.empty()) {
@@ -82,7 +83,7 @@ void FilterPool::Return(const asio::any_io_executor& executor, std::unique_ptr<s
   s.idle.push_back(std::move(c));
   if (!s.sweeping) {
     s.sweeping = true;
-    asio::co_spawn(s.executor, Sweep(*found), asio::detached);
+    asio::co_spawn(s.executor, Sweep(shard), asio::detached);
   }
 }
 

@@ -39,9 +39,9 @@ class FilterPool {
 
   // An idle connection made on `executor`'s thread, or null. Call on that thread.
   std::unique_ptr<smtp::HopConnection> Take(const asio::any_io_executor& executor);
-  // Parks a connection whose transaction is over (the filter's state is clean, or
-  // needs_rset says otherwise); closes it instead when a reuse limit bites or the pool is
-  // closed. Call on the thread the connection was made on.
+  // Parks a connection whose transaction is over (the filter holds none open: the caller
+  // said RSET after one that ended early); closes it instead when a reuse limit bites or the
+  // pool is closed. Call on the thread the connection was made on.
   void Return(const asio::any_io_executor& executor, std::unique_ptr<smtp::HopConnection> c);
 
   // Drain or stop: QUIT every idle connection and park none until Reopen. Thread-safe;
@@ -54,6 +54,7 @@ class FilterPool {
   const std::shared_ptr<Shard>* ShardFor(const asio::any_io_executor& executor);
   // Closes the shard's connections as they pass the idle limit; ends when it has none.
   asio::awaitable<void> Sweep(std::shared_ptr<Shard> shard);
+
 
   control::LimitsStore& limits_;
   FrontendMetrics& metrics_;

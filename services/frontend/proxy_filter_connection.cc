@@ -161,9 +161,17 @@ asio::awaitable<void> ProxySession::ReleaseFilter(bool ended_with_final_reply) {
   if (!t_ || !t_->filter) co_return;
   std::unique_ptr<smtp::HopConnection> hop = std::move(t_->filter);
   if (ctx_.filter_pool != nullptr && hop->client->connected()) {
-    hop->needs_rset = !ended_with_final_reply;
-    ctx_.filter_pool->Return(executor_, std::move(hop));
-    co_return;
+    bool clean = ended_with_final_reply;
+    if (!clean) {
+      // RSET now, not with the next transaction: the filter would hold this one open (and
+      // count it against its capacity) for as long as the connection rests.
+      auto r = co_await hop->client->Command("RSET");
+      clean = r.ok() && r->code == 250;
+    }
+    if (clean) {
+      ctx_.filter_pool->Return(executor_, std::move(hop));
+      co_return;
+    }
   }
   // Postfix ends the filter connection with QUIT and does not wait for the 221.
   co_await hop->client->Quit(/*wait_reply=*/false);

@@ -90,8 +90,8 @@ class ProxySession : public smtp::ServerHandler {
   };
   asio::awaitable<FilterStart> StartOnFilter(const std::vector<std::string>& rcpt_lines,
                                              std::vector<smtp::Reply>& rcpt_replies);
-  // The transaction at the filter is over: back to the pool (needs_rset when it ended
-  // before a final reply), or QUIT without reuse.
+  // The transaction at the filter is over: back to the pool (after RSET when it ended before
+  // a final reply), or QUIT without reuse.
   asio::awaitable<void> ReleaseFilter(bool ended_with_final_reply);
   // Closes the filter connection without a word (after a failure, or mid-content).
   void DropFilter();

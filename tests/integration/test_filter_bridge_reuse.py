@@ -44,6 +44,16 @@ class BridgeReuseTest(harness.TempDirTest):
         self.assertEqual(c.cmd("EHLO frontend.test")[0], 250)
         return c
 
+    def try_upstream(self, bridge):
+        """An upstream connection greeted with 220 (then EHLO'd), or None when refused."""
+        c = RawClient(bridge.smtp_port)
+        self.addCleanup(c.close)
+        if c.reply()[0] != 220:
+            c.close()
+            return None
+        self.assertEqual(c.cmd("EHLO frontend.test")[0], 250)
+        return c
+
     def transaction(self, c, xforward=None, before_data=None):
         if xforward:
             self.assertEqual(c.cmd("XFORWARD " + xforward)[0], 250)
@@ -138,7 +148,9 @@ class BridgeReuseTest(harness.TempDirTest):
         bridge = self.bridge({"limits": {"max_sessions": 1}})
         resting = self.upstream(bridge)
         self.transaction(resting, "ADDR=192.0.2.1 IDENT=AAAA")
-        newcomer = self.upstream(bridge)  # admitted, not refused with 421
+        # Admitted, not refused with 421, once the first is back to waiting for a command (a
+        # moment after its final reply was written).
+        newcomer = harness.wait_for(lambda: self.try_upstream(bridge), 10, what="the newcomer admitted")
         self.assertEqual(resting.reply()[0], 421, "the resting connection is ended at once")
         self.assertTrue(resting.eof())
         self.transaction(newcomer, "ADDR=192.0.2.2 IDENT=BBBB")

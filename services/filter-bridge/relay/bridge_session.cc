@@ -186,8 +186,9 @@ asio::awaitable<void> BridgeSession::RetireSpentDownstream() {
   down_.reset();
 }
 
-asio::awaitable<smtp::Reply> BridgeSession::StartDownstreamTransaction(const std::string& mail_line, bool* failed) {
-  *failed = true;
+asio::awaitable<smtp::Reply> BridgeSession::StartDownstreamTransaction(const std::string& mail_line,
+                                                                     const std::vector<std::string>& rcpt_lines,
+                                                                     std::vector<smtp::Reply>& rcpt_replies) {
   co_await RetireSpentDownstream();
   for (;;) {
     if (!down_) {
@@ -196,7 +197,7 @@ asio::awaitable<smtp::Reply> BridgeSession::StartDownstreamTransaction(const std
     } else {
       ctx_.metrics->downstream_connections.at({"reused"}).Increment();
     }
-    DownstreamStart start = co_await SendMailDownstream(mail_line);
+    DownstreamStart start = co_await SendMailDownstream(mail_line, rcpt_lines, rcpt_replies);
     if (start.stale) {
       // The next hop closed the kept connection while it sat idle (a restart, its own idle
       // timeout); nothing of this transaction was answered on it: start over on a new one.
@@ -205,12 +206,12 @@ asio::awaitable<smtp::Reply> BridgeSession::StartDownstreamTransaction(const std
       co_await DropDownstream();
       continue;  // a new connection is never stale: this loops at most twice
     }
-    *failed = start.failed;
     co_return start.reply;
   }
 }
 
-asio::awaitable<BridgeSession::DownstreamStart> BridgeSession::SendMailDownstream(const std::string& mail_line) {
+asio::awaitable<BridgeSession::DownstreamStart> BridgeSession::SendMailDownstream(
+    const std::string& mail_line, const std::vector<std::string>& rcpt_lines, std::vector<smtp::Reply>& rcpt_replies) {
   DownstreamStart out;
   smtp::SmtpClient& down = *down_->client;
   // The original client, when the next hop takes XFORWARD (Postfix after-filter smtpd with
@@ -219,18 +220,19 @@ asio::awaitable<BridgeSession::DownstreamStart> BridgeSession::SendMailDownstrea
   if (!xforward_.empty() && down.capabilities().xforward) {
     xforward = smtp::EncodeXforward(xforward_, down.capabilities().xforward_attrs);
   }
-  std::vector<std::string> no_rcpts;  // the recipients follow one by one, as upstream sends them
-  smtp::TransactionStart start = co_await smtp::StartTransaction(*down_, std::move(xforward), mail_line, no_rcpts);
+  smtp::TransactionStart start = co_await smtp::StartTransaction(*down_, std::move(xforward), mail_line, rcpt_lines);
   if (start.stale) {
     out.stale = true;
   } else if (!start.error.ok()) {
     out.reply = DownstreamFailed(start.step, start.error);
   } else if (start.unexpected) {
     out.reply = Unexpected(start.step, *start.unexpected);
-  } else {
-    if (start.mail.code == 421) co_await DropDownstream();  // the next hop is closing the connection
-    out.failed = false;
+  } else if (!start.mail.positive()) {
+    // The next hop refused the sender: that is the answer to the recipients it came with.
+    if (start.mail.code == 421 || !down_->client->connected()) co_await DropDownstream();
     out.reply = std::move(start.mail);
+  } else {
+    rcpt_replies = std::move(start.rcpts);
   }
   co_return out;
 }
@@ -258,23 +260,20 @@ asio::awaitable<smtp::Reply> BridgeSession::OnMail(const smtp::MailFrom& mail) {
   // The envelope filters first: a sender they refuse never reaches the next hop.
   if (smtp::Reply refused = co_await FiltersAtMail(); !refused.empty()) co_return refused;
   mail_line_ = absl::StrCat("MAIL FROM:<", mail.address, ">", smtp::FormatParams(mail.params));
-  bool failed = false;
-  smtp::Reply r = co_await StartDownstreamTransaction(mail_line_, &failed);
-  if (failed || !r.positive()) {
-    co_await CloseFilters();
-    co_return r;
-  }
+  // The next hop hears of the transaction with its first recipient, MAIL and RCPT in one
+  // write (as the frontend does towards us): no round trip of its own for MAIL; a refusal of
+  // MAIL there is that recipient's reply.
+  mail_pending_ = true;
   in_transaction_ = true;
   txn_ = ctx_.runtime->BeginTransaction();
   handle_->Update([&](sluice::v1::SessionMetadata& m) {
     *m.mutable_current() = envelope_;
     m.set_state("transaction");
   });
-  co_return r;
+  co_return smtp::replies::Ok();
 }
 
 asio::awaitable<smtp::Reply> BridgeSession::OnRcpt(const smtp::RcptTo& rcpt) {
-  if (!down_) co_return smtp::replies::ProxyError();
   sluice::v1::Recipient rc;
   rc.set_address(rcpt.address);
   rc.set_notify(rcpt.notify);
@@ -290,9 +289,23 @@ asio::awaitable<smtp::Reply> BridgeSession::OnRcpt(const smtp::RcptTo& rcpt) {
     if (!refused.empty()) co_return refused;
   }
   std::string line = absl::StrCat("RCPT TO:<", rcpt.address, ">", smtp::FormatParams(rcpt.params));
-  auto r = co_await down_->client->Command(line);
-  if (!r.ok()) co_return DownstreamFailed("rcpt", r.status());
-  if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
+  absl::StatusOr<smtp::Reply> r;
+  if (mail_pending_) {
+    // No recipient taken yet, so no transaction downstream: it starts with this one (and
+    // starts again with the next recipient when this fails).
+    std::vector<std::string> lines;
+    lines.push_back(std::move(line));
+    std::vector<smtp::Reply> replies;
+    smtp::Reply failed = co_await StartDownstreamTransaction(mail_line_, lines, replies);
+    if (!failed.empty()) co_return failed;
+    mail_pending_ = false;
+    r = std::move(replies.front());
+  } else {
+    if (!down_) co_return smtp::replies::ProxyError();  // the connection that took the others is gone
+    r = co_await down_->client->Command(line);
+    if (!r.ok()) co_return DownstreamFailed("rcpt", r.status());
+    if (r->intermediate() || r->code < 200) co_return Unexpected("rcpt", *r);
+  }
   if (r->positive()) {
     *envelope_.add_recipients() = rc;
     handle_->Update([&](sluice::v1::SessionMetadata& m) { *m.mutable_current()->add_recipients() = rc; });
@@ -301,7 +314,7 @@ asio::awaitable<smtp::Reply> BridgeSession::OnRcpt(const smtp::RcptTo& rcpt) {
 }
 
 asio::awaitable<smtp::Reply> BridgeSession::OnData() {
-  if (!down_) co_return smtp::replies::ProxyError();
+  if (!down_ || mail_pending_) co_return smtp::replies::ProxyError();  // an accepted RCPT started it
   if (filters_ != nullptr) {
     smtp::Reply refused = co_await filters_->Data(*filter_session_, envelope_, FilterDeadline());
     if (!refused.empty()) co_return refused;
@@ -394,21 +407,23 @@ asio::awaitable<absl::StatusOr<smtp::Reply>> BridgeSession::SendMessage(const Ed
 }
 
 asio::awaitable<smtp::Reply> BridgeSession::ReplayEnvelope(const sluice::v1::Transaction& envelope) {
-  bool failed = false;
-  smtp::Reply r = co_await StartDownstreamTransaction(
-      absl::StrCat("MAIL FROM:<", envelope.mail_from(), ">", ParamsText(envelope.mail_parameters())), &failed);
-  if (failed || !r.positive()) co_return r;
-  size_t accepted = 0;
+  std::vector<std::string> lines;
   for (const auto& rc : envelope.recipients()) {
-    auto rr = co_await down_->client->Command(absl::StrCat("RCPT TO:<", rc.address(), ">", ParamsText(rc.parameters())));
-    if (!rr.ok()) co_return DownstreamFailed("rcpt", rr.status());
-    if (rr->positive()) {
+    lines.push_back(absl::StrCat("RCPT TO:<", rc.address(), ">", ParamsText(rc.parameters())));
+  }
+  std::vector<smtp::Reply> replies;
+  smtp::Reply r = co_await StartDownstreamTransaction(
+      absl::StrCat("MAIL FROM:<", envelope.mail_from(), ">", ParamsText(envelope.mail_parameters())), lines, replies);
+  if (!r.empty()) co_return r;
+  size_t accepted = 0;
+  for (size_t i = 0; i < replies.size(); ++i) {
+    if (replies[i].positive()) {
       ++accepted;
     } else {
       observe::Warn("recipient_refused_after_filter")
           .Kv("session", handle_->session_id())
-          .Kv("recipient", rc.address())
-          .Kv("reply", rr->ToString());
+          .Kv("recipient", envelope.recipients(static_cast<int>(i)).address())
+          .Kv("reply", replies[i].ToString());
     }
   }
   if (accepted == 0) {
@@ -432,6 +447,7 @@ asio::awaitable<void> BridgeSession::DropDownstream() {
 void BridgeSession::EndTransaction(std::string_view verdict) {
   if (in_transaction_) ctx_.metrics->transactions.at({verdict}).Increment();
   in_transaction_ = false;
+  mail_pending_ = false;
   in_data_ = false;
   spool_.reset();
   txn_.End();
@@ -558,7 +574,9 @@ asio::awaitable<void> BridgeSession::OnReset() {
   co_await CloseFilters();
   if (in_data_) {
     co_await DropDownstream();
-  } else if (down_ && down_->client->connected() && in_transaction_) {
+  } else if (down_ && down_->client->connected() && in_transaction_ && !mail_pending_) {
+    // The transaction begun at the next hop ends there too (none began while MAIL waits
+    // for its first recipient).
     auto r = co_await down_->client->Command("RSET");
     if (!r.ok() || !r->positive()) co_await DropDownstream();
   }

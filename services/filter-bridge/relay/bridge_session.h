@@ -1,7 +1,9 @@
 // services/filter-bridge/relay/bridge_session.h
 //
 // One upstream session relayed to the next hop with the filter chain in between: the
-// envelope goes through in real time (every downstream reply is upstream's reply), DATA is
+// envelope goes through in real time (every downstream reply is upstream's reply; MAIL is
+// answered here and goes on with the first RCPT, Postfix smtpd_proxy style, so the next
+// hop's refusal of MAIL is that recipient's reply), DATA is
 // opened downstream at once, the content is spooled while it arrives, and at its end the
 // chain decides: deliver (the possibly edited message streams downstream, and the
 // downstream's final reply goes upstream), reject/tempfail (the filter's reply; downstream
@@ -25,9 +27,10 @@
 // record), fetched at MAIL: one upstream session may carry many clients' transactions.
 //
 // Latency: the next hop is connected and greeted while the upstream still sends EHLO and
-// XFORWARD (an early open, begun at the first EHLO, taken over at MAIL if fresh); XFORWARD
-// and MAIL go in one write when the next hop announces PIPELINING (XFORWARD_README: "may be
-// pipelined"). XFORWARD is sent before every MAIL: Postfix forgets it at a transaction's end.
+// XFORWARD (an early open, begun at the first EHLO, taken over at the first RCPT if fresh);
+// RSET (after a transaction that ended early), XFORWARD, MAIL and the first RCPT go in one
+// write when the next hop announces PIPELINING (XFORWARD_README: "may be pipelined").
+// XFORWARD is sent before every MAIL: Postfix forgets it at a transaction's end.
 //
 // Never: accepts what the downstream refused; answers 250 to DATA before the downstream
 // did; lets a downstream failure reach upstream as anything but "451 4.3.0"; sends the final
@@ -105,17 +108,21 @@ class BridgeSession : public smtp::ServerHandler {
   // Quits the kept next-hop connection when a hop connection limit bites, or when it carried
   // XFORWARD and this transaction has none (the next hop might still hold the last one's).
   asio::awaitable<void> RetireSpentDownstream();
-  // XFORWARD (when known and announced) and `mail_line` on the kept connection or a new one
-  // (a kept one found stale is replaced once); the MAIL reply, or a 451 (logged, down_
-  // dropped) with *failed set.
-  asio::awaitable<smtp::Reply> StartDownstreamTransaction(const std::string& mail_line, bool* failed);
-  // How sending XFORWARD and MAIL on down_ went.
+  // XFORWARD (when known and announced), `mail_line` and `rcpt_lines` on the kept connection
+  // or a new one (a kept one found stale is replaced once). Empty when the next hop took
+  // MAIL, with one reply per recipient line in `rcpt_replies`; else the upstream's reply:
+  // the next hop's refusal of MAIL, or a 451 (logged, down_ dropped).
+  asio::awaitable<smtp::Reply> StartDownstreamTransaction(const std::string& mail_line,
+                                                          const std::vector<std::string>& rcpt_lines,
+                                                          std::vector<smtp::Reply>& rcpt_replies);
+  // How starting the transaction on down_ went.
   struct DownstreamStart {
-    smtp::Reply reply;   // the MAIL reply, or the 451 of a failure
-    bool failed = true;  // reply is a failure's 451 (down_ dropped)
+    smtp::Reply reply;   // empty: MAIL taken; else the refusal of MAIL or a failure's 451
     bool stale = false;  // a kept connection turned out closed before anything was answered
   };
-  asio::awaitable<DownstreamStart> SendMailDownstream(const std::string& mail_line);
+  asio::awaitable<DownstreamStart> SendMailDownstream(const std::string& mail_line,
+                                                      const std::vector<std::string>& rcpt_lines,
+                                                      std::vector<smtp::Reply>& rcpt_replies);
   // The transaction's XFORWARD is forgotten and the record is the connection's own again.
   void ForgetXforward();
   // Sends MAIL and every RCPT of `envelope` (after a filter changed it); empty on success.
@@ -148,6 +155,7 @@ class BridgeSession : public smtp::ServerHandler {
   std::shared_ptr<EarlyDownstream> early_;  // opening in the background, not yet taken
 
   bool in_transaction_ = false;
+  bool mail_pending_ = false;  // MAIL taken here, not yet sent on: it goes with the first RCPT
   control::StageRuntime::Transaction txn_;
   sluice::v1::Transaction envelope_;
   std::string mail_line_;
