@@ -350,11 +350,14 @@ void SharedLimits::ScheduleReconnect() {
 void SharedLimits::Heartbeat() {
   if (state_ != State::kUp) return;
   // Refresh the lease; a hash that expired meanwhile (Redis stalled past the lease) means
-  // the shared count lost our connections: reconnect, which rewrites them.
+  // the shared count lost our connections: reconnect, which rewrites them. Whether the hash
+  // must exist is decided now: every count change sent before this is applied before it,
+  // while one sent after it may create the hash only later.
+  bool holds_connections = !mine_.empty();
   Tell(TheScripts().heartbeat.Call({std::string(kReplicasKey), ConnKey(replica_)},
                                    {replica_, std::to_string(Lease().count())}),
-       [this](const RedisValue& v) {
-         if (v.type == RedisValue::Type::kInteger && v.integer == 0 && !mine_.empty()) {
+       [this, holds_connections](const RedisValue& v) {
+         if (v.type == RedisValue::Type::kInteger && v.integer == 0 && holds_connections) {
            Failed("lease_lost", absl::DataLossError("this replica's counts expired from Redis"));
          }
        });
