@@ -41,6 +41,13 @@ enum class SuccessNotice {
                // (§5.2.1): the next hop reports, we do not
 };
 
+// Whether a message may already have reached some of the recipients of a Deliver call. An
+// entry that was being delivered when the process died comes back from the queue with
+// nothing on record about that attempt; the scheduler says kPossible for every entry it did
+// not take fresh from a commit of this process. An agent that can recognise its own earlier
+// delivery (Maildir: by the file's name) looks for one then, and counts it as delivered.
+enum class EarlierAttempt { kNone, kPossible };
+
 struct RecipientResult {
   int index = -1;  // into QueueRecord.recipients
   DeliveryOutcome outcome = DeliveryOutcome::kTransient;
@@ -85,7 +92,8 @@ class DeliveryAgent {
   // failure). `record` and `content` stay valid until the call completes.
   virtual asio::awaitable<std::vector<RecipientResult>> Deliver(const sluice::v1::QueueRecord& record,
                                                                 const MessageContent& content,
-                                                                const std::vector<int>& recipient_indexes) = 0;
+                                                                const std::vector<int>& recipient_indexes,
+                                                                EarlierAttempt earlier = EarlierAttempt::kNone) = 0;
 
   // Would the destination of `recipient` take it from `sender`? Asked without delivering
   // anything (Postfix verify(8)'s probe). The default is for agents that deliver to any

@@ -12,7 +12,8 @@ std::string DiscardAgent::Destination(const sluice::v1::QueueRecord&, int) const
 
 asio::awaitable<std::vector<RecipientResult>> DiscardAgent::Deliver(const sluice::v1::QueueRecord&,
                                                                     const MessageContent&,
-                                                                    const std::vector<int>& recipient_indexes) {
+                                                                    const std::vector<int>& recipient_indexes,
+                                                                    EarlierAttempt) {
   std::vector<RecipientResult> results;
   results.reserve(recipient_indexes.size());
   for (int index : recipient_indexes) {

@@ -30,7 +30,8 @@ class DiscardAgent final : public DeliveryAgent {
   std::string Destination(const sluice::v1::QueueRecord& record, int recipient_index) const override;
   asio::awaitable<std::vector<RecipientResult>> Deliver(const sluice::v1::QueueRecord& record,
                                                         const MessageContent& content,
-                                                        const std::vector<int>& recipient_indexes) override;
+                                                        const std::vector<int>& recipient_indexes,
+                                                        EarlierAttempt earlier = EarlierAttempt::kNone) override;
 
  private:
   std::string reply_;

@@ -1,6 +1,7 @@
 // services/reinject/delivery/maildir_agent.cc -- see maildir_agent.h.
 #include "services/reinject/delivery/maildir_agent.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -144,11 +145,64 @@ std::string MaildirAgent::Destination(const sluice::v1::QueueRecord& record, int
   return MailboxName(record.recipients(recipient_index).address());
 }
 
-std::string MaildirAgent::UniqueName() {
-  auto now = std::chrono::system_clock::now().time_since_epoch();
-  auto usec = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
-  return absl::StrCat(usec / 1000000, ".M", usec % 1000000, "P", ::getpid(), "Q", sequence_.fetch_add(1) + 1,
-                      ".", host_part_);
+std::string MaildirAgent::DeliveryKey(const sluice::v1::QueueRecord& record, int index) {
+  // The address as recorded (not lower-cased: two spellings are two recipients, as before).
+  return absl::StrCat("Q", record.queue_id(), "R",
+                      absl::Hex(Fnv1a(record.recipients(index).address()), absl::kZeroPad16));
+}
+
+std::string MaildirAgent::FileName(const sluice::v1::QueueRecord& record, int index) const {
+  // The arrival time leads, as the Maildir convention's delivery time does, so names sort
+  // by age; it is part of the entry, so a later attempt computes the same name.
+  return absl::StrCat(record.arrived_at().seconds(), ".", DeliveryKey(record, index), ".", host_part_);
+}
+
+std::string MaildirAgent::KeyOfFileName(std::string_view name) {
+  name = name.substr(0, name.find(':'));  // the info a mail client appends (":2,S")
+  size_t first = name.find('.');
+  if (first == std::string_view::npos) return "";
+  std::string_view rest = name.substr(first + 1);
+  std::string_view key = rest.substr(0, rest.find('.'));
+  if (key.size() < 3 || key[0] != 'Q' || key.find('R') == std::string_view::npos) return "";
+  return std::string(key);
+}
+
+bool MaildirAgent::HasKey(const std::string& mailbox, const std::string& key) {
+  {
+    std::lock_guard<std::mutex> lock(keys_mu_);
+    auto it = keys_.find(mailbox);
+    if (it != keys_.end()) return it->second.contains(key);
+  }
+  absl::flat_hash_set<std::string> found;
+  for (const char* sub : {"/new", "/cur"}) {
+    std::string dir = mailbox + sub;
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) {
+      if (errno == ENOENT) continue;  // a mailbox not made yet holds nothing
+      observe::Warn("maildir_scan_failed").Kv("path", dir).Kv("error", std::strerror(errno));
+      return false;
+    }
+    while (struct dirent* e = ::readdir(d)) {
+      std::string k = KeyOfFileName(e->d_name);
+      if (!k.empty()) found.insert(std::move(k));
+    }
+    ::closedir(d);
+  }
+  bool has = found.contains(key);
+  std::lock_guard<std::mutex> lock(keys_mu_);
+  if (keys_total_ + found.size() > kMaxKnownKeys) {
+    keys_.clear();
+    keys_total_ = 0;
+  }
+  keys_total_ += found.size();
+  keys_[mailbox] = std::move(found);
+  return has;
+}
+
+void MaildirAgent::AddKey(const std::string& mailbox, const std::string& key) {
+  std::lock_guard<std::mutex> lock(keys_mu_);
+  auto it = keys_.find(mailbox);
+  if (it != keys_.end() && it->second.insert(key).second) ++keys_total_;
 }
 
 namespace {
@@ -179,15 +233,16 @@ asio::awaitable<std::vector<MaildirBatch::Outcome>> SyncInBatch(MaildirBatch* ba
 
 asio::awaitable<std::vector<RecipientResult>> MaildirAgent::Deliver(const sluice::v1::QueueRecord& record,
                                                                     const MessageContent& content,
-                                                                    const std::vector<int>& recipient_indexes) {
-  std::vector<Written> written = co_await RunBlocking(blocking_, [this, &record, &content, &recipient_indexes] {
+                                                                    const std::vector<int>& recipient_indexes,
+                                                                    EarlierAttempt earlier) {
+  std::vector<Written> written = co_await RunBlocking(blocking_, [this, &record, &content, &recipient_indexes, earlier] {
     std::vector<Written> out;
-    for (int index : recipient_indexes) out.push_back(WriteOne(record, content, index));
+    for (int index : recipient_indexes) out.push_back(WriteOne(record, content, index, earlier));
     return out;
   });
   std::vector<MaildirBatch::File> files;
   for (Written& w : written) {
-    if (w.ok) files.push_back(w.file);
+    if (w.ok && !w.found) files.push_back(w.file);
   }
   std::vector<MaildirBatch::Outcome> outcomes;
   if (!files.empty()) outcomes = co_await SyncInBatch(&batch_, std::move(files));
@@ -198,14 +253,20 @@ asio::awaitable<std::vector<RecipientResult>> MaildirAgent::Deliver(const sluice
       results.push_back(std::move(w.failure));
       continue;
     }
+    RecipientResult r;
+    r.index = w.index;
+    r.outcome = DeliveryOutcome::kDelivered;
+    if (w.found) {
+      r.reply = "250 2.0.0 already delivered to maildir";
+      results.push_back(std::move(r));
+      continue;
+    }
     const MaildirBatch::Outcome& o = outcomes.at(next++);
     if (o.err != 0) {
       results.push_back(Transient(w.index, Failure{o.err, o.what}));
       continue;
     }
-    RecipientResult r;
-    r.index = w.index;
-    r.outcome = DeliveryOutcome::kDelivered;
+    AddKey(w.mailbox, w.key);
     r.reply = "250 2.0.0 delivered to maildir";
     results.push_back(std::move(r));
   }
@@ -234,7 +295,7 @@ bool MaildirAgent::EnsureMailbox(const std::string& mailbox, bool recheck, int* 
 }
 
 MaildirAgent::Written MaildirAgent::WriteOne(const sluice::v1::QueueRecord& record,
-                                             const MessageContent& content, int index) {
+                                             const MessageContent& content, int index, EarlierAttempt earlier) {
   Written w;
   w.index = index;
   auto failed = [&](const Failure& f) {
@@ -244,6 +305,19 @@ MaildirAgent::Written MaildirAgent::WriteOne(const sluice::v1::QueueRecord& reco
   const std::string& address = record.recipients(index).address();
   Failure f;
   std::string mailbox = absl::StrCat(options_.root, "/", MailboxName(address));
+  w.mailbox = mailbox;
+  w.key = DeliveryKey(record, index);
+  if (earlier == EarlierAttempt::kPossible && HasKey(mailbox, w.key)) {
+    // Delivered by an attempt whose end never reached the queue: that copy counts.
+    w.ok = true;
+    w.found = true;
+    already_delivered_.fetch_add(1);
+    observe::Info("maildir_already_delivered")
+        .Kv("queue_id", record.queue_id())
+        .Kv("to", address)
+        .Kv("key", w.key);
+    return w;
+  }
   if (!EnsureMailbox(mailbox, false, &f.err, &f.what)) return failed(f);
   // The added header lines end like the message's first line does.
   char buf[64 * 1024];
@@ -255,13 +329,16 @@ MaildirAgent::Written MaildirAgent::WriteOne(const sluice::v1::QueueRecord& reco
   std::string added = absl::StrCat("Return-Path: <", HeaderSafe(record.sender()), ">", eol,
                                    "Delivered-To: ", HeaderSafe(address), eol);
 
-  std::string name = UniqueName();
+  std::string name = FileName(record, index);
   std::string tmp_path = absl::StrCat(mailbox, "/tmp/", name);
-  Fd out(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+  // O_TRUNC, not O_EXCL: a tmp/ file of this name is our own, left by an attempt that died
+  // before its rename (nobody else writes this entry's copy while we hold the entry).
+  constexpr int kCreate = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW;
+  Fd out(::open(tmp_path.c_str(), kCreate, 0600));
   if (out.get() < 0 && errno == ENOENT) {
     // The mailbox we remembered is gone (removed by hand): make it again, once.
     if (!EnsureMailbox(mailbox, true, &f.err, &f.what)) return failed(f);
-    out = Fd(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    out = Fd(::open(tmp_path.c_str(), kCreate, 0600));
   }
   if (out.get() < 0) return failed({errno, "create " + tmp_path});
   auto fail = [&](int err, std::string what) {

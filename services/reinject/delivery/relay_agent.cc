@@ -135,7 +135,8 @@ asio::awaitable<absl::StatusOr<std::unique_ptr<RelayConnection>>> RelayAgent::Ac
 
 asio::awaitable<std::vector<RecipientResult>> RelayAgent::Deliver(const sluice::v1::QueueRecord& record,
                                                                   const MessageContent& content,
-                                                                  const std::vector<int>& recipient_indexes) {
+                                                                  const std::vector<int>& recipient_indexes,
+                                                                  EarlierAttempt) {
   const QueueLimits limits = ResolveQueueLimits(options_.limits);
   auto acquired = co_await Acquire(limits);
   if (!acquired.ok()) {

@@ -57,7 +57,8 @@ class RelayAgent final : public DeliveryAgent {
   std::string Destination(const sluice::v1::QueueRecord& record, int recipient_index) const override;
   asio::awaitable<std::vector<RecipientResult>> Deliver(const sluice::v1::QueueRecord& record,
                                                         const MessageContent& content,
-                                                        const std::vector<int>& recipient_indexes) override;
+                                                        const std::vector<int>& recipient_indexes,
+                                                        EarlierAttempt earlier = EarlierAttempt::kNone) override;
   // MAIL FROM, RCPT TO and RSET on a (cached) connection (relay_probe.cc).
   asio::awaitable<ProbeResult> Probe(const std::string& sender, const std::string& recipient) override;
 

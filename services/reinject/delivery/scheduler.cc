@@ -136,7 +136,12 @@ asio::awaitable<void> Scheduler::Activate(std::string id) {
   }
   // A fresh entry is claimed in memory, here; anything that needs the disk on the pool.
   absl::StatusOr<sluice::v1::QueueRecord> record = store_.ClaimInMemory(id);
+  // Only an entry committed by this process and never claimed since is sure never to have
+  // been delivered; anything read back from the log may have been (a crash after the
+  // delivery, before the entry's end reached the disk).
+  EarlierAttempt earlier = EarlierAttempt::kNone;
   if (absl::IsUnavailable(record.status())) {
+    earlier = EarlierAttempt::kPossible;
     auto claim = [this, id] { return store_.Claim(id); };
     record = co_await RunBlocking(blocking_, claim);
   }
@@ -147,6 +152,7 @@ asio::awaitable<void> Scheduler::Activate(std::string id) {
   }
   auto msg = std::make_unique<ActiveMessage>();
   msg->record = std::move(*record);
+  msg->earlier = earlier;
   msg->frozen = std::make_shared<const sluice::v1::QueueRecord>(msg->record);
   auto content = store_.Content(id);
   if (!content.ok()) {
@@ -216,7 +222,7 @@ asio::awaitable<void> Scheduler::RunJob(Job job) {
   std::vector<RecipientResult> results;
   try {
     using namespace asio::experimental::awaitable_operators;
-    auto outcome = co_await (asio::co_spawn(io_, agent_.Deliver(*frozen, content, job.indexes), asio::use_awaitable) ||
+    auto outcome = co_await (asio::co_spawn(io_, agent_.Deliver(*frozen, content, job.indexes, msg->earlier), asio::use_awaitable) ||
                              deadline.async_wait(nothrow));
     if (outcome.index() == 0) {
       results = std::move(std::get<0>(outcome));

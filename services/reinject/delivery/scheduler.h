@@ -102,6 +102,7 @@ class Scheduler {
     sluice::v1::QueueRecord record;                        // updated as results come in
     std::shared_ptr<const sluice::v1::QueueRecord> frozen;  // what agents read
     MessageContent content;
+    EarlierAttempt earlier = EarlierAttempt::kNone;  // may this entry have been delivered before?
     size_t jobs_left = 0;
     std::vector<RecipientResult> results;
   };

@@ -50,8 +50,16 @@ class MaildirAgentTest : public ::testing::Test {
   MaildirAgent agent_;
 };
 
+// An entry as the queue gives it: an id and an arrival time.
+sluice::v1::QueueRecord Entry(const std::string& id, const std::string& sender, const std::vector<std::string>& rcpts) {
+  auto record = Envelope(sender, rcpts);
+  record.set_queue_id(id);
+  record.mutable_arrived_at()->set_seconds(1765000000);
+  return record;
+}
+
 TEST_F(MaildirAgentTest, DeliversByteExactIntoNewWithReturnPathAndDeliveredTo) {
-  auto record = Envelope("alice@example.org", {"Bob.Smith@Example.COM"});
+  auto record = Entry("0QUEUEID0000AAAA", "alice@example.org", {"Bob.Smith@Example.COM"});
   auto results = Deliver(record, kMessage, {0});
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].index, 0);
@@ -64,10 +72,12 @@ TEST_F(MaildirAgentTest, DeliversByteExactIntoNewWithReturnPathAndDeliveredTo) {
             std::string("Return-Path: <alice@example.org>\r\nDelivered-To: Bob.Smith@Example.COM\r\n") + kMessage);
   EXPECT_TRUE(ListDir(box + "/tmp").empty());
   EXPECT_TRUE(Exists(box + "/cur"));
-  // time.M<usec>P<pid>Q<seq>.host
-  EXPECT_NE(files[0].find(".M"), std::string::npos);
-  EXPECT_NE(files[0].find("P"), std::string::npos);
+  // <arrival>.Q<queue id>R<hash of the address>.<host>: nothing Dovecot would misread.
+  EXPECT_EQ(files[0].rfind("1765000000.Q0QUEUEID0000AAAAR", 0), 0u) << files[0];
   EXPECT_EQ(files[0].substr(files[0].size() - 8), ".mx.test");
+  EXPECT_EQ(files[0], agent_.FileName(record, 0));
+  EXPECT_EQ(files[0].find(':'), std::string::npos);
+  EXPECT_EQ(files[0].find(','), std::string::npos);
 }
 
 TEST_F(MaildirAgentTest, AddedLinesEndLikeTheMessageLines) {
@@ -90,18 +100,107 @@ TEST_F(MaildirAgentTest, EachRecipientGetsItsOwnMailbox) {
   EXPECT_FALSE(Exists(Mailbox("two@example.com")));
 }
 
-TEST_F(MaildirAgentTest, RepeatedDeliveriesGetDistinctFiles) {
-  auto record = Envelope("a@x.example", {"bob@example.com"});
-  for (int i = 0; i < 50; ++i) Deliver(record, kMessage, {0});
+TEST_F(MaildirAgentTest, DistinctEntriesGetDistinctFiles) {
+  for (int i = 0; i < 50; ++i) {
+    auto record = Entry("0QUEUEID0000" + std::to_string(1000 + i), "a@x.example", {"bob@example.com"});
+    Deliver(record, kMessage, {0});
+  }
   EXPECT_EQ(ListDir(Mailbox("bob@example.com") + "/new").size(), 50u);
 }
 
-TEST_F(MaildirAgentTest, AKnownMailboxIsNotMadeAgainForEachMessage) {
-  auto record = Envelope("a@x.example", {"bob@example.com"});
+TEST_F(MaildirAgentTest, TwoSpellingsOfAnAddressAreTwoDeliveriesToOneMailbox) {
+  auto record = Entry("0QUEUEID0000BBBB", "a@x.example", {"bob@example.com", "Bob@Example.com"});
+  auto results = Deliver(record, kMessage, {0, 1});
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_NE(agent_.FileName(record, 0), agent_.FileName(record, 1));
+  EXPECT_EQ(ListDir(Mailbox("bob@example.com") + "/new").size(), 2u);
+}
+
+// Issue 11: a delivery repeated after a crash (the file written, the queue entry's end not
+// on disk) finds its file and writes no second one -- in new/, or in cur/ under whatever
+// flags a mail client gave it, or written by another host.
+TEST_F(MaildirAgentTest, ARepeatedDeliveryFindsItsFileInNewAndWritesNoOther) {
+  auto record = Entry("0QUEUEID0000CCCC", "a@x.example", {"bob@example.com"});
+  ASSERT_EQ(Deliver(record, kMessage, {0})[0].outcome, DeliveryOutcome::kDelivered);
+  MaildirAgent after_restart(MaildirOptions{dir_ / "mail", "mx.test"}, pool_.get_executor());
+  WriteFile(dir_ / "message", kMessage);
+  MessageContent c = testing::ContentFile(dir_ / "message");
+  auto again = RunAwaitable(io_, after_restart.Deliver(record, c, std::vector<int>{0}, EarlierAttempt::kPossible));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].outcome, DeliveryOutcome::kDelivered);
+  EXPECT_EQ(again[0].reply, "250 2.0.0 already delivered to maildir");
+  EXPECT_EQ(after_restart.already_delivered(), 1u);
+  EXPECT_EQ(ListDir(Mailbox("bob@example.com") + "/new").size(), 1u);
+  EXPECT_TRUE(ListDir(Mailbox("bob@example.com") + "/tmp").empty());
+}
+
+TEST_F(MaildirAgentTest, ARepeatedDeliveryFindsItsFileInCurWhateverTheFlags) {
+  const std::string box = Mailbox("bob@example.com");
+  int n = 0;
+  for (const char* info : {":2,", ":2,S", ":2,FRS", ":2,Sab"}) {
+    auto record = Entry("0QUEUEID0000D00" + std::to_string(n++), "a@x.example", {"bob@example.com"});
+    Deliver(record, kMessage, {0});
+    std::string name = agent_.FileName(record, 0);
+    // What a mail client (Dovecot) does when the message is seen: new/ -> cur/ with info.
+    ASSERT_EQ(::rename((box + "/new/" + name).c_str(), (box + "/cur/" + name + info).c_str()), 0);
+    MaildirAgent after_restart(MaildirOptions{dir_ / "mail", "mx.test"}, pool_.get_executor());
+    MessageContent c = testing::ContentFile(dir_ / "message");
+    auto again = RunAwaitable(io_, after_restart.Deliver(record, c, std::vector<int>{0}, EarlierAttempt::kPossible));
+    EXPECT_EQ(again[0].reply, "250 2.0.0 already delivered to maildir") << info;
+  }
+  EXPECT_TRUE(ListDir(box + "/new").empty());
+  EXPECT_EQ(ListDir(box + "/cur").size(), 4u);
+}
+
+TEST_F(MaildirAgentTest, ARepeatedDeliveryFindsACopyAnotherHostWrote) {
+  auto record = Entry("0QUEUEID0000EEEE", "a@x.example", {"bob@example.com"});
+  Deliver(record, kMessage, {0});
+  MaildirAgent other_host(MaildirOptions{dir_ / "mail", "mx2.test"}, pool_.get_executor());
+  MessageContent c = testing::ContentFile(dir_ / "message");
+  auto again = RunAwaitable(io_, other_host.Deliver(record, c, std::vector<int>{0}, EarlierAttempt::kPossible));
+  EXPECT_EQ(again[0].reply, "250 2.0.0 already delivered to maildir");
+  EXPECT_EQ(ListDir(Mailbox("bob@example.com") + "/new").size(), 1u);
+}
+
+TEST_F(MaildirAgentTest, ATmpFileLeftByADeadAttemptIsReplacedNotKept) {
+  auto record = Entry("0QUEUEID0000FFFF", "a@x.example", {"bob@example.com"});
+  const std::string box = Mailbox("bob@example.com");
+  Deliver(Entry("0QUEUEID0000FFF0", "a@x.example", {"bob@example.com"}), kMessage, {0});  // makes the mailbox
+  WriteFile(box + "/tmp/" + agent_.FileName(record, 0), "half a mess");
+  MessageContent c = testing::ContentFile(dir_ / "message");
+  auto results = RunAwaitable(io_, agent_.Deliver(record, c, std::vector<int>{0}, EarlierAttempt::kPossible));
+  EXPECT_EQ(results[0].reply, "250 2.0.0 delivered to maildir");
+  EXPECT_TRUE(ListDir(box + "/tmp").empty());
+  EXPECT_EQ(ReadFile(box + "/new/" + agent_.FileName(record, 0)),
+            std::string("Return-Path: <a@x.example>\r\nDelivered-To: bob@example.com\r\n") + kMessage);
+}
+
+TEST_F(MaildirAgentTest, OnlyAPossiblyRepeatedDeliveryLooksForAnEarlierCopy) {
+  auto record = Entry("0QUEUEID0000GGGG", "a@x.example", {"bob@example.com"});
   Deliver(record, kMessage, {0});
   const std::string box = Mailbox("bob@example.com");
-  ASSERT_EQ(::rmdir((box + "/cur").c_str()), 0);
+  std::string name = agent_.FileName(record, 0);
+  ASSERT_EQ(::rename((box + "/new/" + name).c_str(), (box + "/cur/" + name + ":2,S").c_str()), 0);
+  // A fresh entry (kNone) never was delivered: no scan, a file (the test forged the earlier one).
   auto results = Deliver(record, kMessage, {0});
+  EXPECT_EQ(results[0].reply, "250 2.0.0 delivered to maildir");
+  EXPECT_EQ(agent_.already_delivered(), 0u);
+}
+
+TEST(MaildirFileNameTest, KeyOfFileNameReadsOursAndIgnoresOthers) {
+  EXPECT_EQ(MaildirAgent::KeyOfFileName("1765000000.Q0ABCR00ff.mx.test"), "Q0ABCR00ff");
+  EXPECT_EQ(MaildirAgent::KeyOfFileName("1765000000.Q0ABCR00ff.mx.test:2,S"), "Q0ABCR00ff");
+  EXPECT_EQ(MaildirAgent::KeyOfFileName("1765000000.M12P3Q4.host:2,"), "");
+  EXPECT_EQ(MaildirAgent::KeyOfFileName("1765000000.Q0ABC.host"), "");
+  EXPECT_EQ(MaildirAgent::KeyOfFileName("garbage"), "");
+  EXPECT_EQ(MaildirAgent::KeyOfFileName("."), "");
+}
+
+TEST_F(MaildirAgentTest, AKnownMailboxIsNotMadeAgainForEachMessage) {
+  Deliver(Entry("0QUEUEID0000KKK1", "a@x.example", {"bob@example.com"}), kMessage, {0});
+  const std::string box = Mailbox("bob@example.com");
+  ASSERT_EQ(::rmdir((box + "/cur").c_str()), 0);
+  auto results = Deliver(Entry("0QUEUEID0000KKK2", "a@x.example", {"bob@example.com"}), kMessage, {0});
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].outcome, DeliveryOutcome::kDelivered);
   EXPECT_EQ(ListDir(box + "/new").size(), 2u);

@@ -49,6 +49,7 @@ class ScriptedAgent final : public DeliveryAgent {
     bool is_bounce = false;
     std::vector<std::string> recipients;
     std::string content;
+    EarlierAttempt earlier = EarlierAttempt::kNone;
   };
   struct Answer {
     DeliveryOutcome outcome;
@@ -63,7 +64,8 @@ class ScriptedAgent final : public DeliveryAgent {
 
   asio::awaitable<std::vector<RecipientResult>> Deliver(const sluice::v1::QueueRecord& record,
                                                         const MessageContent& content,
-                                                        const std::vector<int>& indexes) override {
+                                                        const std::vector<int>& indexes,
+                                                        EarlierAttempt earlier = EarlierAttempt::kNone) override {
     std::string destination = Destination(record, indexes.at(0));
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -83,6 +85,7 @@ class ScriptedAgent final : public DeliveryAgent {
     call.queue_id = record.queue_id();
     call.sender = record.sender();
     call.is_bounce = record.is_bounce();
+    call.earlier = earlier;
     auto bytes = content.ReadAll();
     call.content = bytes.ok() ? *bytes : "<unreadable>";
     std::vector<RecipientResult> results;
