@@ -28,6 +28,14 @@ enum State : int {
 
 DataReader::Result DataReader::Feed(std::string_view in, std::string& out) {
   if (done_) return {0, true};
+  Result r = Decode(in, out);
+  // No NUL is part of a terminator or of stuffing, so a NUL among the bytes consumed is one
+  // in the content (one memchr over what was read, whatever the state machine did).
+  if (!nul_ && r.consumed > 0 && std::memchr(in.data(), '\0', r.consumed) != nullptr) nul_ = true;
+  return r;
+}
+
+DataReader::Result DataReader::Decode(std::string_view in, std::string& out) {
 
   // Appends decoded line content (never a line-ending CRLF).
   auto emit = [&](std::string_view bytes) {

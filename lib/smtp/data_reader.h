@@ -10,6 +10,10 @@
 // recorded (bare_newline()) and the caller rejects the message after its real end; the
 // sequences "\n.\n", "\r.\r", "\n.\r\n", "\r\n.\n", "\r\n.\r" never end it.
 //
+// NUL octets (RFC 5322 §3.5 text and RFC 6152 8BITMIME data exclude them) are recorded too
+// (nul()): a downstream that drops NULs would read "CRLF NUL . CRLF" as an end of data (the
+// "nullbefore/nullafter" smuggling variants), so the caller refuses such content.
+//
 // Also measures the header (bytes up to and including the empty line that ends it) so the
 // caller can enforce header_size_limit.
 //
@@ -38,6 +42,7 @@ class DataReader {
   bool bare_newline() const { return bare_cr_ || bare_lf_; }
   bool bare_cr() const { return bare_cr_; }
   bool bare_lf() const { return bare_lf_; }
+  bool nul() const { return nul_; }  // a NUL octet was in the content
   uint64_t content_bytes() const { return content_bytes_; }  // bytes appended so far
   bool header_done() const { return header_done_; }
   uint64_t header_bytes() const { return header_bytes_; }    // header size so far
@@ -47,11 +52,14 @@ class DataReader {
   void Reset() { *this = DataReader(); }
 
  private:
+  Result Decode(std::string_view in, std::string& out);
+
   // Position in the current line / end sequence; see data_reader.cc.
   int state_ = 0;
   bool done_ = false;
   bool bare_cr_ = false;
   bool bare_lf_ = false;
+  bool nul_ = false;
   bool header_done_ = false;
   uint64_t content_bytes_ = 0;
   uint64_t header_bytes_ = 0;

@@ -161,6 +161,8 @@ Reply CommandNotImplemented() { return MakeReply(502, "5.5.1", "Error: command n
 Reply LineTooLong() { return MakeReply(500, "5.5.0", "Error: line too long"); }
 Reply BareNewlineInCommand() { return MakeReply(500, "5.5.2", "Error: bare <LF> received"); }
 Reply BareNewlineInData() { return MakeReply(550, "5.5.2", "Error: bare <CR> or <LF> received"); }
+Reply NulInData() { return MakeReply(550, "5.6.0", "Error: NUL character in message content"); }
+Reply ProtocolSynchronization() { return MakeReply(554, "5.5.0", "Error: SMTP protocol synchronization"); }
 Reply SyntaxError(std::string_view usage) { return MakeReply(501, "5.5.4", Join("Syntax: ", usage)); }
 Reply BadSenderSyntax() { return MakeReply(501, "5.1.7", "Bad sender address syntax"); }
 Reply BadRecipientSyntax() { return MakeReply(501, "5.1.3", "Bad recipient address syntax"); }

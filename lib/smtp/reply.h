@@ -72,6 +72,9 @@ Reply CommandNotImplemented();                                       // 502 5.5.
 Reply LineTooLong();                                                 // 500 5.5.0 Error: line too long
 Reply BareNewlineInCommand();                                        // 500 5.5.2 Error: bare <LF> received
 Reply BareNewlineInData();                                           // 550 5.5.2 Error: bare <CR> or <LF> received
+Reply NulInData();                                                   // 550 5.6.0 Error: NUL character in message content
+// Input before the reply it must wait for (smtpd_forbid_unauth_pipelining): the session ends.
+Reply ProtocolSynchronization();                                     // 554 5.5.0 Error: SMTP protocol synchronization
 Reply SyntaxError(std::string_view usage);                           // 501 5.5.4 Syntax: usage
 Reply BadSenderSyntax();                                             // 501 5.1.7 Bad sender address syntax
 Reply BadRecipientSyntax();                                          // 501 5.1.3 Bad recipient address syntax

@@ -44,6 +44,8 @@ struct SessionFacts {
 enum class DataOutcome {
   kComplete,       // CRLF.CRLF received, content clean: the handler gives the final reply
   kBareNewline,    // bare CR/LF seen: the session rejects; the handler aborts its transaction
+  kNulCharacter,   // a NUL octet in the content: the session rejects; the handler aborts
+  kUnauthPipelining,  // commands after the final dot before its reply: the session ends; handler aborts
   kTooBig,         // message_size_limit exceeded: the session rejects; handler aborts
   kHeaderTooBig,   // header_size_limit exceeded: the session rejects; handler aborts
   kHandlerFailed,  // OnContent returned an error: the handler gives the (4xx) reply
@@ -82,8 +84,8 @@ class ServerHandler {
   // The STARTTLS handshake failed (the session then ends); for metrics.
   virtual void OnTlsFailed() {}
   // The session enforced a limit ("line_length", "max_recipients", "message_size",
-  // "header_size", "hard_errors", "timeout", "bare_newline", "session_deadline",
-  // "max_transactions", "junk_commands"), for metrics.
+  // "header_size", "hard_errors", "timeout", "bare_newline", "nul_character",
+  // "unauth_pipelining", "session_deadline", "max_transactions", "junk_commands"), for metrics.
   virtual void OnLimitHit(std::string_view /*limit*/) {}
   // Another line of the EHLO reply (e.g. "XFORWARD NAME ADDR …"); "" for none.
   virtual std::string ExtraEhloKeywords() { return ""; }

@@ -2,6 +2,7 @@
 #include "lib/smtp/server_session.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "asio/experimental/as_tuple.hpp"
 #include "asio/post.hpp"
@@ -43,6 +44,26 @@ void SessionControl::CancelOnExecutor(bool only_if_idle) {
 namespace {
 
 constexpr size_t kReadChunk = 16 * 1024;
+// How much of an unauthorized pipelining is logged (Postfix logs the first 100 bytes).
+constexpr size_t kLoggedInputBytes = 100;
+
+// RFC 2920 §3.1: after these the client must wait for the reply (their outcome changes what
+// it may send next); RFC 3207 §4 adds STARTTLS (what follows it in the clear is injection,
+// CVE-2011-0411). Postfix's smtpd_forbid_unauth_pipelining list, plus STARTTLS.
+bool EndsPipelinedGroup(Verb v) {
+  switch (v) {
+    case Verb::kHelo:
+    case Verb::kEhlo:
+    case Verb::kData:
+    case Verb::kNoop:
+    case Verb::kVrfy:
+    case Verb::kExpn:
+    case Verb::kStarttls:
+      return true;
+    default:
+      return false;
+  }
+}
 
 class Session {
  public:
@@ -66,6 +87,15 @@ class Session {
   asio::awaitable<bool> FlushIfNoPipelinedInput();
   asio::awaitable<ReadResult> ReadLine(std::string& line);
   asio::awaitable<bool> ErrorSleepAndCheck();
+  // The greeting, with the pregreet check (and greet_wait) first; false: the session ends.
+  asio::awaitable<bool> Greet();
+  // Input is waiting that no reply has been sent for yet (read ahead, or in the socket).
+  bool InputWaiting() { return !in_.empty() || stream_.ReadableNow() > 0; }
+  // After the final dot, before its reply: anything but a pipelined QUIT (RFC 2920 §3.2's
+  // own example; Postfix's smtp client sends one) is input the client had no right to send.
+  asio::awaitable<bool> InputAfterEndOfData();
+  // 554 5.5.0, the input logged (escaped) and counted; the session then ends.
+  asio::awaitable<void> RefuseUnauthPipelining(std::string_view after);
 
   asio::awaitable<void> DoHelo(const Command& c, bool esmtp);
   asio::awaitable<void> DoMail(const Command& c);
@@ -173,6 +203,59 @@ asio::awaitable<Session::ReadResult> Session::ReadLine(std::string& line) {
     if (ec == asio::error::operation_aborted) co_return ReadResult::kInterrupted;
     if (ec) co_return ReadResult::kClosed;
   }
+}
+
+asio::awaitable<bool> Session::Greet() {
+  Reply greeting = replies::Greeting(s_.hostname, s_.banner);
+  if (s_.forbid_unauth_pipelining && s_.greet_wait.count() > 0) {
+    // postscreen's greet wait: the greeting's first line now, its last one after the wait
+    // (RFC 5321 §4.2.1 multiline reply). A client that speaks before the last line did not
+    // wait for the greeting; one that hangs up meanwhile is simply gone.
+    std::string first_line = greeting.Format();
+    first_line[3] = '-';
+    if (co_await stream_.WriteAll(first_line, s_.command_timeout)) co_return false;
+    if (co_await stream_.WaitReadable(s_.greet_wait)) {
+      if (stream_.ReadableNow() > 0) co_await RefuseUnauthPipelining("CONNECT");
+      co_return false;
+    }
+  } else if (s_.forbid_unauth_pipelining && stream_.ReadableNow() > 0) {
+    // Postfix smtpd's pregreet check: whatever arrived while the connect checks ran.
+    co_await RefuseUnauthPipelining("CONNECT");
+    co_return false;
+  }
+  Respond(greeting);
+  co_return co_await Flush();
+}
+
+asio::awaitable<bool> Session::InputAfterEndOfData() {
+  static constexpr std::string_view kQuit = "QUIT\r\n";
+  for (;;) {
+    const size_t n = std::min(in_.size(), kQuit.size());
+    if (!absl::EqualsIgnoreCase(absl::string_view(in_.data(), n), absl::string_view(kQuit.data(), n))) co_return true;
+    if (in_.size() > kQuit.size()) co_return true;  // more behind the QUIT
+    if (stream_.ReadableNow() == 0) co_return false;
+    if (in_.size() == kQuit.size()) co_return true;
+    // Part of a QUIT so far, and more has arrived: read just enough to tell.
+    std::error_code ec = co_await stream_.ReadInto(in_, kQuit.size() + 1 - in_.size(), s_.command_timeout);
+    if (ec) co_return false;  // the next read finds the client gone
+  }
+}
+
+asio::awaitable<void> Session::RefuseUnauthPipelining(std::string_view after) {
+  if (in_.empty() && stream_.ReadableNow() > 0) {
+    // The input is still in the socket: read some of it for the log (it is there, so the
+    // read returns at once, but a TLS record may be partial: bounded anyway).
+    (void)co_await stream_.ReadInto(in_, kLoggedInputBytes,
+                                    std::min<Duration>(s_.command_timeout, std::chrono::seconds(5)));
+  }
+  handler_.OnLimitHit("unauth_pipelining");
+  observe::Info("improper_pipelining")
+      .Kv("session", facts_.session_id)
+      .Kv("client", facts_.client_address)
+      .Kv("after", after)
+      .Kv("input", std::string_view(in_).substr(0, kLoggedInputBytes));  // the log escapes it
+  Respond(replies::ProtocolSynchronization());
+  co_await Flush();
 }
 
 asio::awaitable<bool> Session::ErrorSleepAndCheck() {
@@ -317,6 +400,13 @@ asio::awaitable<bool> Session::DoData(const Command& c) {
     Respond(go);
     co_return true;
   }
+  if (s_.forbid_unauth_pipelining && InputWaiting()) {
+    // Content sent while the handler prepared (e.g. waited for the filter's 354): the
+    // client did not wait for the 354. Nothing of it is read as the message.
+    co_await ResetTransaction();
+    co_await RefuseUnauthPipelining("DATA");
+    co_return false;
+  }
   Respond(go.empty() ? replies::StartMailInput() : go);
   if (!co_await Flush()) {
     co_await ResetTransaction();
@@ -333,7 +423,8 @@ asio::awaitable<bool> Session::DoData(const Command& c) {
     in_.erase(0, r.consumed);
     if (!too_big && s_.message_size_limit > 0 && reader.content_bytes() > s_.message_size_limit) too_big = true;
     if (!header_too_big && reader.header_bytes() > s_.header_size_limit) header_too_big = true;
-    bool rejected = too_big || header_too_big || reader.bare_newline();
+    const bool nul = reader.nul() && !s_.allow_nul_in_content;
+    bool rejected = too_big || header_too_big || reader.bare_newline() || nul;
     if (rejected || failed) {
       chunk.clear();  // content of a rejected message goes nowhere
     } else if (!chunk.empty() && (chunk.size() >= s_.content_chunk_bytes || r.done)) {
@@ -361,16 +452,35 @@ asio::awaitable<bool> Session::DoData(const Command& c) {
     }
   }
 
-  DataOutcome outcome = reader.bare_newline() ? DataOutcome::kBareNewline
+  // Input behind the final dot (a smuggled next transaction): the message is not passed on
+  // and the session ends.
+  bool pipelined = false;
+  if (s_.forbid_unauth_pipelining) pipelined = co_await InputAfterEndOfData();
+  const bool nul = reader.nul() && !s_.allow_nul_in_content;
+  DataOutcome outcome = pipelined             ? DataOutcome::kUnauthPipelining
+                        : reader.bare_newline() ? DataOutcome::kBareNewline
+                        : nul                 ? DataOutcome::kNulCharacter
                         : too_big             ? DataOutcome::kTooBig
                         : header_too_big      ? DataOutcome::kHeaderTooBig
                         : failed              ? DataOutcome::kHandlerFailed
                                               : DataOutcome::kComplete;
   Reply final_reply = co_await handler_.OnDataEnd(outcome);
+  if (outcome == DataOutcome::kUnauthPipelining) {
+    have_mail_ = false;
+    rcpts_ = 0;
+    co_await RefuseUnauthPipelining("END-OF-MESSAGE");
+    co_return false;
+  }
   switch (outcome) {
     case DataOutcome::kBareNewline:
       handler_.OnLimitHit("bare_newline");
       final_reply = replies::BareNewlineInData();
+      break;
+    case DataOutcome::kNulCharacter:
+      handler_.OnLimitHit("nul_character");
+      final_reply = replies::NulInData();
+      break;
+    case DataOutcome::kUnauthPipelining:  // answered above
       break;
     case DataOutcome::kTooBig:
       handler_.OnLimitHit("message_size");
@@ -457,10 +567,7 @@ asio::awaitable<void> Session::DoXforward(const Command& c) {
 
 asio::awaitable<void> Session::Run() {
   control_->Attach(&stream_, &handler_);
-  if (s_.send_greeting) {
-    Respond(replies::Greeting(s_.hostname, s_.banner));
-    end_ = !co_await Flush();
-  }
+  if (s_.send_greeting) end_ = !co_await Greet();
   std::string line;
   while (!end_) {
     if (control_->kill_requested()) {
@@ -500,6 +607,13 @@ asio::awaitable<void> Session::Run() {
         Respond(replies::BareNewlineInCommand());
       } else {
         const Command& c = *cmd;
+        // smtpd_forbid_unauth_pipelining, checked before the command runs: without EHLO
+        // nothing may be pipelined, after EHLO nothing may follow a group's last command.
+        if (s_.forbid_unauth_pipelining && c.verb != Verb::kUnknown && c.verb != Verb::kQuit &&
+            (!facts_.esmtp || EndsPipelinedGroup(c.verb)) && InputWaiting()) {
+          co_await RefuseUnauthPipelining(c.verb_text);
+          break;
+        }
         switch (c.verb) {
           case Verb::kEhlo: co_await DoHelo(c, true); break;
           case Verb::kHelo: co_await DoHelo(c, false); break;

@@ -7,11 +7,17 @@
 // command line length, recipient count, soft/hard error limits with the error sleep, junk
 // commands, per-command and whole-session timeouts, STARTTLS (RFC 3207; plaintext buffered
 // after the command is discarded), XFORWARD authorization, and DATA decoding with
-// message_size_limit, header_size_limit and the bare CR/LF rule. What each command *means*
-// is the stage's ServerHandler.
+// message_size_limit, header_size_limit, the bare CR/LF rule and the NUL rule. And Postfix's
+// smtpd_forbid_unauth_pipelining: a client that talks before the greeting, pipelines a
+// command after which it must wait (EHLO, HELO, DATA, NOOP, VRFY, EXPN, STARTTLS), pipelines
+// anything before EHLO or after HELO (no PIPELINING announced), sends content before the 354
+// or anything but QUIT after the final dot before its reply gets "554 5.5.0" and is
+// disconnected, its input logged. What each command *means* is the stage's ServerHandler.
 //
 // Never: sends 250 for DATA itself (the handler decides); lets a bare CR/LF end a line or
-// the message; buffers more than one content chunk plus one read per session.
+// the message; passes on content holding a NUL unless allowed; runs a command or passes on a
+// message that an unauthorized pipelining arrived with; buffers more than one content chunk
+// plus one read per session.
 #pragma once
 
 #include <atomic>
@@ -56,6 +62,14 @@ struct ServerSettings {
   bool advertise_smtputf8 = true;
   bool advertise_8bitmime = true;
   size_t content_chunk_bytes = 64 * 1024;  // OnContent granularity
+  // smtpd_forbid_unauth_pipelining (ServerConfig, default on): see the header comment.
+  bool forbid_unauth_pipelining = true;
+  // Wait this long between the greeting's first line ("220-") and its last, and refuse a
+  // client that talks meanwhile (postscreen_greet_wait; zero: no wait, only what arrived
+  // before the greeting is judged). Needs forbid_unauth_pipelining.
+  Duration greet_wait{};
+  // Pass on content holding a NUL octet (ServerConfig.allow_nul_in_content); off: 550 5.6.0.
+  bool allow_nul_in_content = false;
   // Send the greeting (false when the stage already refused or sent it).
   bool send_greeting = true;
 };

@@ -19,6 +19,8 @@ ServerSettings SettingsFromLimits(const sluice::v1::Limits& l, const sluice::v1:
   s.hard_error_limit = l.hard_error_limit();
   s.error_sleep = std::chrono::seconds(l.error_sleep_seconds());
   s.junk_command_limit = l.junk_command_limit();
+  s.forbid_unauth_pipelining = server.forbid_unauth_pipelining();
+  s.allow_nul_in_content = server.allow_nul_in_content();
   return s;
 }
 

@@ -165,6 +165,23 @@ asio::awaitable<void> SmtpStream::Shutdown(Duration timeout) {
   Close();
 }
 
+size_t SmtpStream::ReadableNow() {
+  size_t n = pending_.size();
+  if (tls_) n += static_cast<size_t>(SSL_pending(tls_->native_handle()));
+  std::error_code ec;
+  n += socket_.available(ec);
+  return n;
+}
+
+asio::awaitable<bool> SmtpStream::WaitReadable(Duration timeout) {
+  if (ReadableNow() > 0) co_return true;
+  Arm(timeout);
+  auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kNothrow);
+  Disarm();
+  // Readable also means the peer closed; the next read tells which.
+  co_return !ec && !timed_out_;
+}
+
 void SmtpStream::Close() {
   std::error_code ec;
   timer_.cancel();

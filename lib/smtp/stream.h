@@ -63,6 +63,12 @@ class SmtpStream {
   void Close();
   // Aborts pending operations only; the connection stays usable (kill/drain wake-up).
   void CancelPending();
+  // Bytes the peer has sent that no read has returned yet, as far as can be told without
+  // reading: read-ahead, decrypted TLS bytes and the socket's receive queue (a TLS record
+  // still in the TLS layer's own buffer is not seen). For the pipelining checks.
+  size_t ReadableNow();
+  // Waits until the peer sends something (true) or `timeout` passes (false), reading nothing.
+  asio::awaitable<bool> WaitReadable(Duration timeout);
   // Bytes read ahead by someone else (e.g. after a PROXY header) that the next ReadInto
   // returns first.
   void Unread(std::string_view bytes) { pending_.append(bytes); }

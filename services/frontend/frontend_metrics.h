@@ -28,7 +28,8 @@ class FrontendMetrics {
   // transactions_total{outcome}: delivered (filter said 2xx), rejected (5xx), deferred (4xx),
   // aborted (client gone, violation, reset before the end).
   void Transaction(std::string_view outcome);
-  // limit_hits_total{limit}: every limit of Limits that refused something.
+  // limit_hits_total{limit}: every limit of Limits that refused something, and the input
+  // rules (bare_newline, nul_character, unauth_pipelining).
   void LimitHit(std::string_view limit);
   // proxy_failures_total{reason}: connect, timeout, lost, protocol, unexpected_reply,
   // backpressure, spool (speed_adjust temporary file).

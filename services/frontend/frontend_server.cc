@@ -182,6 +182,10 @@ asio::awaitable<smtp::AcceptedSession> FrontendServer::Accept(smtp::SmtpStream& 
   out.settings = smtp::SettingsFromLimits(*data_limits, ctx_.config.server(), ctx_.hostname);
   out.settings.tls = tls_;
   out.settings.enable_vrfy = ctx_.config.enable_vrfy();
+  // The greet wait is for strangers (postscreen_access_list = permit_mynetworks).
+  if (!ctx_.relay.ClientInMynetworks(facts.client_address)) {
+    out.settings.greet_wait = std::chrono::seconds(limits->greet_wait_seconds());
+  }
   out.handler = std::make_unique<FrontendSession>(ctx_, facts, executor, std::move(reg), std::move(ticket));
   out.on_end = [this, &facts] {
     ctx_.metrics->sessions_active().Decrement();

@@ -1,7 +1,8 @@
 """tests/integration/test_frontend_transport.py -- what sluice-frontend does below the dialogue.
 
 STARTTLS with a certificate made at test time (swaks -tls; plaintext pipelined after
-STARTTLS is discarded, CVE-2011-0411), PROXY protocol v1 and v2 from a trusted balancer
+STARTTLS ends the session with 554 5.5.0, or is discarded with forbid_unauth_pipelining
+off, CVE-2011-0411), PROXY protocol v1 and v2 from a trusted balancer
 (the real client address is the one XFORWARD, Received: and the relay check use; an
 untrusted peer's header is just a bad command; a trusted peer without one is dropped), a
 50 MB message passing with flat frontend memory, and pipelined batches from Postfix's
@@ -52,9 +53,11 @@ class FrontendStartTlsTest(TempDirTest):
         super().setUp()
         self.filter = ScriptedSmtp()
         self.addCleanup(self.filter.stop)
-        cert, key = make_certificate(self.tmp)
-        config = "server:\n  smtp_tls:\n    cert_file: %s\n    key_file: %s\n" % (cert, key)
-        self.fe = start_frontend(self, self.filter.address, config=config)
+        self.cert, self.key = make_certificate(self.tmp)
+        self.fe = start_frontend(self, self.filter.address, config=self.tls_config())
+
+    def tls_config(self, more=""):
+        return "server:\n  smtp_tls:\n    cert_file: %s\n    key_file: %s\n%s" % (self.cert, self.key, more)
 
     def test_swaks_starttls_delivers_and_received_names_the_cipher(self):
         r = subprocess.run(["swaks", "-tls", "--server", "127.0.0.1:%d" % self.fe.smtp_port,
@@ -68,8 +71,23 @@ class FrontendStartTlsTest(TempDirTest):
         self.assertRegex(received, rb"\(using TLSv1\.[23] with cipher \S+\)")
         self.assertIn(b"with ESMTPS id", received)
 
-    def test_plaintext_pipelined_after_starttls_is_discarded(self):
-        raw = socket.create_connection(("127.0.0.1", self.fe.smtp_port), timeout=20)
+    def test_plaintext_pipelined_after_starttls_ends_the_session(self):
+        # RFC 3207 §4: STARTTLS ends a pipelined group; what follows it in the clear is an
+        # injection attempt (CVE-2011-0411), refused as unauthorized pipelining.
+        c = RawClient(self.fe.smtp_port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        c.send(b"STARTTLS\r\nMAIL FROM:<injected@example.com>\r\n")
+        self.assertEqual(c.reply(), (554, "554 5.5.0 Error: SMTP protocol synchronization"))
+        self.assertTrue(c.eof(10))
+        self.assertRegex(self.fe.log(), r"event=improper_pipelining .*after=STARTTLS input=\"MAIL FROM:<injected")
+        self.assertEqual(self.filter.connection_count(), 0)
+
+    def test_plaintext_pipelined_after_starttls_is_discarded_with_the_check_off(self):
+        fe = start_frontend(self, self.filter.address, name="frontend-lax",
+                            config=self.tls_config("  forbid_unauth_pipelining: false\n"))
+        raw = socket.create_connection(("127.0.0.1", fe.smtp_port), timeout=20)
         self.addCleanup(raw.close)
         f = raw.makefile("rb")
         self.assertTrue(f.readline().startswith(b"220"))
@@ -97,7 +115,7 @@ class FrontendStartTlsTest(TempDirTest):
         tls.sendall(b"RCPT TO:<bob@example.net>\r\n")
         self.assertTrue(tf.readline().startswith(b"503"), "the injected MAIL was not executed")
         # The session record shows the TLS facts (Admin.ListSessions).
-        sessions = [x for x in list_sessions(self.fe) if x.helo == "client.test"]
+        sessions = [x for x in list_sessions(fe) if x.helo == "client.test"]
         self.assertEqual(len(sessions), 1, sessions)
         self.assertRegex(sessions[0].tls_version, r"^TLSv1\.[23]$")
         self.assertTrue(sessions[0].tls_cipher)
@@ -213,11 +231,11 @@ class FrontendProxyProtocolTest(SharedFrontendTest):
         self.assertIsNone(c.reply()[0])
 
     def test_untrusted_peer_header_is_only_a_bad_command(self):
-        c = RawClient(self.fe.smtp_port, source_address="127.0.0.2",
-                      prefix=b"PROXY TCP4 198.51.100.7 127.0.0.1 40001 25\r\n")
+        # (Sent before the greeting it would be a pregreet: test_input_rules.py.)
+        c = RawClient(self.fe.smtp_port, source_address="127.0.0.2")
         self.addCleanup(c.close)
         self.assertEqual(c.reply()[0], 220)
-        self.assertEqual(c.reply()[0], 502)
+        self.assertEqual(c.cmd("PROXY TCP4 198.51.100.7 127.0.0.1 40001 25")[0], 502)
         self.assertEqual(c.cmd("EHLO x.test")[0], 250)
         self.assertEqual(c.cmd("MAIL FROM:<alice@example.org>")[0], 250)
         self.assertEqual(c.cmd("RCPT TO:<bob@example.net>")[0], 250)

@@ -15,7 +15,9 @@
 //                                                      hop_connection_reuse_time (a next-hop
 //                                                      connection closed for a reuse limit),
 //                                                      max_sessions (a resting upstream
-//                                                      connection ended to make room)
+//                                                      connection ended to make room),
+//                                                      bare_newline, nul_character,
+//                                                      unauth_pipelining (input refused)
 //   sluice_filter_bridge_spool_bytes_total             content bytes spooled
 //   sluice_filter_bridge_relay_duration_seconds        end of content to downstream's reply
 //

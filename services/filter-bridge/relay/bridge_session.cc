@@ -583,6 +583,12 @@ asio::awaitable<void> BridgeSession::OnReset() {
   if (in_transaction_) EndTransaction("aborted");
 }
 
+void BridgeSession::OnLimitHit(std::string_view limit) {
+  if (limit == "bare_newline" || limit == "nul_character" || limit == "unauth_pipelining") {
+    ctx_.metrics->limit_hits.at({limit}).Increment();
+  }
+}
+
 void BridgeSession::OnKill() {
   // A wait on the next hop ends now; the pending call fails (451 upstream), nothing is
   // delivered because the final dot was not sent, and the session ends with 421.

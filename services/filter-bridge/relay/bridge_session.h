@@ -98,6 +98,8 @@ class BridgeSession : public smtp::ServerHandler {
   asio::awaitable<void> OnReset() override;
   asio::awaitable<void> OnClose() override;
   void OnKill() override;
+  // Counts the input rules' refusals (bare_newline, nul_character, unauth_pipelining).
+  void OnLimitHit(std::string_view limit) override;
 
  private:
   // Starts opening the next hop in the background (see EarlyDownstream in the .cc).

@@ -11,6 +11,10 @@ ReceiveMetrics::ReceiveMetrics(prometheus::Registry& r)
                    {{"outcome", {"queued", "held", "queue_full", "write_error", "aborted", "too_many_hops"}}}),
       hold_marks(r, "sluice_reinject_hold_marks_total",
                  "X-Sluice-Hold marks seen: honoured (proven to come from our filter stage) or ignored.",
-                 {{"outcome", {"honoured", "ignored"}}}) {}
+                 {{"outcome", {"honoured", "ignored"}}}),
+      input_refusals(r, "sluice_reinject_input_refusals_total",
+                     "Sessions or messages refused for what the upstream sent: a bare CR/LF or a NUL in "
+                     "the content, or unauthorized pipelining.",
+                     {{"rule", {"bare_newline", "nul_character", "unauth_pipelining"}}}) {}
 
 }  // namespace sluice::reinject

@@ -5,6 +5,8 @@
 //   sluice_reinject_sessions_active
 //   sluice_reinject_transactions_total{outcome}  queued, held, queue_full, write_error, aborted
 //   sluice_reinject_hold_marks_total{outcome}    honoured, ignored (X-Sluice-Hold not proven ours)
+//   sluice_reinject_input_refusals_total{rule}   bare_newline, nul_character, unauth_pipelining
+//                                                (what the upstream sent broke an input rule)
 //
 // Never: labels with an address or an id.
 #pragma once
@@ -21,6 +23,7 @@ struct ReceiveMetrics {
   prometheus::Gauge& sessions_active;
   observe::Labelled<prometheus::Counter> transactions;
   observe::Labelled<prometheus::Counter> hold_marks;
+  observe::Labelled<prometheus::Counter> input_refusals;
 };
 
 }  // namespace sluice::reinject

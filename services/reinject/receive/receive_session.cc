@@ -228,4 +228,10 @@ asio::awaitable<void> ReceiveSession::OnReset() {
   co_return;
 }
 
+void ReceiveSession::OnLimitHit(std::string_view limit) {
+  if (limit == "bare_newline" || limit == "nul_character" || limit == "unauth_pipelining") {
+    ctx_.metrics->input_refusals.at({limit}).Increment();
+  }
+}
+
 }  // namespace sluice::reinject

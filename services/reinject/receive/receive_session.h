@@ -57,6 +57,8 @@ class ReceiveSession : public smtp::ServerHandler {
   asio::awaitable<absl::Status> OnContent(std::string_view chunk) override;
   asio::awaitable<smtp::Reply> OnDataEnd(smtp::DataOutcome outcome) override;
   asio::awaitable<void> OnReset() override;
+  // Counts the input rules' refusals (bare_newline, nul_character, unauth_pipelining).
+  void OnLimitHit(std::string_view limit) override;
 
  private:
   std::string OrigClientText() const;  // "name[addr]" as Postfix logs orig_client=

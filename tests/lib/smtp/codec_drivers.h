@@ -30,6 +30,7 @@ struct DataDecode {
   bool done = false;
   bool bare_cr = false;
   bool bare_lf = false;
+  bool nul = false;
   bool header_done = false;
   uint64_t header_bytes = 0;
   uint64_t content_bytes = 0;
@@ -48,12 +49,14 @@ inline std::ostream& operator<<(std::ostream& os, const DataDecode& d) {
       shown += "\\r";
     } else if (c == '\n') {
       shown += "\\n";
+    } else if (c == '\0') {
+      shown += "\\0";
     } else {
       shown.push_back(c);
     }
   }
   return os << "{out=\"" << shown << "\" consumed=" << d.consumed << " done=" << d.done
-            << " bare_cr=" << d.bare_cr << " bare_lf=" << d.bare_lf << " header_done=" << d.header_done
+            << " bare_cr=" << d.bare_cr << " bare_lf=" << d.bare_lf << " nul=" << d.nul << " header_done=" << d.header_done
             << " header_bytes=" << d.header_bytes << " content_bytes=" << d.content_bytes
             << " longest_line=" << d.longest_line << " accounting=" << d.chunk_accounting_ok << "}";
 }
@@ -73,6 +76,7 @@ inline DataDecode DecodeData(const std::vector<std::string_view>& chunks) {
   }
   d.bare_cr = reader.bare_cr();
   d.bare_lf = reader.bare_lf();
+  d.nul = reader.nul();
   d.header_done = reader.header_done();
   d.header_bytes = reader.header_bytes();
   d.content_bytes = reader.content_bytes();

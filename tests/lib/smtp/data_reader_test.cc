@@ -244,6 +244,45 @@ TEST(DataReaderTest, BareNewlinesAreKeptAsContent) {
   EXPECT_EQ(FeedEverySplit("a\rb\nc\r\r\n.\r\n").out, "a\rb\nc\r\r\n");
 }
 
+// --- NUL octets (the "nullbefore/nullafter" smuggling variants) ---
+
+TEST(DataReaderTest, NulBeforeTheDotIsContentAndFlagged) {
+  // <CR><LF><NUL>.<CR><LF>: a downstream dropping NULs would see an end of data here.
+  using std::string_literals::operator""s;
+  const std::string in = "Subject: x\r\n\r\nbody\r\n\0.\r\nMAIL FROM:<evil@x>\r\n.\r\n"s;
+  const Decoded d = FeedEverySplit(in);
+  EXPECT_TRUE(d.done);
+  EXPECT_TRUE(d.nul);
+  EXPECT_EQ(d.consumed, in.size());  // only the real CRLF.CRLF ends it
+  EXPECT_FALSE(d.bare_cr || d.bare_lf);
+}
+
+TEST(DataReaderTest, NulAfterTheDotIsContentAndFlagged) {
+  // <CR><LF>.<NUL><CR><LF>: a stuffed line ".<NUL>", not the terminator.
+  using std::string_literals::operator""s;
+  const std::string in = "body\r\n.\0\r\nRCPT TO:<evil@x>\r\n.\r\n"s;
+  const Decoded d = FeedEverySplit(in);
+  EXPECT_TRUE(d.done);
+  EXPECT_TRUE(d.nul);
+  EXPECT_EQ(d.out, "body\r\n\0\r\nRCPT TO:<evil@x>\r\n"s);
+}
+
+TEST(DataReaderTest, NulAnywhereIsFlaggedAndCleanContentIsNot) {
+  using std::string_literals::operator""s;
+  EXPECT_TRUE(FeedEverySplit("a\0b\r\n.\r\n"s).nul);
+  EXPECT_TRUE(FeedEverySplit("\0\r\n.\r\n"s).nul);
+  EXPECT_TRUE(FeedEverySplit("a\r\n\0\r\n.\r\n"s).nul);
+  EXPECT_FALSE(FeedEverySplit("a\r\nb\r\n.\r\n").nul);
+}
+
+TEST(DataReaderTest, NulAfterTheEndIsNotTheMessages) {
+  // A NUL in pipelined input behind the terminator is not content of this message.
+  using std::string_literals::operator""s;
+  const Decoded d = FeedEverySplit("a\r\n.\r\n\0junk\r\n"s);
+  EXPECT_TRUE(d.done);
+  EXPECT_FALSE(d.nul);
+}
+
 // --- header measurement ---
 
 TEST(DataReaderTest, MeasuresHeaderUpToTheEmptyLine) {
