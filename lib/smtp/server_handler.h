@@ -79,6 +79,9 @@ class ServerHandler {
   // the handler is waiting on (e.g. close its connection to the next stage) so the pending
   // call returns at once with its failure. Called on the session's thread.
   virtual void OnKill() {}
+  // A command line arrived (before it is parsed or run): the session record's
+  // last_command_at. Called on the session's thread; keep it cheap.
+  virtual void OnCommand() {}
   // STARTTLS completed (facts.tls* are set).
   virtual void OnTlsStarted() {}
   // The STARTTLS handshake failed (the session then ends); for metrics.

@@ -590,6 +590,7 @@ asio::awaitable<void> Session::Run() {
     if (rr == ReadResult::kInterrupted) continue;  // the loop head says why
     if (rr == ReadResult::kClosed) break;
     if (PastDeadline()) continue;  // a command arriving after the deadline is not run
+    if (rr == ReadResult::kLine || rr == ReadResult::kTooLong) handler_.OnCommand();
     if (rr == ReadResult::kTimeout) {
       handler_.OnLimitHit("timeout");
       Respond(replies::Timeout(s_.hostname));

@@ -27,6 +27,10 @@ absl::Status Named(const char* key, const absl::Status& st) {
 
 absl::Status CheckFrontendConfig(const sluice::v1::FrontendConfig& config) {
   if (absl::Status st = control::CheckServerConfig(config.server()); !st.ok()) return st;
+  if (config.enable_chunking()) {
+    // A setting that does nothing must not look as if it did (CHUNKING is issue 12).
+    return absl::InvalidArgumentError("enable_chunking: CHUNKING (BDAT) is not implemented yet; remove the key");
+  }
   if (auto tls = smtp::MakeServerTlsContext(config.server().smtp_tls()); !tls.ok()) {
     return Named("server.smtp_tls", tls.status());
   }

@@ -29,6 +29,13 @@ void ProxySession::OnKill() {
 
 void ProxySession::OnLimitHit(std::string_view limit) { ctx_.metrics->LimitHit(limit); }
 
+void ProxySession::OnCommand() {
+  const std::time_t now = std::time(nullptr);
+  if (now == last_command_second_) return;  // the record holds whole seconds
+  last_command_second_ = now;
+  update_metadata_([now](sluice::v1::SessionMetadata& m) { m.mutable_last_command_at()->set_seconds(now); });
+}
+
 void ProxySession::OnTlsFailed() { ctx_.metrics->TlsSession(false); }
 
 void ProxySession::OnTlsStarted() {

@@ -26,6 +26,7 @@
 // facts into another client's transaction.
 #pragma once
 
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -71,6 +72,7 @@ class ProxySession : public smtp::ServerHandler {
   void OnTlsFailed() override;
   void OnKill() override;
   void OnLimitHit(std::string_view limit) override;
+  void OnCommand() override;  // the record's last_command_at
 
  private:
   // --- the filter connection (proxy_filter_connection.cc) ---
@@ -150,6 +152,7 @@ class ProxySession : public smtp::ServerHandler {
     restrictions::Actions actions;     // HOLD/DISCARD/PREPEND asked by the checks
   };
 
+  std::time_t last_command_second_ = 0;  // last_command_at as written to the record
   bool in_transaction_ = false;
   uint32_t mail_commands_ = 0;  // numbers each transaction's instance
   std::unique_ptr<Transaction> t_;

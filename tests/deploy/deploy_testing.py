@@ -27,7 +27,6 @@ BIN = os.environ.get("SLUICE_BIN_DIR") or os.path.join(SRC, "build", "bin")
 DEPLOY = os.path.join(SRC, "deploy")
 K8S = os.path.join(DEPLOY, "k8s")
 STAGES = ("frontend", "filter-bridge", "reinject")
-SKIP_RETURN_CODE = 77
 
 # npm packages for the offline checks, pinned; installed with `npm install --prefix` into
 # SLUICE_DEPLOY_TOOLS (default /tmp/sluice-deploy-tools), never into the tree.
@@ -206,19 +205,9 @@ def duration_seconds(v):
 
 def main(argv=None):
     """`python3 FILE [unittest names...]`: runs the module's tests (or the named ones) and exits
-    0 when all passed and at least one ran, 77 when every test was skipped, 1 on a failure."""
+    0 when all passed and at least one ran, 77 when every test was skipped, 1 on a failure
+    (tests/unittest_exit.py)."""
     argv = sys.argv[1:] if argv is None else argv
-    module = sys.modules["__main__"]
-    loader = unittest.defaultTestLoader
-    suite = (unittest.TestSuite(loader.loadTestsFromName(n, module) for n in argv) if argv
-             else loader.loadTestsFromModule(module))
-    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    sys.stdout.flush()
-    if not result.wasSuccessful():
-        sys.exit(1)
-    # A skip in setUpClass counts no test run and one skip for the class.
-    skipped_tests = sum(1 for case, _ in result.skipped if isinstance(case, unittest.TestCase))
-    if result.skipped and result.testsRun == skipped_tests:
-        print("SKIPPED: " + "; ".join(sorted({reason for _, reason in result.skipped})))
-        sys.exit(SKIP_RETURN_CODE)
-    sys.exit(0)
+    sys.path.insert(0, os.path.dirname(HERE))
+    import unittest_exit  # pylint: disable=import-outside-toplevel -- lives one folder up
+    sys.exit(unittest_exit.run(sys.modules["__main__"], argv))

@@ -5,7 +5,8 @@ nothing but its comment line (nothing differs from the defaults) and exits 0; wi
 and flags it prints exactly the keys that differ; --check=all printed, loaded back with
 --config, prints the same again (the YAML is a valid config); a misspelt key, a value out of
 bounds, and each stage's own start-up checks (filter_tls files, a rules pattern, the queue
-directory, the deliver spec, an access table, the hold mark key) exit 1 with one line naming
+directory, the deliver spec, an access table, the hold mark key, enable_chunking set while
+CHUNKING does not exist) exit 1 with one line naming
 the key; --check starts nothing
 (reinject's queue directory is not created); --help says what --check prints.
 
@@ -95,6 +96,15 @@ class ConfigCheckTest(harness.TempDirTest):
                                                                                       self.path("no.key"))))
         self.assertEqual(r.returncode, 1, r.stdout)
         self.assertTrue(r.stderr.startswith("sluice-frontend: filter_tls: "), r.stderr)
+
+        # A setting that would do nothing is an error, not silence (CHUNKING is not there yet);
+        # and main refuses to start on it, as --check does.
+        chunking = harness.write_yaml(self.path("chunking.yaml"), "enable_chunking: true\n")
+        for args in (["--check"], ["--smtp_listen=127.0.0.1:0", "--admin_listen=127.0.0.1:0",
+                                   "--metrics_listen=127.0.0.1:0"]):
+            r = run("sluice-frontend", "--config=" + chunking, *args)
+            self.assertEqual(r.returncode, 1 if args == ["--check"] else 2, r.stdout)
+            self.assertIn("enable_chunking: CHUNKING (BDAT) is not implemented yet", r.stderr)
 
         r = run("sluice-frontend", "--check", "--verify_recipients=true", "--verify_service=no-port")
         self.assertEqual(r.returncode, 1, r.stdout)

@@ -100,9 +100,13 @@ class SluicectlTest(SharedStagesTest):
             self.assertEqual(s["session_id"], sid)
             self.assertEqual(s["client_address"], "127.0.0.2")
             self.assertEqual(s["helo"], "slow.test", replica)
+            # Every stage stamps the session's last command (issue 11: it used to be unset).
+            self.assertIn("last_command_at", s, replica)
         table = self.ctl(self.all, "session", sid)
         for name in ("frontend", "filter-bridge", "reinject"):
             self.assertIn(name, table.out)
+        rows = [line for line in table.out.splitlines() if " ago" in line]
+        self.assertEqual(len(rows), 3, table.out)  # LAST_COMMAND "Ns ago" at every stage, not "-"
 
         code, text = c.finish()
         self.assertEqual(code, 250, text)

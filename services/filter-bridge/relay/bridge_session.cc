@@ -583,6 +583,13 @@ asio::awaitable<void> BridgeSession::OnReset() {
   if (in_transaction_) EndTransaction("aborted");
 }
 
+void BridgeSession::OnCommand() {
+  const std::time_t now = std::time(nullptr);
+  if (now == last_command_second_) return;  // the record holds whole seconds
+  last_command_second_ = now;
+  handle_->Update([now](sluice::v1::SessionMetadata& m) { m.mutable_last_command_at()->set_seconds(now); });
+}
+
 void BridgeSession::OnLimitHit(std::string_view limit) {
   if (limit == "bare_newline" || limit == "nul_character" || limit == "unauth_pipelining") {
     ctx_.metrics->limit_hits.at({limit}).Increment();

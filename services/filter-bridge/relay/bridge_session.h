@@ -39,6 +39,7 @@
 #pragma once
 
 #include <chrono>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <string>
@@ -100,6 +101,7 @@ class BridgeSession : public smtp::ServerHandler {
   void OnKill() override;
   // Counts the input rules' refusals (bare_newline, nul_character, unauth_pipelining).
   void OnLimitHit(std::string_view limit) override;
+  void OnCommand() override;  // the record's last_command_at
 
  private:
   // Starts opening the next hop in the background (see EarlyDownstream in the .cc).
@@ -149,6 +151,7 @@ class BridgeSession : public smtp::ServerHandler {
   smtp::SessionFacts& facts_;
   asio::any_io_executor executor_;
   std::shared_ptr<control::SessionHandle> handle_;
+  std::time_t last_command_second_ = 0;  // last_command_at as written to the record
   std::shared_ptr<const sluice::v1::Limits> limits_;
 
   const std::string own_session_id_;  // the connection's id, before and between XFORWARD IDENTs

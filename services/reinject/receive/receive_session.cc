@@ -228,6 +228,13 @@ asio::awaitable<void> ReceiveSession::OnReset() {
   co_return;
 }
 
+void ReceiveSession::OnCommand() {
+  const std::time_t now = std::time(nullptr);
+  if (now == last_command_second_) return;  // the record holds whole seconds
+  last_command_second_ = now;
+  handle_->Update([now](sluice::v1::SessionMetadata& m) { m.mutable_last_command_at()->set_seconds(now); });
+}
+
 void ReceiveSession::OnLimitHit(std::string_view limit) {
   if (limit == "bare_newline" || limit == "nul_character" || limit == "unauth_pipelining") {
     ctx_.metrics->input_refusals.at({limit}).Increment();

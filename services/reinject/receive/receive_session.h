@@ -10,6 +10,7 @@
 // (the writer removes its files); turns a local failure into anything but a 4xx.
 #pragma once
 
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,6 +60,7 @@ class ReceiveSession : public smtp::ServerHandler {
   asio::awaitable<void> OnReset() override;
   // Counts the input rules' refusals (bare_newline, nul_character, unauth_pipelining).
   void OnLimitHit(std::string_view limit) override;
+  void OnCommand() override;  // the record's last_command_at
 
  private:
   std::string OrigClientText() const;  // "name[addr]" as Postfix logs orig_client=
@@ -67,6 +69,7 @@ class ReceiveSession : public smtp::ServerHandler {
   ReceiveContext& ctx_;
   smtp::SessionFacts& facts_;
   std::shared_ptr<control::SessionHandle> handle_;
+  std::time_t last_command_second_ = 0;  // last_command_at as written to the record
 
   // XFORWARD facts for the next transaction (they persist until changed, as in Postfix).
   smtp::XforwardAttrs xforward_;
