@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "asio/awaitable.hpp"
 #include "lib/smtp/command.h"
+#include "lib/smtp/dialogue_log.h"
 #include "lib/smtp/reply.h"
 #include "lib/smtp/xforward.h"
 
@@ -35,6 +36,7 @@ struct SessionFacts {
   bool tls_client_verified = false;  // peer presented a certificate verified by our CA
   std::string tls_client_cn;
   uint32_t transactions = 0;    // completed mail transactions
+  std::string message_id;       // the current transaction's Message-ID, once its header was read
 
   // SMTP, ESMTP, ESMTPS (RFC 3848 protocol names for Received:).
   std::string Protocol() const { return !esmtp ? "SMTP" : (tls ? "ESMTPS" : "ESMTP"); }
@@ -90,6 +92,12 @@ class ServerHandler {
   // "header_size", "hard_errors", "timeout", "bare_newline", "nul_character",
   // "unauth_pipelining", "session_deadline", "max_transactions", "junk_commands"), for metrics.
   virtual void OnLimitHit(std::string_view /*limit*/) {}
+  // Who refused what the handler just returned (a check, a limit, the stage behind): the
+  // session logs every refusal as one line (dialogue_log.h) and asks right after the call.
+  virtual RefusalNote TakeRefusalNote() { return {}; }
+  // The client the session's log lines name, filled from the facts: the stages behind the
+  // frontend put XFORWARD's original client and its IDENT (the frontend's session id) here.
+  virtual void DescribeClient(DialogueClient& /*client*/) const {}
   // Another line of the EHLO reply (e.g. "XFORWARD NAME ADDR …"); "" for none.
   virtual std::string ExtraEhloKeywords() { return ""; }
 };

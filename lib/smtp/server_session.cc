@@ -1,6 +1,9 @@
 // lib/smtp/server_session.cc -- see server_session.h.
 #include "lib/smtp/server_session.h"
 
+#include <optional>
+#include <vector>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -12,6 +15,7 @@
 #include "lib/smtp/command.h"
 #include "lib/smtp/data_reader.h"
 #include "lib/smtp/line_splitter.h"
+#include "lib/smtp/message_id_scanner.h"
 #include "lib/smtp/xforward.h"
 
 namespace sluice::smtp {
@@ -65,6 +69,37 @@ bool EndsPipelinedGroup(Verb v) {
   }
 }
 
+// The command as Postfix's reject lines name it.
+std::string_view CommandName(Verb verb) {
+  switch (verb) {
+    case Verb::kHelo: return "HELO";
+    case Verb::kEhlo: return "EHLO";
+    case Verb::kLhlo: return "LHLO";
+    case Verb::kMail: return "MAIL";
+    case Verb::kRcpt: return "RCPT";
+    case Verb::kData: return "DATA";
+    case Verb::kBdat: return "BDAT";
+    case Verb::kRset: return "RSET";
+    case Verb::kNoop: return "NOOP";
+    case Verb::kQuit: return "QUIT";
+    case Verb::kVrfy: return "VRFY";
+    case Verb::kExpn: return "EXPN";
+    case Verb::kHelp: return "HELP";
+    case Verb::kStarttls: return "STARTTLS";
+    case Verb::kAuth: return "AUTH";
+    case Verb::kXforward: return "XFORWARD";
+    case Verb::kEtrn: return "ETRN";
+    case Verb::kUnknown: break;
+  }
+  return "UNKNOWN";
+}
+
+// Which of the session's own limits or rules a reply of the session enforces (check=).
+std::string_view CheckOfCommandError(const Reply& r) {
+  if (r.code == 552) return "message_size";  // MAIL SIZE= over message_size_limit
+  return "syntax";
+}
+
 class Session {
  public:
   Session(SmtpStream& stream, ServerHandler& handler, SessionFacts& facts, const ServerSettings& s,
@@ -82,6 +117,22 @@ class Session {
     last_code_ = r.code;
     if (r.code >= 400) ++errors_;
   }
+  // A refusal the session gives for a rule of its own (`check`: a limit, syntax, protocol
+  // order); logged as one line (dialogue_log.h).
+  void Refuse(const Reply& r, std::string_view check, std::string_view to = {});
+  // The handler's reply to the current command; a refusal is logged with the handler's note
+  // (taken after every handler call, so none is left over for a later refusal).
+  void RespondForHandler(const Reply& r, const RefusalNote& note, std::string_view to = {});
+  // The end of a transaction's DATA (or DATA itself refused): one line per recipient,
+  // event=accept for a positive reply, event=reject otherwise.
+  // `client`: as it was before the handler ended the transaction (a stage behind the
+  // frontend forgets the XFORWARD client with it).
+  void LogTransactionEnd(const DialogueClient& client, std::string_view command, const Reply& r,
+                         const RefusalNote& note);
+  // `from`: the sender the line names; by default this transaction's, if any.
+  void LogRefusal(const Reply& r, std::string_view to, const RefusalNote& note,
+                  std::optional<std::string_view> from = std::nullopt);
+  DialogueClient Client() const;
   asio::awaitable<bool> Flush();
   // Flushes unless another complete command is already buffered (RFC 2920 §3.2).
   asio::awaitable<bool> FlushIfNoPipelinedInput();
@@ -140,8 +191,63 @@ class Session {
   bool have_mail_ = false;
   bool mail_smtputf8_ = false;  // this transaction's MAIL had SMTPUTF8
   uint32_t rcpts_ = 0;
+  std::string_view command_;     // the command being answered, for log lines
+  std::string mail_from_;        // this transaction's sender, for log lines
+  std::vector<std::string> rcpt_addresses_;  // accepted, for the end-of-DATA lines (max_recipients)
   bool end_ = false;
 };
+
+DialogueClient Session::Client() const {
+  DialogueClient c;
+  c.session_id = facts_.session_id;
+  c.name_addr = absl::StrCat(facts_.client_name.empty() ? "unknown" : facts_.client_name, "[",
+                             facts_.client_address, "]");
+  c.helo = facts_.helo;
+  c.proto = facts_.esmtp ? "ESMTP" : "SMTP";
+  handler_.DescribeClient(c);
+  return c;
+}
+
+void Session::LogRefusal(const Reply& r, std::string_view to, const RefusalNote& note,
+                         std::optional<std::string_view> from) {
+  DialogueLine line;
+  line.command = command_;
+  line.reply = &r;
+  line.from = from;
+  if (!from && have_mail_) line.from = mail_from_;
+  line.to = to;
+  line.note = note;
+  LogDialogue(Client(), line);
+}
+
+void Session::Refuse(const Reply& r, std::string_view check, std::string_view to) {
+  Respond(r);
+  RefusalNote note;
+  note.check = std::string(check);
+  LogRefusal(r, to, note);
+}
+
+void Session::RespondForHandler(const Reply& r, const RefusalNote& note, std::string_view to) {
+  Respond(r);
+  if (r.code >= 400) LogRefusal(r, to, note);
+}
+
+void Session::LogTransactionEnd(const DialogueClient& client, std::string_view command, const Reply& r,
+                                const RefusalNote& note) {
+  const std::string queue_id = r.positive() ? QueueIdFromReply(r) : std::string();
+  DialogueLine line;
+  line.event = r.positive() ? "accept" : "reject";
+  line.queue_id = queue_id.empty() ? std::string_view("NOQUEUE") : std::string_view(queue_id);
+  line.command = command;
+  line.reply = &r;
+  line.from = mail_from_;
+  if (!r.positive()) line.note = note;
+  line.message_id = facts_.message_id;
+  for (const std::string& to : rcpt_addresses_) {
+    line.to = to;
+    LogDialogue(client, line);
+  }
+}
 
 asio::awaitable<bool> Session::Flush() {
   if (out_.empty()) co_return true;
@@ -313,19 +419,22 @@ asio::awaitable<void> Session::ResetTransaction() {
   if (have_mail_) co_await handler_.OnReset();
   have_mail_ = false;
   rcpts_ = 0;
+  rcpt_addresses_.clear();
+  facts_.message_id.clear();
 }
 
 asio::awaitable<void> Session::DoHelo(const Command& c, bool esmtp) {
   if (c.argument.empty()) {
-    Respond(replies::SyntaxError(esmtp ? "EHLO hostname" : "HELO hostname"));
+    Refuse(replies::SyntaxError(esmtp ? "EHLO hostname" : "HELO hostname"), "syntax");
     co_return;
   }
   co_await ResetTransaction();  // RFC 5321 §4.1.4: EHLO resets the state like RSET
   facts_.helo = c.argument;
   facts_.esmtp = esmtp;
   Reply r = co_await handler_.OnHelo();
+  RefusalNote note = handler_.TakeRefusalNote();
   if (!r.empty() && !r.positive()) {
-    Respond(r);
+    RespondForHandler(r, note);
     co_return;
   }
   Respond(esmtp ? EhloReply() : replies::HeloOk(s_.hostname));
@@ -333,71 +442,94 @@ asio::awaitable<void> Session::DoHelo(const Command& c, bool esmtp) {
 
 asio::awaitable<void> Session::DoMail(const Command& c) {
   if (s_.require_helo && facts_.helo.empty()) {
-    Respond(replies::NeedHelo());
+    Refuse(replies::NeedHelo(), "protocol");
     co_return;
   }
   if (have_mail_) {
-    Respond(replies::NestedMail());
+    Refuse(replies::NestedMail(), "protocol");
     co_return;
   }
   if (s_.max_transactions > 0 && facts_.transactions >= s_.max_transactions) {
     handler_.OnLimitHit("max_transactions");
-    Respond(replies::TooManyTransactions());
+    Refuse(replies::TooManyTransactions(), "max_transactions");
     co_return;
   }
   auto mail = ParseMailFrom(c.argument, MakeParseOptions());
   if (!mail.ok()) {
-    Respond(ReplyForCommandError(mail.status(), /*is_mail=*/true));
+    Reply refusal = ReplyForCommandError(mail.status(), /*is_mail=*/true);
+    Respond(refusal);
+    // A SIZE= over the limit still names its sender (Postfix: from=<s> on the reject line).
+    ParseOptions unlimited = MakeParseOptions();
+    unlimited.size_limit = 0;
+    auto named = ParseMailFrom(c.argument, unlimited);
+    RefusalNote note;
+    note.check = std::string(CheckOfCommandError(refusal));
+    std::optional<std::string_view> from;
+    if (named.ok()) from = named->address;
+    LogRefusal(refusal, "", note, from);
     co_return;
   }
   Reply r = co_await handler_.OnMail(*mail);
+  RefusalNote note = handler_.TakeRefusalNote();
   if (r.empty()) r = replies::Ok();
+  Respond(r);
   if (r.positive()) {
     have_mail_ = true;
     mail_smtputf8_ = mail->smtputf8;
+    mail_from_ = mail->address;
+  } else if (r.code >= 400) {
+    // The refused sender is named too (Postfix: "reject: MAIL from …; from=<s> proto=…").
+    LogRefusal(r, "", note, mail->address);
   }
-  Respond(r);
 }
 
 asio::awaitable<void> Session::DoRcpt(const Command& c) {
   if (!have_mail_) {
-    Respond(replies::NeedMail());
-    co_return;
-  }
-  if (rcpts_ >= s_.max_recipients) {
-    handler_.OnLimitHit("max_recipients");
-    Respond(replies::TooManyRecipients());
+    Refuse(replies::NeedMail(), "protocol");
     co_return;
   }
   ParseOptions opts = MakeParseOptions();
   opts.allow_smtputf8 = mail_smtputf8_;  // RFC 6531 §3.4: UTF-8 recipients need SMTPUTF8 on MAIL
   auto rcpt = ParseRcptTo(c.argument, opts);
+  if (rcpts_ >= s_.max_recipients) {
+    handler_.OnLimitHit("max_recipients");
+    Refuse(replies::TooManyRecipients(), "max_recipients", rcpt.ok() ? std::string_view(rcpt->address) : "");
+    co_return;
+  }
   if (!rcpt.ok()) {
-    Respond(ReplyForCommandError(rcpt.status(), /*is_mail=*/false));
+    Reply refusal = ReplyForCommandError(rcpt.status(), /*is_mail=*/false);
+    Refuse(refusal, CheckOfCommandError(refusal));
     co_return;
   }
   Reply r = co_await handler_.OnRcpt(*rcpt);
+  RefusalNote note = handler_.TakeRefusalNote();
   if (r.empty()) r = replies::Ok();
-  if (r.positive()) ++rcpts_;
-  Respond(r);
+  if (r.positive()) {
+    ++rcpts_;
+    rcpt_addresses_.push_back(rcpt->address);
+  }
+  RespondForHandler(r, note, rcpt->address);
 }
 
 asio::awaitable<bool> Session::DoData(const Command& c) {
   if (!c.argument.empty()) {
-    Respond(replies::SyntaxError("DATA"));
+    Refuse(replies::SyntaxError("DATA"), "syntax");
     co_return true;
   }
   if (!have_mail_) {
-    Respond(replies::NeedMail());
+    Refuse(replies::NeedMail(), "protocol");
     co_return true;
   }
   if (rcpts_ == 0) {
-    Respond(replies::NeedRcpt());
+    Refuse(replies::NeedRcpt(), "protocol");
     co_return true;
   }
+  const DialogueClient data_client = Client();
   Reply go = co_await handler_.OnData();
+  RefusalNote data_note = handler_.TakeRefusalNote();
   if (!go.empty() && go.code != 354) {
     Respond(go);
+    if (go.code >= 400) LogTransactionEnd(data_client, "DATA", go, data_note);
     co_return true;
   }
   if (s_.forbid_unauth_pipelining && InputWaiting()) {
@@ -414,13 +546,20 @@ asio::awaitable<bool> Session::DoData(const Command& c) {
   }
 
   DataReader reader;
+  MessageIdScanner message_id;
   std::string chunk;
   bool too_big = false;
   bool header_too_big = false;
   bool failed = false;
   for (;;) {
+    const size_t decoded_before = chunk.size();
     DataReader::Result r = reader.Feed(in_, chunk);
     in_.erase(0, r.consumed);
+    if (!message_id.header_done()) {
+      message_id.Feed(std::string_view(chunk).substr(decoded_before));
+      if (r.done) message_id.Finish();
+      if (!message_id.message_id().empty()) facts_.message_id = message_id.message_id();
+    }
     if (!too_big && s_.message_size_limit > 0 && reader.content_bytes() > s_.message_size_limit) too_big = true;
     if (!header_too_big && reader.header_bytes() > s_.header_size_limit) header_too_big = true;
     const bool nul = reader.nul() && !s_.allow_nul_in_content;
@@ -464,7 +603,9 @@ asio::awaitable<bool> Session::DoData(const Command& c) {
                         : header_too_big      ? DataOutcome::kHeaderTooBig
                         : failed              ? DataOutcome::kHandlerFailed
                                               : DataOutcome::kComplete;
+  const DialogueClient end_client = Client();
   Reply final_reply = co_await handler_.OnDataEnd(outcome);
+  RefusalNote handler_note = handler_.TakeRefusalNote();
   if (outcome == DataOutcome::kUnauthPipelining) {
     have_mail_ = false;
     rcpts_ = 0;
@@ -497,14 +638,23 @@ asio::awaitable<bool> Session::DoData(const Command& c) {
       if (final_reply.empty()) final_reply = replies::LocalError();
       break;
   }
-  if (outcome != DataOutcome::kComplete) {
-    observe::Info("message_rejected")
-        .Kv("session", facts_.session_id)
-        .Kv("client", facts_.client_address)
-        .Kv("reply", final_reply.ToString());
+  RefusalNote note;
+  switch (outcome) {
+    case DataOutcome::kBareNewline: note.check = "bare_newline"; break;
+    case DataOutcome::kNulCharacter: note.check = "nul_character"; break;
+    case DataOutcome::kUnauthPipelining: break;  // ended above
+    case DataOutcome::kTooBig: note.check = "message_size"; break;
+    case DataOutcome::kHeaderTooBig: note.check = "header_size"; break;
+    case DataOutcome::kHandlerFailed:
+    case DataOutcome::kComplete:
+      note = std::move(handler_note);
+      break;
   }
+  LogTransactionEnd(end_client, "END-OF-MESSAGE", final_reply, note);
   have_mail_ = false;
   rcpts_ = 0;
+  rcpt_addresses_.clear();
+  facts_.message_id.clear();
   if (final_reply.positive()) ++facts_.transactions;
   Respond(final_reply);
   co_return true;
@@ -512,15 +662,15 @@ asio::awaitable<bool> Session::DoData(const Command& c) {
 
 asio::awaitable<bool> Session::DoStartTls(const Command& c) {
   if (s_.tls == nullptr) {
-    Respond(replies::CommandNotImplemented());
+    Refuse(replies::CommandNotImplemented(), "protocol");
     co_return true;
   }
   if (facts_.tls) {
-    Respond(replies::AlreadyTls());
+    Refuse(replies::AlreadyTls(), "protocol");
     co_return true;
   }
   if (!c.argument.empty()) {
-    Respond(replies::SyntaxError("STARTTLS"));
+    Refuse(replies::SyntaxError("STARTTLS"), "syntax");
     co_return true;
   }
   // CVE-2011-0411: anything pipelined after STARTTLS was sent in the clear and must not be
@@ -548,21 +698,22 @@ asio::awaitable<bool> Session::DoStartTls(const Command& c) {
 
 asio::awaitable<void> Session::DoXforward(const Command& c) {
   if (!XforwardAllowed()) {
-    Respond(replies::XforwardNotAuthorized());
+    Refuse(replies::XforwardNotAuthorized(), "xforward_hosts");
     co_return;
   }
   if (have_mail_) {
-    Respond(replies::XforwardInTransaction());
+    Refuse(replies::XforwardInTransaction(), "protocol");
     co_return;
   }
   XforwardAttrs attrs;
   absl::Status st = ParseXforward(c.argument, attrs);
   if (!st.ok()) {
-    Respond(replies::XforwardBadSyntax(std::string(st.message())));
+    Refuse(replies::XforwardBadSyntax(std::string(st.message())), "syntax");
     co_return;
   }
   Reply r = co_await handler_.OnXforward(attrs);
-  Respond(r.empty() ? replies::Ok() : r);
+  RefusalNote note = handler_.TakeRefusalNote();
+  RespondForHandler(r.empty() ? replies::Ok() : r, note);
 }
 
 asio::awaitable<void> Session::Run() {
@@ -598,16 +749,18 @@ asio::awaitable<void> Session::Run() {
       observe::Info("timeout").Kv("session", facts_.session_id).Kv("client", facts_.client_address);
       break;
     }
+    command_ = "UNKNOWN";
     if (rr == ReadResult::kTooLong) {
       handler_.OnLimitHit("line_length");
-      Respond(replies::LineTooLong());
+      Refuse(replies::LineTooLong(), "line_length");
     } else {
       auto cmd = ParseCommandLine(line);
       if (!cmd.ok()) {
         handler_.OnLimitHit("bare_newline");
-        Respond(replies::BareNewlineInCommand());
+        Refuse(replies::BareNewlineInCommand(), "bare_newline");
       } else {
         const Command& c = *cmd;
+        command_ = CommandName(c.verb);
         // smtpd_forbid_unauth_pipelining, checked before the command runs: without EHLO
         // nothing may be pipelined, after EHLO nothing may follow a group's last command.
         if (s_.forbid_unauth_pipelining && c.verb != Verb::kUnknown && c.verb != Verb::kQuit &&
@@ -623,7 +776,7 @@ asio::awaitable<void> Session::Run() {
           case Verb::kData: end_ = !co_await DoData(c); break;
           case Verb::kRset:
             if (!c.argument.empty()) {
-              Respond(replies::SyntaxError("RSET"));
+              Refuse(replies::SyntaxError("RSET"), "syntax");
               break;
             }
             co_await ResetTransaction();
@@ -641,7 +794,11 @@ asio::awaitable<void> Session::Run() {
             break;
           case Verb::kVrfy:
             if (CountJunk()) ++errors_;
-            Respond(s_.enable_vrfy ? replies::CannotVrfy() : replies::VrfyDisabled());
+            if (s_.enable_vrfy) {
+              Respond(replies::CannotVrfy());
+            } else {
+              Refuse(replies::VrfyDisabled(), "protocol");
+            }
             break;
           case Verb::kHelp: Respond(replies::Help()); break;
           case Verb::kStarttls: end_ = !co_await DoStartTls(c); break;
@@ -651,9 +808,9 @@ asio::awaitable<void> Session::Run() {
           case Verb::kEtrn:
           case Verb::kBdat:
           case Verb::kLhlo:
-            Respond(replies::CommandNotImplemented());
+            Refuse(replies::CommandNotImplemented(), "protocol");
             break;
-          case Verb::kUnknown: Respond(replies::UnknownCommand()); break;
+          case Verb::kUnknown: Refuse(replies::UnknownCommand(), "protocol"); break;
         }
       }
     }

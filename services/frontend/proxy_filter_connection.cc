@@ -61,6 +61,7 @@ smtp::Reply ProxySession::ProxyFailed(std::string_view stage, const absl::Status
       .Kv("step", stage)
       .Kv("reason", reason)
       .Kv("error", std::string(status.message()));
+  NoteRefusal("proxy", std::string(stage) + ": " + std::string(reason));
   DropFilter();
   return smtp::replies::ProxyError();
 }
@@ -75,6 +76,7 @@ smtp::Reply ProxySession::Unexpected(std::string_view stage, const smtp::Reply& 
       .Kv("step", stage)
       .Kv("reason", "unexpected_reply")
       .Kv("reply", reply.ToString());
+  NoteRefusal("proxy", std::string(stage) + ": unexpected_reply");
   DropFilter();
   return smtp::replies::ProxyError();
 }
@@ -85,6 +87,7 @@ asio::awaitable<smtp::Reply> ProxySession::OpenFilter(const std::vector<std::str
     // The filter stage said it has no room: tell the client now instead of letting it wait.
     ctx_.metrics->ProxyFailure("backpressure");
     observe::Info("proxy_backpressure").Kv("session", facts_.session_id).Kv("client", facts_.client_address);
+    NoteRefusal("backpressure");
     co_return smtp::replies::TransactionTempUnavailable();
   }
   auto started = std::chrono::steady_clock::now();

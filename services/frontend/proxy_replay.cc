@@ -29,6 +29,7 @@ void ProxySession::SpoolFailed(const absl::Status& st) {
       .Kv("session", facts_.session_id)
       .Kv("client", facts_.client_address)
       .Kv("error", std::string(st.message()));
+  NoteRefusal("spool", std::string(st.message()));
 }
 
 smtp::Reply ProxySession::StartSpool() {

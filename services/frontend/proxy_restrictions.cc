@@ -29,7 +29,7 @@ asio::awaitable<smtp::Reply> ProxySession::Restrict(restrictions::Stage command,
     req.instance = t_->instance;
     actions = &t_->actions;
   }
-  co_return co_await lists.Evaluate(req, *actions);
+  co_return co_await lists.Evaluate(req, *actions, &refusal_note_);
 }
 
 std::string ProxySession::CheckHeaders() const {

@@ -36,6 +36,18 @@ void ProxySession::OnCommand() {
   update_metadata_([now](sluice::v1::SessionMetadata& m) { m.mutable_last_command_at()->set_seconds(now); });
 }
 
+void ProxySession::NoteRefusal(std::string_view check, std::string detail) {
+  refusal_note_.check = std::string(check);
+  refusal_note_.detail = std::move(detail);
+}
+
+smtp::RefusalNote ProxySession::TakeRefusalNote() {
+  smtp::RefusalNote note = std::move(refusal_note_);
+  refusal_note_ = smtp::RefusalNote{};
+  if (note.check.empty()) note.check = "proxy";  // the filter stage's reply, passed on
+  return note;
+}
+
 void ProxySession::OnTlsFailed() { ctx_.metrics->TlsSession(false); }
 
 void ProxySession::OnTlsStarted() {
@@ -60,7 +72,7 @@ asio::awaitable<smtp::Reply> ProxySession::OnMail(const smtp::MailFrom& mail) {
   bool allowed = co_await ctx_.admission.AllowMessage(facts_.client_address, exempt, *limits_);
   if (!allowed) {
     ctx_.metrics->LimitHit("message_rate");
-    observe::Info("message_rate_limit").Kv("session", facts_.session_id).Kv("client", facts_.client_address);
+    NoteRefusal("message_rate");
     co_return smtp::replies::MessageRateExceeded(facts_.client_address);
   }
   t_ = std::make_unique<Transaction>();
@@ -103,6 +115,7 @@ asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
   bool allowed = co_await ctx_.admission.AllowRecipient(facts_.client_address, exempt, *limits_);
   if (!allowed) {
     ctx_.metrics->LimitHit("recipient_rate");
+    NoteRefusal("recipient_rate");
     co_return smtp::replies::RecipientRateExceeded(facts_.client_address);
   }
   std::string line = absl::StrCat("RCPT TO:<", rcpt.address, ">", smtp::FormatParams(rcpt.params));
@@ -120,6 +133,7 @@ asio::awaitable<smtp::Reply> ProxySession::OnRcpt(const smtp::RcptTo& rcpt) {
       // The filter connection that took the earlier recipients is gone (it failed): a new
       // one would carry the message for the later recipients only, while the client thinks
       // all of them were accepted. Nothing more can succeed in this transaction.
+      NoteRefusal("proxy", "rcpt: filter connection lost earlier in the transaction");
       co_return smtp::replies::ProxyError();
     }
     // The first recipient that passed our checks starts the transaction at the filter.
@@ -259,12 +273,17 @@ asio::awaitable<smtp::Reply> ProxySession::OnDataEnd(smtp::DataOutcome outcome) 
   } else {
     reply = co_await FinishAtFilter();
   }
+  // The queue id of "queued as ID" ties this line to reinject's; the session's own lines
+  // list each recipient (event=accept/reject, lib/smtp/dialogue_log.h).
+  const std::string queue_id = reply.positive() ? smtp::QueueIdFromReply(reply) : std::string();
   observe::Info("transaction")
       .Kv("session", facts_.session_id)
       .Kv("client", facts_.client_address)
       .Kv("from", t_->mail_from)
       .Kv("nrcpt", static_cast<uint64_t>(t_->recipients.size()))
       .Kv("size", t_->content_bytes)
+      .Kv("message_id", facts_.message_id)
+      .Kv("queue_id", queue_id.empty() ? std::string("NOQUEUE") : queue_id)
       .Kv("reply", reply.ToString());
   update_metadata_([&](sluice::v1::SessionMetadata& m) {
     m.mutable_current()->set_size_bytes(t_->content_bytes);

@@ -73,6 +73,7 @@ class ProxySession : public smtp::ServerHandler {
   void OnKill() override;
   void OnLimitHit(std::string_view limit) override;
   void OnCommand() override;  // the record's last_command_at
+  smtp::RefusalNote TakeRefusalNote() override;
 
  private:
   // --- the filter connection (proxy_filter_connection.cc) ---
@@ -153,6 +154,11 @@ class ProxySession : public smtp::ServerHandler {
   };
 
   std::time_t last_command_second_ = 0;  // last_command_at as written to the record
+  // Who gave the refusal being returned (for the session's reject line); none means the
+  // filter stage's own reply (check=proxy, Postfix's "proxy-reject").
+  void NoteRefusal(std::string_view check, std::string detail = "");
+  smtp::RefusalNote refusal_note_;
+
   bool in_transaction_ = false;
   uint32_t mail_commands_ = 0;  // numbers each transaction's instance
   std::unique_ptr<Transaction> t_;

@@ -10,7 +10,8 @@ set(SLUICE_FUZZ_TARGETS
   fuzz_data_reader
   fuzz_reply_parser
   fuzz_line_splitter
-  fuzz_forged_header_filter)
+  fuzz_forged_header_filter
+  fuzz_message_id_scanner)
 # The filter-bridge's pure decoders: the milter client's packet/response decoding and the
 # header parser behind byte-exact pass-through. Each name maps to the library it fuzzes.
 set(SLUICE_FUZZ_FILTER_TARGETS

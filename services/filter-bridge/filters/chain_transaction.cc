@@ -55,7 +55,11 @@ asio::awaitable<smtp::Reply> ChainTransaction::Event(Stage stage, const sluice::
   if (discard_) co_return smtp::Reply{};  // a discarded message: nobody hears more of it
   for (Member& m : members_) {
     if (m.state == Member::State::kDone) continue;
-    if (m.state == Member::State::kFailed) co_return m.failure_reply;
+    if (m.state == Member::State::kFailed) {
+      refused_by_ = chain_.entries_[m.entry].name;
+      refused_detail_ = m.detail;
+      co_return m.failure_reply;
+    }
     const FilterChain::Entry& entry = chain_.entries_[m.entry];
     const Clock::time_point start = Clock::now();
     Clock::time_point until = deadline;
@@ -91,6 +95,8 @@ asio::awaitable<smtp::Reply> ChainTransaction::Event(Stage stage, const sluice::
       }
       m.state = Member::State::kFailed;
       m.failure_reply = FilterChain::FailureReply(entry.on_failure);
+      refused_by_ = entry.name;
+      refused_detail_ = m.detail;
       co_return m.failure_reply;
     }
 
@@ -129,6 +135,8 @@ asio::awaitable<smtp::Reply> ChainTransaction::Event(Stage stage, const sluice::
         line.Kv("session", session.session_id()).Kv("filter", entry.name).Kv("step", stage_name);
         if (rcpt != nullptr) line.Kv("recipient", rcpt->address());
         line.Kv("reply", reply.ToString());
+        refused_by_ = entry.name;
+        refused_detail_ = d.detail;
         co_return reply;
       }
     }

@@ -50,6 +50,9 @@ class ChainTransaction {
                                     const sluice::v1::Transaction& envelope, Clock::time_point deadline);
   // Ends every conversation (QUIT). Call once, before destruction.
   asio::awaitable<void> Close();
+  // Who gave the last refusal returned (filter name and detail), for the reject line.
+  const std::string& refused_by() const { return refused_by_; }
+  const std::string& refused_detail() const { return refused_detail_; }
 
  private:
   friend class FilterChain;
@@ -79,6 +82,8 @@ class ChainTransaction {
   std::string discard_detail_;
   bool hold_ = false;
   std::string hold_reason_;
+  std::string refused_by_;
+  std::string refused_detail_;
 };
 
 }  // namespace sluice::filter_bridge

@@ -85,6 +85,9 @@ struct FilterDecision {
   std::vector<sluice::v1::EsmtpParameter> new_sender_parameters;
   std::shared_ptr<const MessageSpool> new_body;  // a finished body-only spool
   std::string detail;                  // for the log and the FilterResult (rule name, reason)
+  // The rule that decided (rules filter: the one whose action ended the rules, else the
+  // first hold): named in the transaction's log line, filters="name=verdict:rule".
+  std::string rule;
 };
 
 // A failed filter (error, protocol violation, timeout: absl::StatusCode::kDeadlineExceeded)

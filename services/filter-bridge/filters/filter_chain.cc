@@ -71,6 +71,12 @@ bool ApplyEnvelope(const FilterDecision& d, sluice::v1::Transaction& env) {
   return changed;
 }
 
+// A new entry of result.results, with its rule slot beside it.
+sluice::v1::FilterResult& AddResult(ChainResult& result) {
+  result.rules.emplace_back();
+  return *result.results.insert(result.results.end(), sluice::v1::FilterResult());
+}
+
 }  // namespace
 
 std::string_view ActionName(ChainResult::Action action) {
@@ -232,7 +238,7 @@ asio::awaitable<ChainResult> FilterChain::Run(ChainInput input, ChainTransaction
     }
     if (transaction->discard_) {
       result.action = ChainResult::Action::kDiscard;
-      sluice::v1::FilterResult& fr = *result.results.insert(result.results.end(), sluice::v1::FilterResult());
+      sluice::v1::FilterResult& fr = AddResult(result);
       fr.set_filter(transaction->discard_filter_);
       fr.set_verdict("discard");
       fr.set_detail(transaction->discard_detail_);
@@ -245,7 +251,7 @@ asio::awaitable<ChainResult> FilterChain::Run(ChainInput input, ChainTransaction
     if (member != nullptr && member->state != ChainTransaction::Member::State::kListening) {
       // Done before the content: accepted (or failed with on_failure accept) -- skipped;
       // failed otherwise -- its reply stands (DATA was refused with it already).
-      sluice::v1::FilterResult& fr = *result.results.insert(result.results.end(), sluice::v1::FilterResult());
+      sluice::v1::FilterResult& fr = AddResult(result);
       fr.set_filter(entry.name);
       fr.set_detail(member->detail);
       if (member->state == ChainTransaction::Member::State::kDone) {
@@ -272,7 +278,7 @@ asio::awaitable<ChainResult> FilterChain::Run(ChainInput input, ChainTransaction
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
 
-    sluice::v1::FilterResult& fr = *result.results.insert(result.results.end(), sluice::v1::FilterResult());
+    sluice::v1::FilterResult& fr = AddResult(result);
     fr.set_filter(entry.name);
     fr.set_seconds(seconds);
     // Recipients this filter refused at RCPT (never relayed) are noted with its verdict.
@@ -310,6 +316,7 @@ asio::awaitable<ChainResult> FilterChain::Run(ChainInput input, ChainTransaction
     CountResult(entry, verdict);
     fr.set_verdict(verdict);
     fr.set_detail(refused + d.detail);
+    result.rules.back() = d.rule;
 
     if (d.verdict == Verdict::kReject || d.verdict == Verdict::kTempfail) {
       result.action = d.verdict == Verdict::kReject ? ChainResult::Action::kReject : ChainResult::Action::kTempfail;

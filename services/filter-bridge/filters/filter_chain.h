@@ -81,6 +81,7 @@ struct ChainResult {
   std::string hold_reason;
   Edits edits;                        // kDeliver: WriteMessage(spool, edits, sink)
   std::vector<sluice::v1::FilterResult> results;  // one per filter that ran, for the log
+  std::vector<std::string> rules;     // beside each of results: the rule that decided, or ""
   std::string trace;                  // the trace header value ("" when off)
 };
 std::string_view ActionName(ChainResult::Action action);  // deliver reject tempfail discard

@@ -77,13 +77,17 @@ FilterOutcome RulesFilter::Evaluate(const FilterContext& ctx) const {
         AppendDetail(d.detail, "rule " + rule.name + " remove_header");
         continue;
       case sluice::v1::RULE_ACTION_HOLD:
-        if (!d.hold) d.hold_reason = rule.hold_reason;
+        if (!d.hold) {
+          d.hold_reason = rule.hold_reason;
+          d.rule = rule.name;
+        }
         d.hold = true;
         AppendDetail(d.detail, "rule " + rule.name + " hold");
         continue;
       default:
         continue;
     }
+    d.rule = rule.name;  // the final verdict's rule names the decision (over a hold's)
     break;  // accept, reject, tempfail, discard end the rules
   }
   if (skipped_incomplete) {

@@ -117,8 +117,37 @@ asio::awaitable<smtp::Reply> BridgeSession::OnXforward(const smtp::XforwardAttrs
   co_return smtp::Reply{};
 }
 
+void BridgeSession::NoteRefusal(std::string_view check, std::string detail) {
+  refusal_note_.check = std::string(check);
+  refusal_note_.detail = std::move(detail);
+}
+
+void BridgeSession::NoteFilterRefusal() {
+  if (filters_ != nullptr) NoteRefusal(filters_->refused_by(), filters_->refused_detail());
+}
+
+smtp::RefusalNote BridgeSession::TakeRefusalNote() {
+  smtp::RefusalNote note = std::move(refusal_note_);
+  refusal_note_ = smtp::RefusalNote{};
+  if (note.check.empty()) note.check = "next_hop";  // the next hop's reply, passed on
+  return note;
+}
+
+void BridgeSession::DescribeClient(smtp::DialogueClient& client) const {
+  // Under the frontend's session id, naming the client it talked to (XFORWARD), as a
+  // Postfix after-filter smtpd logs the XFORWARD client.
+  client.session_id = handle_->session_id();
+  if (smtp::XforwardKnown(xforward_.addr)) {
+    client.name_addr = absl::StrCat(smtp::XforwardKnown(xforward_.name) ? *xforward_.name : "unknown", "[",
+                                    *xforward_.addr, "]");
+  }
+  if (smtp::XforwardKnown(xforward_.helo)) client.helo = *xforward_.helo;
+  if (smtp::XforwardKnown(xforward_.proto)) client.proto = *xforward_.proto;
+}
+
 smtp::Reply BridgeSession::DownstreamFailed(std::string_view step, const absl::Status& st) {
   std::string_view reason = step == "connect" ? std::string_view("connect") : FailureReason(st);
+  NoteRefusal("next_hop", std::string(step) + ": " + std::string(reason));
   ctx_.metrics->downstream_failures.at({reason}).Increment();
   observe::Warn("downstream_failed")
       .Kv("session", handle_->session_id())
@@ -133,6 +162,7 @@ smtp::Reply BridgeSession::DownstreamFailed(std::string_view step, const absl::S
 
 smtp::Reply BridgeSession::Unexpected(std::string_view step, const smtp::Reply& reply) {
   ctx_.metrics->downstream_failures.at({"unexpected_reply"}).Increment();
+  NoteRefusal("next_hop", std::string(step) + ": unexpected_reply");
   observe::Warn("downstream_failed")
       .Kv("session", handle_->session_id())
       .Kv("next_hop", ctx_.next_hop.ToString())
@@ -243,6 +273,7 @@ asio::awaitable<smtp::Reply> BridgeSession::OnMail(const smtp::MailFrom& mail) {
                                                              : limits_->max_sessions();
   if (ctx_.runtime->transactions_in_flight() >= capacity || ctx_.next_hop_state() == control::Downstream::kFull) {
     ctx_.metrics->downstream_failures.at({"capacity"}).Increment();
+    NoteRefusal("backpressure");
     co_return smtp::replies::TransactionTempUnavailable();
   }
   envelope_.Clear();
@@ -286,7 +317,10 @@ asio::awaitable<smtp::Reply> BridgeSession::OnRcpt(const smtp::RcptTo& rcpt) {
   if (filters_ != nullptr) {
     // Refused by a filter: this recipient only, and the next hop never hears of it.
     smtp::Reply refused = co_await filters_->Rcpt(*filter_session_, envelope_, rc, FilterDeadline());
-    if (!refused.empty()) co_return refused;
+    if (!refused.empty()) {
+      NoteFilterRefusal();
+      co_return refused;
+    }
   }
   std::string line = absl::StrCat("RCPT TO:<", rcpt.address, ">", smtp::FormatParams(rcpt.params));
   absl::StatusOr<smtp::Reply> r;
@@ -317,7 +351,10 @@ asio::awaitable<smtp::Reply> BridgeSession::OnData() {
   if (!down_ || mail_pending_) co_return smtp::replies::ProxyError();  // an accepted RCPT started it
   if (filters_ != nullptr) {
     smtp::Reply refused = co_await filters_->Data(*filter_session_, envelope_, FilterDeadline());
-    if (!refused.empty()) co_return refused;
+    if (!refused.empty()) {
+      NoteFilterRefusal();
+      co_return refused;
+    }
   }
   auto r = co_await down_->client->Command("DATA");
   if (!r.ok()) co_return DownstreamFailed("data", r.status());
@@ -370,7 +407,10 @@ asio::awaitable<smtp::Reply> BridgeSession::FiltersAtMail() {
   sluice::v1::SessionMetadata session = co_await FetchFilterSession();
   filter_session_ = std::move(session);
   smtp::Reply refused = co_await filters_->Mail(*filter_session_, envelope_, FilterDeadline());
-  if (!refused.empty()) co_await CloseFilters();
+  if (!refused.empty()) {
+    NoteFilterRefusal();
+    co_await CloseFilters();
+  }
   co_return refused;
 }
 
@@ -430,6 +470,7 @@ asio::awaitable<smtp::Reply> BridgeSession::ReplayEnvelope(const sluice::v1::Tra
     // Every recipient the filters left was refused (each refusal logged above): a 4xx, and
     // the half-open transaction downstream is dropped.
     co_await DropDownstream();
+    NoteRefusal("next_hop", "every recipient refused after the filters changed the envelope");
     co_return smtp::replies::ProxyError();
   }
   auto d = co_await down_->client->Command("DATA");
@@ -480,6 +521,7 @@ asio::awaitable<smtp::Reply> BridgeSession::OnDataEnd(smtp::DataOutcome outcome)
     co_await CloseFilters();
     co_await DropDownstream();  // never let the next hop see an end for this content
     EndTransaction(outcome == smtp::DataOutcome::kHandlerFailed ? "downstream_error" : "aborted");
+    NoteRefusal("spool");
     co_return smtp::replies::LocalError();
   }
   auto started = std::chrono::steady_clock::now();
@@ -488,6 +530,7 @@ asio::awaitable<smtp::Reply> BridgeSession::OnDataEnd(smtp::DataOutcome outcome)
     co_await DropDownstream();
     EndTransaction("downstream_error");
     observe::Error("spool_failed").Kv("session", handle_->session_id()).Kv("error", std::string(st.message()));
+    NoteRefusal("spool", std::string(st.message()));
     co_return smtp::replies::LocalError();
   }
 
@@ -515,6 +558,7 @@ asio::awaitable<smtp::Reply> BridgeSession::OnDataEnd(smtp::DataOutcome outcome)
     case ChainResult::Action::kTempfail:
       co_await DropDownstream();
       reply = result.reply;
+      if (!result.results.empty()) NoteRefusal(result.results.back().filter(), result.results.back().detail());
       break;
     case ChainResult::Action::kDiscard:
       co_await DropDownstream();
@@ -546,16 +590,22 @@ asio::awaitable<smtp::Reply> BridgeSession::OnDataEnd(smtp::DataOutcome outcome)
   }
   ctx_.metrics->relay_seconds.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  // "name=verdict", and ":rule" for the rule that decided (a rules filter).
   std::string filters;
-  for (const auto& fr : result.results) {
+  for (size_t i = 0; i < static_cast<size_t>(result.results.size()); ++i) {
+    const auto& fr = result.results[i];
     absl::StrAppend(&filters, filters.empty() ? "" : ",", fr.filter(), "=", fr.verdict());
+    if (i < result.rules.size() && !result.rules[i].empty()) absl::StrAppend(&filters, ":", result.rules[i]);
   }
+  const std::string queue_id = reply.positive() ? smtp::QueueIdFromReply(reply) : std::string();
   observe::Info("transaction")
       .Kv("session", handle_->session_id())
       .Kv("client", session.client_address())
       .Kv("from", envelope_.mail_from())
       .Kv("nrcpt", static_cast<uint64_t>(envelope_.recipients_size()))
       .Kv("size", spool_->size())
+      .Kv("message_id", facts_.message_id)
+      .Kv("queue_id", queue_id.empty() ? std::string("NOQUEUE") : queue_id)
       .Kv("verdict", verdict)
       .Kv("filters", filters)
       .Kv("metadata", session.complete() ? "complete" : "xforward")

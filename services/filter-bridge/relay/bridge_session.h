@@ -102,6 +102,8 @@ class BridgeSession : public smtp::ServerHandler {
   // Counts the input rules' refusals (bare_newline, nul_character, unauth_pipelining).
   void OnLimitHit(std::string_view limit) override;
   void OnCommand() override;  // the record's last_command_at
+  smtp::RefusalNote TakeRefusalNote() override;
+  void DescribeClient(smtp::DialogueClient& client) const override;
 
  private:
   // Starts opening the next hop in the background (see EarlyDownstream in the .cc).
@@ -146,6 +148,12 @@ class BridgeSession : public smtp::ServerHandler {
   asio::awaitable<void> CloseFilters();
   // When the upstream stops waiting for an answer, less the next hop's margin.
   Clock::time_point FilterDeadline() const;
+  // Who gave the refusal being returned (for the session's reject line); none means the
+  // next hop's own reply, passed on.
+  void NoteRefusal(std::string_view check, std::string detail = "");
+  // The refusal of a filter judging the envelope (its name and detail).
+  void NoteFilterRefusal();
+  smtp::RefusalNote refusal_note_;
 
   BridgeContext& ctx_;
   smtp::SessionFacts& facts_;

@@ -7,12 +7,6 @@
 #include "lib/observe/log.h"
 
 namespace sluice::frontend::restrictions {
-namespace {
-
-std::string Bracketed(std::string_view s) { return absl::StrCat("<", std::string(s), ">"); }
-
-}  // namespace
-
 std::string_view ProtocolStateName(Stage stage, bool esmtp) {
   switch (stage) {
     case Stage::kConnect: return "CONNECT";
@@ -71,29 +65,34 @@ void Restrictions::Prefetch(const smtp::SessionFacts& facts, asio::any_io_execut
   }
 }
 
-void Restrictions::LogRefusal(const Request& request, const Check& check, const smtp::Reply& reply,
-                              std::string_view detail) const {
-  // Postfix: "NOQUEUE: reject: RCPT from name[addr]: 554 5.7.1 <r>: Relay access denied;
-  // from=<s> to=<r> proto=ESMTP helo=<h>" -- the same facts, in the same order, as logfmt.
-  const smtp::SessionFacts& f = *request.facts;
-  observe::LogLine line(observe::Level::kInfo, "reject");
-  line.Kv("queue_id", "NOQUEUE")
-      .Kv("command", ProtocolStateName(request.command, f.esmtp))
-      .Kv("client", NameAddr(f))
-      .Kv("reply", reply.ToString());
-  if (request.in_transaction) line.Kv("from", Bracketed(request.sender));
-  if (!request.recipient.empty()) line.Kv("to", Bracketed(request.recipient));
-  line.Kv("proto", f.esmtp ? "ESMTP" : "SMTP");
-  if (!f.helo.empty()) line.Kv("helo", Bracketed(f.helo));
-  line.Kv("check", check.name());
-  if (!detail.empty()) line.Kv("detail", detail);
-  line.Kv("session", f.session_id);
+void Restrictions::Refused(const Request& request, const Check& check, const smtp::Reply& reply,
+                           std::string_view detail, smtp::RefusalNote* note) const {
   if (metrics_ != nullptr) metrics_->RestrictionRefused(check.name(), reply.permanent() ? "reject" : "defer");
+  if (note != nullptr) {
+    note->check = std::string(check.name());
+    note->detail = std::string(detail);
+    return;
+  }
+  // No session to log it (a connect refusal replaces the greeting): the same line here.
+  const smtp::SessionFacts& f = *request.facts;
+  smtp::DialogueClient client;
+  client.session_id = f.session_id;
+  client.name_addr = NameAddr(f);
+  client.helo = f.helo;
+  client.proto = f.esmtp ? "ESMTP" : "SMTP";
+  smtp::DialogueLine line;
+  line.command = ProtocolStateName(request.command, f.esmtp);
+  line.reply = &reply;
+  if (request.in_transaction) line.from = request.sender;
+  line.to = request.recipient;
+  line.note.check = std::string(check.name());
+  line.note.detail = std::string(detail);
+  smtp::LogDialogue(client, line);
 }
 
 asio::awaitable<Restrictions::ListResult> Restrictions::RunList(Stage stage, Request& request, Pass& pass,
-                                                                smtp::Reply& refusal,
-                                                                const Check*& refused_by) const {
+                                                                smtp::Reply& refusal, const Check*& refused_by,
+                                                                std::string& detail) const {
   request.stage = stage;
   for (const Entry& e : lists_[static_cast<int>(stage)]) {
     Verdict v = co_await e.check->Evaluate(request);
@@ -133,12 +132,12 @@ asio::awaitable<Restrictions::ListResult> Restrictions::RunList(Stage stage, Req
         // A permanent refusal after DEFER_IF_REJECT is only a "maybe": its 4xx instead.
         refusal = v.reply.permanent() && pass.defer_if_reject ? *pass.defer_if_reject : v.reply;
         refused_by = e.check.get();
-        LogRefusal(request, *e.check, refusal, v.detail);
+        detail = v.detail;
         co_return ListResult::kRefused;
       case Action::kDefer:
         refusal = v.reply;
         refused_by = e.check.get();
-        LogRefusal(request, *e.check, refusal, v.detail);
+        detail = v.detail;
         co_return ListResult::kRefused;
     }
     if (v.discard) co_return ListResult::kPermit;  // DISCARD permits, as in Postfix
@@ -146,17 +145,22 @@ asio::awaitable<Restrictions::ListResult> Restrictions::RunList(Stage stage, Req
   co_return ListResult::kDunno;
 }
 
-asio::awaitable<smtp::Reply> Restrictions::Evaluate(Request request, Actions& actions) const {
+asio::awaitable<smtp::Reply> Restrictions::Evaluate(Request request, Actions& actions,
+                                                    smtp::RefusalNote* note) const {
   const std::vector<Stage> due = DueLists(request.command);
   Pass pass;
   for (Stage stage : due) {
     smtp::Reply refusal;
     const Check* refused_by = nullptr;
-    ListResult r = co_await RunList(stage, request, pass, refusal, refused_by);
-    if (r == ListResult::kRefused) co_return refusal;
+    std::string detail;
+    ListResult r = co_await RunList(stage, request, pass, refusal, refused_by, detail);
+    if (r == ListResult::kRefused) {
+      Refused(request, *refused_by, refusal, detail, note);
+      co_return refusal;
+    }
   }
   if (pass.defer_if_permit) {
-    LogRefusal(request, *pass.defer_if_permit_check, *pass.defer_if_permit, "defer_if_permit");
+    Refused(request, *pass.defer_if_permit_check, *pass.defer_if_permit, "defer_if_permit", note);
     co_return *pass.defer_if_permit;
   }
   actions.Merge(pass.actions.prepend, pass.actions.hold, pass.actions.discard);

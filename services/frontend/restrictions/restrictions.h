@@ -13,8 +13,10 @@
 // is evaluated at its own command (a connect refusal replaces the greeting).
 //
 // Every refusal is logged once, Postfix's "NOQUEUE: reject: RCPT from name[addr]: REPLY;
-// from=<s> to=<r> proto=ESMTP helo=<h>" as one logfmt line (event=reject), and counted in
-// sluice_frontend_restriction_refusals_total{check,action}. HOLD/DISCARD/PREPEND collect in
+// from=<s> to=<r> proto=ESMTP helo=<h>" as one logfmt line (event=reject, check=the check;
+// lib/smtp/dialogue_log.h), and counted in sluice_frontend_restriction_refusals_total{check,
+// action}. In a session the SMTP session writes that line (it logs every refusal of the
+// dialogue) with the note Evaluate hands back; at connect, before a session, Evaluate does. HOLD/DISCARD/PREPEND collect in
 // the transaction's Actions for the proxy session to carry out.
 //
 // Never: reaches the filter stage (every check runs before the filter is involved); refuses
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "asio/awaitable.hpp"
+#include "lib/smtp/dialogue_log.h"
 #include "lib/smtp/reply.h"
 #include "services/frontend/frontend_metrics.h"
 #include "services/frontend/restrictions/check.h"
@@ -64,7 +67,9 @@ class Restrictions {
   // Evaluates the lists due when answering `request.command` (see delay_reject above) and
   // returns the refusal for the client, or an empty Reply when the command may go on.
   // Actions of the verdicts are merged into `actions`, unless the command is refused.
-  asio::awaitable<smtp::Reply> Evaluate(Request request, Actions& actions) const;
+  // A refusal's check and detail go to `note` for the caller's log line; without a note
+  // (at connect) the refusal is logged here.
+  asio::awaitable<smtp::Reply> Evaluate(Request request, Actions& actions, smtp::RefusalNote* note = nullptr) const;
 
  private:
   struct Entry {
@@ -81,9 +86,10 @@ class Restrictions {
   std::vector<Stage> DueLists(Stage command) const;
   enum class ListResult { kPermit, kDunno, kRefused };
   asio::awaitable<ListResult> RunList(Stage stage, Request& request, Pass& pass, smtp::Reply& refusal,
-                                      const Check*& refused_by) const;
-  void LogRefusal(const Request& request, const Check& check, const smtp::Reply& reply,
-                  std::string_view detail) const;
+                                      const Check*& refused_by, std::string& detail) const;
+  // Counts the refusal and notes (or, without a note, logs) who gave it.
+  void Refused(const Request& request, const Check& check, const smtp::Reply& reply, std::string_view detail,
+               smtp::RefusalNote* note) const;
 
   Options options_;
   FrontendMetrics* metrics_;

@@ -85,7 +85,10 @@ void HeaderCleanup::EmitHeader(std::string_view header, bool has_separator, std:
   if (!header.empty() && !absl::EndsWith(absl::string_view(header.data(), header.size()), "\r\n")) {
     out.append("\r\n");  // a header cut off without its line end (no body): close the line
   }
-  if (!have_message_id && !o_.message_id.empty()) out.append("Message-ID: ").append(o_.message_id).append("\r\n");
+  if (!have_message_id && !o_.message_id.empty()) {
+    out.append("Message-ID: ").append(o_.message_id).append("\r\n");
+    added_message_id_ = o_.message_id;
+  }
   if (!have_date && !o_.date.empty()) out.append("Date: ").append(o_.date).append("\r\n");
   if (has_separator) out.append("\r\n");
 }

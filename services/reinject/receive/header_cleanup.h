@@ -40,6 +40,8 @@ class HeaderCleanup {
   void Finish(std::string& out);
 
   bool hold() const { return hold_; }
+  // The Message-ID this cleanup added (the message had none), else "".
+  const std::string& added_message_id() const { return added_message_id_; }
   // Received: fields the message came with (ours not counted): the hop count of loop
   // detection (Postfix hopcount_limit).
   int received_fields() const { return received_fields_; }
@@ -61,6 +63,7 @@ class HeaderCleanup {
   int received_fields_ = 0;
   int ignored_hold_marks_ = 0;
   std::string ignored_reason_;
+  std::string added_message_id_;
 };
 
 }  // namespace sluice::reinject

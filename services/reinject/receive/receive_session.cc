@@ -31,6 +31,21 @@ ReceiveSession::ReceiveSession(ReceiveContext& ctx, smtp::SessionFacts& facts,
                                std::shared_ptr<control::SessionHandle> handle)
     : ctx_(ctx), facts_(facts), handle_(std::move(handle)) {}
 
+smtp::RefusalNote ReceiveSession::TakeRefusalNote() {
+  smtp::RefusalNote note = std::move(refusal_note_);
+  refusal_note_ = smtp::RefusalNote{};
+  return note;
+}
+
+void ReceiveSession::DescribeClient(smtp::DialogueClient& client) const {
+  // Under the frontend's session id, naming the original client (XFORWARD), as a Postfix
+  // after-filter smtpd logs it.
+  if (smtp::XforwardKnown(xforward_.ident)) client.session_id = *xforward_.ident;
+  if (smtp::XforwardKnown(xforward_.addr)) client.name_addr = OrigClientText();
+  if (smtp::XforwardKnown(xforward_.helo)) client.helo = *xforward_.helo;
+  if (smtp::XforwardKnown(xforward_.proto)) client.proto = *xforward_.proto;
+}
+
 std::string ReceiveSession::OrigClientText() const {
   if (!smtp::XforwardKnown(xforward_.addr)) return "";
   return absl::StrCat(smtp::XforwardKnown(xforward_.name) ? *xforward_.name : "unknown", "[", *xforward_.addr, "]");
@@ -53,6 +68,7 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnMail(const smtp::MailFrom& mail) 
   if (!room.ok()) {
     ctx_.metrics->transactions.at({"queue_full"}).Increment();
     observe::Warn("queue_full").Kv("session", handle_->session_id()).Kv("error", std::string(room.message()));
+    NoteRefusal("queue_full", std::string(room.message()));
     co_return smtp::replies::QueueFull();
   }
   record_.Clear();
@@ -97,12 +113,14 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnData() {
   absl::Status room = ctx_.store->CheckAdmission(0);
   if (!room.ok()) {
     ctx_.metrics->transactions.at({"queue_full"}).Increment();
+    NoteRefusal("queue_full", std::string(room.message()));
     co_return smtp::replies::QueueFull();
   }
   auto writer = ctx_.store->Begin();
   if (!writer.ok()) {
     ctx_.metrics->transactions.at({"write_error"}).Increment();
     observe::Error("queue_write_error").Kv("session", handle_->session_id()).Kv("error", std::string(writer.status().message()));
+    NoteRefusal("queue_write", std::string(writer.status().message()));
     co_return smtp::replies::QueueWriteError();
   }
   writer_ = *std::move(writer);
@@ -147,6 +165,7 @@ void ReceiveSession::Abort(std::string_view outcome) {
 asio::awaitable<smtp::Reply> ReceiveSession::OnDataEnd(smtp::DataOutcome outcome) {
   if (outcome != smtp::DataOutcome::kComplete || !writer_) {
     Abort(outcome == smtp::DataOutcome::kHandlerFailed ? "write_error" : "aborted");
+    NoteRefusal("queue_write");
     co_return smtp::replies::QueueWriteError();
   }
   scratch_.clear();
@@ -154,6 +173,7 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnDataEnd(smtp::DataOutcome outcome
   if (absl::Status st = writer_->Append(scratch_); !st.ok()) {
     observe::Error("queue_write_error").Kv("session", handle_->session_id()).Kv("error", std::string(st.message()));
     Abort("write_error");
+    NoteRefusal("queue_write", std::string(st.message()));
     co_return smtp::replies::QueueWriteError();
   }
   std::string session_id = smtp::XforwardKnown(xforward_.ident) ? *xforward_.ident : handle_->session_id();
@@ -168,6 +188,7 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnDataEnd(smtp::DataOutcome outcome
         .Kv("received", cleanup_->received_fields())
         .Kv("reply", reply.ToString());
     Abort("too_many_hops");
+    NoteRefusal("hopcount_limit");
     co_return reply;
   }
   record_.set_session_id(session_id);
@@ -186,6 +207,10 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnDataEnd(smtp::DataOutcome outcome
         .Kv("reason", cleanup_->ignored_hold_mark_reason());
   }
   bool held = cleanup_->hold();
+  // The Message-ID as queued: the sender's, or the one this cleanup added (Postfix cleanup
+  // logs "ID: message-id=<…>").
+  const std::string message_id = cleanup_->added_message_id().empty() ? facts_.message_id
+                                                                       : cleanup_->added_message_id();
   if (held) ctx_.metrics->hold_marks.at({"honoured"}).Increment();
   if (held) {
     record_.set_state(sluice::v1::HOLD);
@@ -200,6 +225,7 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnDataEnd(smtp::DataOutcome outcome
   if (!id.ok()) {
     ctx_.metrics->transactions.at({"write_error"}).Increment();
     observe::Error("queue_write_error").Kv("session", session_id).Kv("error", std::string(id.status().message()));
+    NoteRefusal("queue_write", std::string(id.status().message()));
     co_return smtp::replies::QueueWriteError();
   }
   ctx_.metrics->transactions.at({held ? "held" : "queued"}).Increment();
@@ -211,6 +237,7 @@ asio::awaitable<smtp::Reply> ReceiveSession::OnDataEnd(smtp::DataOutcome outcome
       .Kv("peer", facts_.peer_address)
       .Kv("orig_client", OrigClientText())
       .Kv("size", size)
+      .Kv("message_id", message_id)
       .Kv("held", held);
   handle_->Update([&](sluice::v1::SessionMetadata& m) {
     m.set_state("command");

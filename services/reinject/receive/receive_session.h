@@ -61,8 +61,15 @@ class ReceiveSession : public smtp::ServerHandler {
   // Counts the input rules' refusals (bare_newline, nul_character, unauth_pipelining).
   void OnLimitHit(std::string_view limit) override;
   void OnCommand() override;  // the record's last_command_at
+  smtp::RefusalNote TakeRefusalNote() override;
+  void DescribeClient(smtp::DialogueClient& client) const override;
 
  private:
+  void NoteRefusal(std::string_view check, std::string detail = "") {
+    refusal_note_.check = std::string(check);
+    refusal_note_.detail = std::move(detail);
+  }
+  smtp::RefusalNote refusal_note_;  // who gave the refusal being returned (the reject line)
   std::string OrigClientText() const;  // "name[addr]" as Postfix logs orig_client=
   void Abort(std::string_view outcome);
 
