@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "asio/ip/address.hpp"
+#include "asio/ip/v6_only.hpp"
 #include "asio/post.hpp"
 #include "lib/observe/log.h"
 
@@ -14,7 +15,7 @@ absl::StatusOr<asio::ip::tcp::endpoint> ListenEndpoint(const HostPort& address) 
   std::error_code ec;
   asio::ip::address ip;
   if (address.host.empty() || address.host == "*") {
-    ip = asio::ip::address_v4::any();
+    ip = asio::ip::address_v6::any();  // both families: Listen() clears IPV6_V6ONLY
   } else {
     ip = asio::ip::make_address(address.host, ec);
     if (ec) {
@@ -37,10 +38,19 @@ absl::Status Listener::Listen(const HostPort& address, int backlog) {
   auto ep = ListenEndpoint(address);
   if (!ep.ok()) return ep.status();
   asio::ip::tcp::endpoint endpoint = *ep;
+  const bool any = address.host.empty() || address.host == "*";
   for (size_t i = 0; i < pool_.size(); ++i) {
     auto acc = std::make_shared<asio::ip::tcp::acceptor>(pool_.context(i));
     std::error_code ec;
     acc->open(endpoint.protocol(), ec);
+    if (ec && any && endpoint.address().is_v6()) {
+      // A kernel without IPv6 (ipv6.disable=1): "any" is IPv4's alone.
+      endpoint = asio::ip::tcp::endpoint(asio::ip::address_v4::any(), endpoint.port());
+      ec.clear();
+      acc->open(endpoint.protocol(), ec);
+    }
+    // "any" takes IPv4 clients too (as ::ffff:a.b.c.d), whatever net.ipv6.bindv6only says.
+    if (!ec && any && endpoint.address().is_v6()) acc->set_option(asio::ip::v6_only(false), ec);
     if (!ec) acc->set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
     if (!ec) {
       int one = 1;

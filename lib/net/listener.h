@@ -46,7 +46,9 @@ class Listener {
   std::atomic<bool> closed_{false};
 };
 
-// Resolves a listen host ("" or "0.0.0.0" = any IPv4, "::" = any) to an endpoint.
+// Resolves a listen host to an endpoint: "" or "*" = any address of both families (one
+// IPv6 socket taking IPv4 clients as IPv4-mapped; IPv4 alone where the kernel has no IPv6),
+// "0.0.0.0" = any IPv4, "::" = any IPv6 (IPv4 too unless net.ipv6.bindv6only).
 absl::StatusOr<asio::ip::tcp::endpoint> ListenEndpoint(const HostPort& address);
 
 }  // namespace sluice::net

@@ -33,8 +33,10 @@ std::string Rfc5322Date(std::time_t now) {
 }
 
 std::string FormatReceived(const ReceivedInfo& info, std::time_t now) {
+  // An IPv6 client as Postfix names it: [IPv6:2001:db8::1] (RFC 5321 address literal).
+  const char* ipv6_tag = info.client_address.find(':') != std::string::npos ? "IPv6:" : "";
   std::string h = absl::StrCat("Received: from ", Clean(info.helo.empty() ? info.client_address : info.helo), " (",
-                               Clean(info.client_name.empty() ? "unknown" : info.client_name), " [",
+                               Clean(info.client_name.empty() ? "unknown" : info.client_name), " [", ipv6_tag,
                                Clean(info.client_address, 64), "])\r\n");
   if (!info.tls_version.empty()) {
     absl::StrAppend(&h, "\t(using ", Clean(info.tls_version, 32), " with cipher ", Clean(info.tls_cipher, 128), ")\r\n");

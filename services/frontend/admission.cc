@@ -1,11 +1,16 @@
 // services/frontend/admission.cc -- see admission.h.
 #include "services/frontend/admission.h"
 
+#include "lib/net/client_key.h"
 #include "services/frontend/shared_limits.h"
 
 namespace sluice::frontend {
 
 Admission::Ticket::~Ticket() { a_->Release(client_, shared_); }
+
+std::string Admission::Key(const std::string& address, const sluice::v1::Limits& limits) {
+  return net::ClientKey(address, limits.ipv6_client_prefix_length());
+}
 
 bool Admission::Count(Window& w, uint32_t limit, Clock::duration unit, Clock::time_point now) {
   if (limit == 0) return true;
@@ -51,8 +56,9 @@ AdmitDecision Admission::CountConnection(const std::string& client, bool exempt,
   return AdmitDecision::kAdmit;
 }
 
-AdmitDecision Admission::AdmitLocally(const std::string& client, bool exempt, const sluice::v1::Limits& limits,
+AdmitDecision Admission::AdmitLocally(const std::string& address, bool exempt, const sluice::v1::Limits& limits,
                                       std::unique_ptr<Ticket>& ticket) {
+  const std::string client = Key(address, limits);
   if (!TakeSlot(limits)) return AdmitDecision::kMaxSessions;
   AdmitDecision d = CountConnection(client, exempt, true, limits);
   if (d != AdmitDecision::kAdmit) {
@@ -63,8 +69,9 @@ AdmitDecision Admission::AdmitLocally(const std::string& client, bool exempt, co
   return d;
 }
 
-asio::awaitable<AdmitDecision> Admission::Admit(const std::string& client, bool exempt,
+asio::awaitable<AdmitDecision> Admission::Admit(const std::string& address, bool exempt,
                                                 const sluice::v1::Limits& limits, std::unique_ptr<Ticket>& ticket) {
+  const std::string client = Key(address, limits);
   if (shared_ == nullptr) co_return AdmitLocally(client, exempt, limits, ticket);
   if (!TakeSlot(limits)) co_return AdmitDecision::kMaxSessions;
   SharedLimits::Verdict v = SharedLimits::Verdict::kUnavailable;
@@ -114,26 +121,30 @@ asio::awaitable<bool> Admission::AllowSharedEvent(const std::string& client, boo
   co_return v == SharedLimits::Verdict::kAllowed;
 }
 
-bool Admission::AllowMessageLocally(const std::string& client, bool exempt, const sluice::v1::Limits& limits) {
+bool Admission::AllowMessageLocally(const std::string& address, bool exempt, const sluice::v1::Limits& limits) {
+  const std::string client = Key(address, limits);
   return AllowEvent(client, exempt, limits.per_client_message_rate_limit(), limits.rate_time_unit_seconds(),
                     &Client::message_rate);
 }
 
-bool Admission::AllowRecipientLocally(const std::string& client, bool exempt, const sluice::v1::Limits& limits) {
+bool Admission::AllowRecipientLocally(const std::string& address, bool exempt, const sluice::v1::Limits& limits) {
+  const std::string client = Key(address, limits);
   return AllowEvent(client, exempt, limits.per_client_recipient_rate_limit(), limits.rate_time_unit_seconds(),
                     &Client::recipient_rate);
 }
 
-asio::awaitable<bool> Admission::AllowMessage(const std::string& client, bool exempt,
+asio::awaitable<bool> Admission::AllowMessage(const std::string& address, bool exempt,
                                               const sluice::v1::Limits& limits) {
+  const std::string client = Key(address, limits);
   bool allowed = co_await AllowSharedEvent(client, exempt, limits.per_client_message_rate_limit(),
                                            limits.rate_time_unit_seconds(), &Client::message_rate,
                                            static_cast<int>(SharedLimits::Rate::kMessage));
   co_return allowed;
 }
 
-asio::awaitable<bool> Admission::AllowRecipient(const std::string& client, bool exempt,
+asio::awaitable<bool> Admission::AllowRecipient(const std::string& address, bool exempt,
                                                 const sluice::v1::Limits& limits) {
+  const std::string client = Key(address, limits);
   bool allowed = co_await AllowSharedEvent(client, exempt, limits.per_client_recipient_rate_limit(),
                                            limits.rate_time_unit_seconds(), &Client::recipient_rate,
                                            static_cast<int>(SharedLimits::Rate::kRecipient));

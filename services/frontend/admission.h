@@ -6,6 +6,9 @@
 // windows), with exemptions by CIDR (smtpd_client_event_limit_exceptions). Limits are read
 // live from the LimitsStore on every decision, so a change applies to the next connection.
 //
+// A client is its IPv4 address, or its IPv6 network of limits.ipv6_client_prefix_length
+// bits (lib/net/client_key.h): the key of the local and of the shared counts.
+//
 // Never: counts a client by anything but its real address (after PROXY protocol); grows
 // without bound (idle client entries are swept).
 #pragma once
@@ -80,6 +83,8 @@ class Admission {
     uint32_t connections = 0;
     Window connect_rate, message_rate, recipient_rate;
   };
+  // The key a client's address is counted under (client_key.h).
+  static std::string Key(const std::string& address, const sluice::v1::Limits& limits);
   // Counts one event in a fixed window of `unit`; false when that makes it exceed `limit`.
   static bool Count(Window& w, uint32_t limit, Clock::duration unit, Clock::time_point now);
   bool AllowEvent(const std::string& client, bool exempt, uint32_t limit, uint32_t unit_seconds,

@@ -39,8 +39,8 @@ class DeployConfigTest : public ::testing::Test {
 TEST_F(DeployConfigTest, FrontendBaseIsTheKubernetesSetup) {
   sluice::v1::FrontendConfig c;
   ASSERT_THAT(ParseCommandLine({"--config=" + Base("frontend")}, FrontendFlags(), &c), IsOk());
-  EXPECT_EQ(c.server().smtp_listen(), "0.0.0.0:25");
-  EXPECT_EQ(c.server().admin_listen(), "0.0.0.0:9101");
+  EXPECT_EQ(c.server().smtp_listen(), ":25");  // both families
+  EXPECT_EQ(c.server().admin_listen(), ":9101");
   EXPECT_EQ(c.server().metrics_listen(), "0.0.0.0:9201");
   EXPECT_EQ(c.filter(), "filter-bridge:10025");
   EXPECT_EQ(c.limits().proxy_timeout_seconds(), 100u);
@@ -52,22 +52,22 @@ TEST_F(DeployConfigTest, FrontendBaseIsTheKubernetesSetup) {
 TEST_F(DeployConfigTest, FilterBridgeBaseIsTheKubernetesSetup) {
   sluice::v1::FilterBridgeConfig c;
   ASSERT_THAT(ParseCommandLine({"--config=" + Base("filter-bridge")}, FilterBridgeFlags(), &c), IsOk());
-  EXPECT_EQ(c.server().smtp_listen(), "0.0.0.0:10025");
-  EXPECT_EQ(c.server().admin_listen(), "0.0.0.0:9102");
+  EXPECT_EQ(c.server().smtp_listen(), ":10025");
+  EXPECT_EQ(c.server().admin_listen(), ":9102");
   EXPECT_EQ(c.server().metrics_listen(), "0.0.0.0:9202");
   EXPECT_EQ(c.next_hop(), "reinject:10026");
-  EXPECT_THAT(c.mynetworks(), ElementsAre("10.0.0.0/8"));
-  EXPECT_THAT(c.xforward_hosts(), ElementsAre("10.0.0.0/8"));
+  EXPECT_THAT(c.mynetworks(), ElementsAre("10.0.0.0/8", "fd00::/8"));
+  EXPECT_THAT(c.xforward_hosts(), ElementsAre("10.0.0.0/8", "fd00::/8"));
 }
 
 TEST_F(DeployConfigTest, ReinjectBaseIsTheKubernetesSetup) {
   sluice::v1::ReinjectConfig c;
   ASSERT_THAT(ParseCommandLine({"--config=" + Base("reinject")}, ReinjectFlags(), &c), IsOk());
-  EXPECT_EQ(c.server().smtp_listen(), "0.0.0.0:10026");
-  EXPECT_EQ(c.server().admin_listen(), "0.0.0.0:9103");
+  EXPECT_EQ(c.server().smtp_listen(), ":10026");
+  EXPECT_EQ(c.server().admin_listen(), ":9103");
   EXPECT_EQ(c.server().metrics_listen(), "0.0.0.0:9203");
   EXPECT_EQ(c.limits().maximal_queue_lifetime_seconds(), 432000u);  // "5d"
-  EXPECT_THAT(c.mynetworks(), ElementsAre("10.0.0.0/8"));
+  EXPECT_THAT(c.mynetworks(), ElementsAre("10.0.0.0/8", "fd00::/8"));
 }
 
 TEST_F(DeployConfigTest, FrontendLocalRunsOnLoopback) {

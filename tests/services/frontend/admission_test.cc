@@ -12,6 +12,8 @@
 #include <memory>
 #include <vector>
 
+#include "lib/net/client_key.h"
+
 namespace sluice::frontend {
 namespace {
 
@@ -160,6 +162,44 @@ TEST_F(AdmissionTest, ManyClientsDoNotAccumulate) {
     now_ += std::chrono::seconds(1);
   }
   EXPECT_LE(admission_.tracked_clients(), 61u);
+}
+
+// IPv6 clients are one client per ipv6_client_prefix_length network (Postfix 3.8's
+// smtpd_client_ipv6_prefix_length 84): a sender rotating through its network is still limited.
+TEST_F(AdmissionTest, Ipv6ClientsAreCountedByTheirPrefix) {
+  limits_.set_per_client_connection_limit(2);
+  limits_.set_ipv6_client_prefix_length(84);
+  EXPECT_EQ(Admit("2001:db8:1:2::1"), AdmitDecision::kAdmit);
+  EXPECT_EQ(Admit("2001:db8:1:2:0:fff:ffff:9"), AdmitDecision::kAdmit);  // same /84
+  EXPECT_EQ(Admit("2001:db8:1:2::77"), AdmitDecision::kPerClientConnections);
+  EXPECT_EQ(Admit("2001:db8:1:2:0:1000::1"), AdmitDecision::kAdmit);  // the next /84
+  limits_.set_ipv6_client_prefix_length(128);
+  EXPECT_EQ(Admit("2001:db8:1:2::77"), AdmitDecision::kAdmit);
+  EXPECT_EQ(Admit("2001:db8:1:2::77"), AdmitDecision::kAdmit);
+  EXPECT_EQ(Admit("2001:db8:1:2::77"), AdmitDecision::kPerClientConnections);
+}
+
+TEST_F(AdmissionTest, Ipv6PrefixAppliesToRatesAndLeavesIpv4Alone) {
+  limits_.set_per_client_message_rate_limit(1);
+  limits_.set_ipv6_client_prefix_length(64);
+  EXPECT_TRUE(admission_.AllowMessageLocally("2001:db8::1", false, limits_));
+  EXPECT_FALSE(admission_.AllowMessageLocally("2001:db8::2:3", false, limits_));
+  EXPECT_TRUE(admission_.AllowMessageLocally("2001:db8:0:1::1", false, limits_));
+  EXPECT_TRUE(admission_.AllowMessageLocally("192.0.2.1", false, limits_));
+  EXPECT_TRUE(admission_.AllowMessageLocally("192.0.2.2", false, limits_));
+  // An IPv4-mapped address is its IPv4 client.
+  EXPECT_FALSE(admission_.AllowMessageLocally("::ffff:192.0.2.2", false, limits_));
+}
+
+TEST(ClientKeyTest, NamesTheNetworkOfAnIpv6ClientAndTheAddressOfAnIpv4One) {
+  EXPECT_EQ(net::ClientKey("2001:db8:1:2:3:4:5:6", 84), "2001:db8:1:2:3::/84");
+  EXPECT_EQ(net::ClientKey("2001:db8:1:2:3:fff4:5:6", 84), "2001:db8:1:2:3:f000::/84");
+  EXPECT_EQ(net::ClientKey("2001:db8::1", 128), "2001:db8::1");
+  EXPECT_EQ(net::ClientKey("2001:db8::1", 0), "2001:db8::1");
+  EXPECT_EQ(net::ClientKey("fe80::1%eth0", 64), "fe80::/64");
+  EXPECT_EQ(net::ClientKey("192.0.2.7", 84), "192.0.2.7");
+  EXPECT_EQ(net::ClientKey("::ffff:192.0.2.7", 84), "192.0.2.7");
+  EXPECT_EQ(net::ClientKey("not-an-address", 84), "not-an-address");
 }
 
 }  // namespace

@@ -59,6 +59,13 @@ TEST(FrontendReceived, TlsAndUnknownNames) {
             "\tby mx.example.net (sluice) with ESMTPS id 4Xk9aB2cD3; Wed, 25 Nov 2026 13:27:09 +0000\r\n");
 }
 
+TEST(FrontendReceived, Ipv6ClientIsAnAddressLiteral) {
+  smtp::SessionFacts f = Facts();
+  f.client_address = "2001:db8::7";
+  std::string h = smtp::FormatReceived(ReceivedInfoFor(f, "mx.example.net", {}), kNow);
+  EXPECT_NE(h.find("(mail.example.org [IPv6:2001:db8::7])\r\n"), std::string::npos) << h;
+}
+
 TEST(FrontendReceived, HeloSmtpProtocol) {
   smtp::SessionFacts f = Facts();
   f.esmtp = false;
