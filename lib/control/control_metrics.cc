@@ -17,6 +17,8 @@ std::vector<std::string> CommonCodes() {
           "UNAVAILABLE", "UNAUTHENTICATED", "PERMISSION_DENIED", "INTERNAL"};
 }
 
+std::vector<std::string> StateNames() { return {"serving", "draining", "unavailable"}; }
+
 }  // namespace
 
 ControlMetrics::ControlMetrics(prometheus::Registry& registry)
@@ -26,7 +28,16 @@ ControlMetrics::ControlMetrics(prometheus::Registry& registry)
       limits_updates(observe::AddCounter(registry, "sluice_limits_updates_total",
                                          "Successful live updates of the Limits in force.")),
       stage_draining(observe::AddGauge(registry, "sluice_stage_draining",
-                                       "1 while the stage drains (not accepting), else 0.")) {}
+                                       "1 while the stage drains (not accepting), else 0.")),
+      stage_state(registry, "sluice_stage_state",
+                  "1 for the serving state the stage is in (serving, draining, unavailable), else 0.",
+                  {{"state", StateNames()}}),
+      build_info(registry, "sluice_build_info", "1, labelled with the version of the running binary.",
+                 {{"version", {}}}) {}
+
+void ControlMetrics::SetState(std::string_view state) {
+  for (const std::string& s : StateNames()) stage_state.at({s}).Set(s == state ? 1 : 0);
+}
 
 void ControlMetrics::DeclareMethods(const std::vector<std::string>& methods) {
   for (const std::string& m : methods) {

@@ -5,6 +5,9 @@
 //                                          gRPC status code (refused tokens included)
 //   sluice_limits_updates_total            successful live Limits updates
 //   sluice_stage_draining                  1 while the stage drains, else 0
+//   sluice_stage_state{state}              1 for the state the stage is in (serving,
+//                                          draining, unavailable), 0 for the others
+//   sluice_build_info{version}             1, naming the version running
 // Every Admin method x common status code exists from start-up (zeros, not gaps).
 //
 // Never: labels by caller, session id or anything else unbounded.
@@ -29,6 +32,10 @@ struct ControlMetrics {
   observe::Labelled<prometheus::Counter> admin_calls;
   prometheus::Counter& limits_updates;
   prometheus::Gauge& stage_draining;
+  observe::Labelled<prometheus::Gauge> stage_state;
+  observe::Labelled<prometheus::Gauge> build_info;
+  // Sets sluice_stage_state: 1 for `state` ("serving", "draining" or "unavailable").
+  void SetState(std::string_view state);
 };
 
 // "GetStatus" for "/sluice.v1.Admin/GetStatus".

@@ -45,6 +45,8 @@ StageRuntime::StageRuntime(StageInfo info, LimitsStore& limits,
       alive_(std::make_shared<Alive>()) {
   alive_->runtime = this;
   metrics_->stage_draining.Set(0);
+  metrics_->SetState("serving");
+  metrics_->build_info.at({info_.version}).Set(1);
   // Limits change live (max_sessions moves `accepting`); count and announce every change.
   limits_.OnChange([alive = alive_, registry = registry_,
                     counter = &metrics_->limits_updates](const sluice::v1::Limits&) {
@@ -210,6 +212,10 @@ void StageRuntime::RecheckAccepting() {
 }
 
 void StageRuntime::StateChanged() {
+  const ServingState now = state();
+  metrics_->SetState(now == sluice::v1::DRAINING      ? "draining"
+                     : now == sluice::v1::UNAVAILABLE ? "unavailable"
+                                                      : "serving");
   last_accepting_.store(-1, std::memory_order_relaxed);
   NotifyChanged();
 }

@@ -51,10 +51,15 @@ class PrometheusTest(unittest.TestCase):
         names = [a["alert"] for a in alerts]
         self.assertEqual(len(names), len(set(names)))
 
-    def test_unit_tests_cover_some_alerts(self):
+    def test_every_alert_has_a_case_that_fires_it_and_one_that_keeps_it_quiet(self):
+        rules = dt.load_yaml(os.path.join(PROM, "rules.yaml"))
+        alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
         tests = dt.load_yaml(os.path.join(dt.HERE, "rules_test.yaml"))["tests"]
-        covered = {t["alertname"] for case in tests for t in case.get("alert_rule_test", [])}
-        self.assertGreaterEqual(len(covered), 3, covered)
+        checks = [t for case in tests for t in case.get("alert_rule_test", [])]
+        fires = {t["alertname"] for t in checks if t.get("exp_alerts")}
+        quiet = {t["alertname"] for t in checks if not t.get("exp_alerts")}
+        self.assertEqual(alerts - fires, set(), "alerts no rules_test.yaml case fires")
+        self.assertEqual(alerts - quiet, set(), "alerts no rules_test.yaml case keeps quiet")
 
     def test_example_scrape_config_is_valid(self):
         config = dt.load_yaml(os.path.join(PROM, "prometheus.yml"))

@@ -54,6 +54,11 @@ QueueMetrics::QueueMetrics(prometheus::Registry& registry) {
                          .Help("Free bytes on the queue's file system.")
                          .Register(registry)
                          .Add({});
+  disk_min_free_bytes = &prometheus::BuildGauge()
+                             .Name("sluice_reinject_disk_min_free_bytes")
+                             .Help("Free bytes below which new mail is refused (queue_min_free_bytes in force).")
+                             .Register(registry)
+                             .Add({});
 
   delivery_duration = &prometheus::BuildHistogram()
                            .Name("sluice_reinject_delivery_duration_seconds")

@@ -12,6 +12,9 @@
 //   sluice_reinject_queue_bytes{state}            data bytes per state
 //   sluice_reinject_queue_oldest_age_seconds      age of the oldest queued message
 //   sluice_reinject_disk_free_bytes               free space on the queue's file system
+//   sluice_reinject_disk_min_free_bytes           the free space below which new mail is
+//                                                 refused (queue_min_free_bytes in force), so
+//                                                 alerts derive from the configured threshold
 //   sluice_reinject_delivery_duration_seconds     one delivery attempt (one agent call)
 //   sluice_reinject_fsync_duration_seconds        one fsync/fdatasync of a segment, a large
 //                                                 message file or a queue directory
@@ -55,6 +58,7 @@ struct QueueMetrics {
   std::array<prometheus::Gauge*, 6> queue_bytes{};
   prometheus::Gauge* oldest_age_seconds;
   prometheus::Gauge* disk_free_bytes;
+  prometheus::Gauge* disk_min_free_bytes;
 
   prometheus::Histogram* delivery_duration;
   prometheus::Histogram* fsync_duration;

@@ -95,7 +95,10 @@ absl::Status QueueStore::Admission(uint64_t size_hint, bool count_refusal) const
   }
   auto free = disk_space_->FreeBytes();
   if (!free.ok()) return absl::UnavailableError(std::string(MessageOf(free.status())));
-  if (options_.metrics != nullptr) options_.metrics->disk_free_bytes->Set(static_cast<double>(*free));
+  if (options_.metrics != nullptr) {
+    options_.metrics->disk_free_bytes->Set(static_cast<double>(*free));
+    options_.metrics->disk_min_free_bytes->Set(static_cast<double>(limits.queue_min_free_bytes));
+  }
   if (*free < limits.queue_min_free_bytes + size_hint) {
     if (count_refusal && options_.metrics != nullptr) options_.metrics->refused_disk_free->Increment();
     return absl::ResourceExhaustedError(absl::StrCat("disk full: ", *free, " bytes free - ", size_hint,

@@ -168,5 +168,25 @@ TEST(StageRuntime, LimitsCallbackOutlivingTheRuntimeIsHarmless) {
   EXPECT_TRUE(limits.Update(req).ok());
 }
 
+// sluice_stage_state says the state the stage is in, so an alert can see a reinject that
+// refuses mail after it left its Service (no refusals are counted then).
+TEST(StageRuntime, StateGaugeFollowsEveryChangeAndBuildInfoNamesTheVersion) {
+  Runtime r;
+  auto text = [&] { return MetricsText(r.runtime.registry()); };
+  EXPECT_THAT(text(), HasSubstr("sluice_stage_state{state=\"serving\"} 1"));
+  EXPECT_THAT(text(), HasSubstr("sluice_stage_state{state=\"unavailable\"} 0"));
+  EXPECT_THAT(text(), HasSubstr("sluice_build_info{version=\"1.2.3\"} 1"));
+  r.runtime.SetUnavailable("queue full");
+  EXPECT_THAT(text(), HasSubstr("sluice_stage_state{state=\"unavailable\"} 1"));
+  EXPECT_THAT(text(), HasSubstr("sluice_stage_state{state=\"serving\"} 0"));
+  r.runtime.BeginDrain(absl::Seconds(1));
+  EXPECT_THAT(text(), HasSubstr("sluice_stage_state{state=\"draining\"} 1"));
+  EXPECT_THAT(text(), HasSubstr("sluice_stage_state{state=\"unavailable\"} 0"));
+  r.runtime.Resume();
+  r.runtime.SetAvailable();
+  EXPECT_THAT(text(), HasSubstr("sluice_stage_state{state=\"serving\"} 1"));
+  EXPECT_THAT(text(), HasSubstr("sluice_stage_state{state=\"draining\"} 0"));
+}
+
 }  // namespace
 }  // namespace sluice::control
