@@ -1,11 +1,13 @@
 // lib/smtp/received_header.h
 //
-// The trace header each receiving stage prepends (RFC 5321 §4.4), in Postfix's layout:
+// The trace header each receiving stage prepends (RFC 5321 §4.4), in Postfix smtpd's layout
+// (tests/integration/test_postfix_counterparts.py holds it to a real Postfix's):
 //   Received: from HELO (NAME [ADDR])
 //   	(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)
 //   	by HOSTNAME (sluice) with ESMTPS id ID
-//   	for <rcpt>; Wed, 25 Nov 2026 13:27:09 +0000
-// and the RFC 5322 date it uses (also for Date: headers the queue adds).
+//   	for <rcpt>; Wed, 25 Nov 2026 13:27:09 +0000 (UTC)
+// ("by ... id ID;" and the date on a line of its own when there is not exactly one
+// recipient), and the RFC 5322 date it uses (also for Date: headers the queue adds).
 //
 // Never: emits a line longer than 998 octets or a value with CR/LF (hostile HELO strings
 // are cleaned).

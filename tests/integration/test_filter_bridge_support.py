@@ -181,9 +181,10 @@ class PostfixInstance:
     """Postfix's before-queue proxy set-up around a filter at `filter_address`:
     client -> before_port (smtpd_proxy_filter=filter) ... filter -> after_port (XFORWARD
     authorized) -> queue -> smtp:[127.0.0.1]:deliver_port. Needs root (the queue directory
-    must be root's). Stopped with `postfix -c DIR stop`, then its master PID is awaited."""
+    must be root's). `extra_main_cf`: more main.cf lines. Stopped with `postfix -c DIR stop`,
+    then its master PID is awaited."""
 
-    def __init__(self, filter_address, deliver_port, after_port=None, proxy_timeout=100):
+    def __init__(self, filter_address, deliver_port, after_port=None, proxy_timeout=100, extra_main_cf=""):
         if os.geteuid() != 0:
             raise RuntimeError("a private Postfix instance needs root")
         # maillog_file must be under /var (maillog_file_prefixes).
@@ -205,7 +206,7 @@ class PostfixInstance:
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             f.write(POSTFIX_MAIN_CF.format(spool=self.spool, data=self.data, log=self.log_path,
                                            transport="smtp:[127.0.0.1]:%d" % deliver_port,
-                                           proxy_timeout=proxy_timeout))
+                                           proxy_timeout=proxy_timeout) + extra_main_cf)
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
             f.write(POSTFIX_MASTER_CF.format(before=self.before_port, after=self.after_port,
                                              filter=filter_address))

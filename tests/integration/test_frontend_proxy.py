@@ -74,7 +74,7 @@ class FrontendProxyTest(SharedFrontendTest):
         self.assertEqual(rest, stuffed(BODY))
         self.assertRegex(received, rb"^Received: from client\.test \(\S+ \[127\.0\.0\.1\]\)\r\n"
                                    rb"\tby frontend\.test \(sluice\) with ESMTP id \S+\r\n"
-                                   rb"\tfor <bob@example\.net>; \w{3}, \d\d \w{3} \d{4} [\d:]{8} \+0000\r\n$")
+                                   rb"\tfor <bob@example\.net>; \w{3}, [ \d]\d \w{3} \d{4} [\d:]{8} \+0000 \(UTC\)\r\n$")
         cmds = conn.commands
         self.assertEqual(cmds[0], "EHLO frontend.test")
         self.assertTrue(cmds[1].startswith("XFORWARD "), cmds)

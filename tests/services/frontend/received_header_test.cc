@@ -34,14 +34,19 @@ TEST(FrontendReceived, PostfixLayoutWithOneRecipient) {
   EXPECT_EQ(h,
             "Received: from mail.example.org (mail.example.org [198.51.100.7])\r\n"
             "\tby mx.example.net (sluice) with ESMTP id 4Xk9aB2cD3\r\n"
-            "\tfor <bob@example.net>; Wed, 25 Nov 2026 13:27:09 +0000\r\n");
+            "\tfor <bob@example.net>; Wed, 25 Nov 2026 13:27:09 +0000 (UTC)\r\n");
 }
 
-TEST(FrontendReceived, NoForClauseWithSeveralRecipients) {
+TEST(FrontendReceived, NoForClauseWithSeveralRecipientsAndTheDateOnItsOwnLine) {
   std::string h = smtp::FormatReceived(
       ReceivedInfoFor(Facts(), "mx.example.net", {"bob@example.net", "carol@example.net"}), kNow);
   EXPECT_EQ(h.find("for <"), std::string::npos);
-  EXPECT_NE(h.find("id 4Xk9aB2cD3; Wed, 25 Nov 2026 13:27:09 +0000\r\n"), std::string::npos) << h;
+  EXPECT_NE(h.find("id 4Xk9aB2cD3;\r\n\tWed, 25 Nov 2026 13:27:09 +0000 (UTC)\r\n"), std::string::npos) << h;
+}
+
+TEST(FrontendReceived, DayOfTheMonthIsBlankPaddedAsPostfixWritesIt) {
+  std::string h = smtp::FormatReceived(ReceivedInfoFor(Facts(), "mx.example.net", {}), 1796690837);
+  EXPECT_NE(h.find(";\r\n\tTue,  8 Dec 2026 00:47:17 +0000 (UTC)\r\n"), std::string::npos) << h;
 }
 
 TEST(FrontendReceived, TlsAndUnknownNames) {
@@ -54,9 +59,10 @@ TEST(FrontendReceived, TlsAndUnknownNames) {
   f.tls_cipher = "TLS_AES_256_GCM_SHA384";
   std::string h = smtp::FormatReceived(ReceivedInfoFor(f, "mx.example.net", {}), kNow);
   EXPECT_EQ(h,
-            "Received: from 198.51.100.7 (unknown [198.51.100.7])\r\n"
+            "Received: from unknown (unknown [198.51.100.7])\r\n"
             "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r\n"
-            "\tby mx.example.net (sluice) with ESMTPS id 4Xk9aB2cD3; Wed, 25 Nov 2026 13:27:09 +0000\r\n");
+            "\tby mx.example.net (sluice) with ESMTPS id 4Xk9aB2cD3;\r\n"
+            "\tWed, 25 Nov 2026 13:27:09 +0000 (UTC)\r\n");
 }
 
 TEST(FrontendReceived, Ipv6ClientIsAnAddressLiteral) {
@@ -89,7 +95,7 @@ TEST(FrontendReceived, HostileHeloCannotAddLinesOrComments) {
       EXPECT_EQ(h[pos], '\t') << h;
     }
   }
-  EXPECT_EQ(lines, 2);
+  EXPECT_EQ(lines, 3);
   EXPECT_EQ(h.find('\n'), h.find("\r\n") + 1);
 }
 
