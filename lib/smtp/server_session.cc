@@ -191,6 +191,7 @@ class Session {
   bool have_mail_ = false;
   bool mail_smtputf8_ = false;  // this transaction's MAIL had SMTPUTF8
   uint32_t rcpts_ = 0;
+  uint32_t overshoot_ = 0;  // recipients refused past max_recipients in this transaction
   std::string_view command_;     // the command being answered, for log lines
   std::string mail_from_;        // this transaction's sender, for log lines
   std::vector<std::string> rcpt_addresses_;  // accepted, for the end-of-DATA lines (max_recipients)
@@ -277,7 +278,7 @@ asio::awaitable<Session::ReadResult> Session::ReadLine(std::string& line) {
         size_t n = SkipToLineEnd(in_, found);
         in_.erase(0, n);
         if (found) co_return ReadResult::kTooLong;
-        std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, s_.command_timeout, SmtpStream::Wait::kBusy);
+        std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, ReadTimeout(), SmtpStream::Wait::kBusy);
         if (ec == asio::error::timed_out) co_return ReadResult::kTimeout;
         if (ec == asio::error::operation_aborted) co_return ReadResult::kInterrupted;
         if (ec) co_return ReadResult::kClosed;
@@ -419,6 +420,7 @@ asio::awaitable<void> Session::ResetTransaction() {
   if (have_mail_) co_await handler_.OnReset();
   have_mail_ = false;
   rcpts_ = 0;
+  overshoot_ = 0;
   rcpt_addresses_.clear();
   facts_.message_id.clear();
 }
@@ -494,6 +496,14 @@ asio::awaitable<void> Session::DoRcpt(const Command& c) {
   if (rcpts_ >= s_.max_recipients) {
     handler_.OnLimitHit("max_recipients");
     Refuse(replies::TooManyRecipients(), "max_recipients", rcpt.ok() ? std::string_view(rcpt->address) : "");
+    // Postfix smtpd_recipient_overshoot_limit: a sender splits a long recipient list over
+    // transactions, so the first so many refusals past the limit are not errors; past them
+    // each is, and the hard error limit ends the session.
+    if (++overshoot_ <= s_.recipient_overshoot_limit) {
+      --errors_;
+    } else {
+      handler_.OnLimitHit("recipient_overshoot");
+    }
     co_return;
   }
   if (!rcpt.ok()) {
@@ -575,11 +585,17 @@ asio::awaitable<bool> Session::DoData(const Command& c) {
       }
     }
     if (r.done) break;
-    std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, s_.command_timeout, SmtpStream::Wait::kBusy);
+    // The session deadline bounds the content too: a client sending a byte now and then
+    // never lets smtpd_timeout run out.
+    std::error_code ec = co_await stream_.ReadInto(in_, kReadChunk, ReadTimeout(), SmtpStream::Wait::kBusy);
     if (ec) {
       // Lost client, timeout or kill in the middle of the content: nothing is delivered.
       co_await ResetTransaction();
-      if (ec == asio::error::timed_out) {
+      if (ec == asio::error::timed_out && PastDeadline()) {
+        handler_.OnLimitHit("session_deadline");
+        Respond(replies::SessionDeadline(s_.hostname));
+        co_await Flush();
+      } else if (ec == asio::error::timed_out) {
         handler_.OnLimitHit("timeout");
         Respond(replies::Timeout(s_.hostname));
         co_await Flush();
@@ -609,6 +625,7 @@ asio::awaitable<bool> Session::DoData(const Command& c) {
   if (outcome == DataOutcome::kUnauthPipelining) {
     have_mail_ = false;
     rcpts_ = 0;
+    overshoot_ = 0;
     co_await RefuseUnauthPipelining("END-OF-MESSAGE");
     co_return false;
   }
@@ -653,6 +670,7 @@ asio::awaitable<bool> Session::DoData(const Command& c) {
   LogTransactionEnd(end_client, "END-OF-MESSAGE", final_reply, note);
   have_mail_ = false;
   rcpts_ = 0;
+  overshoot_ = 0;
   rcpt_addresses_.clear();
   facts_.message_id.clear();
   if (final_reply.positive()) ++facts_.transactions;

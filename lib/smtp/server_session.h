@@ -46,6 +46,7 @@ struct ServerSettings {
   uint64_t message_size_limit = 10240000;  // zero: none
   uint64_t header_size_limit = 102400;
   uint32_t max_recipients = 1000;
+  uint32_t recipient_overshoot_limit = 1000;  // refusals past max_recipients that are no error
   uint32_t max_transactions = 0;         // zero: none
   uint32_t soft_error_limit = 10;
   uint32_t hard_error_limit = 20;

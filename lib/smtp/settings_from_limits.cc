@@ -14,6 +14,7 @@ ServerSettings SettingsFromLimits(const sluice::v1::Limits& l, const sluice::v1:
   s.message_size_limit = l.message_size_limit_bytes();
   s.header_size_limit = l.header_size_limit_bytes();
   s.max_recipients = l.max_recipients();
+  s.recipient_overshoot_limit = l.recipient_overshoot_limit();
   s.max_transactions = l.max_transactions_per_session();
   s.soft_error_limit = l.soft_error_limit();
   s.hard_error_limit = l.hard_error_limit();
