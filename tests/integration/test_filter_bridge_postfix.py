@@ -10,8 +10,9 @@ A private Postfix instance runs the SMTPD_PROXY_README set-up around the bridge:
 and the tests check what arrives at the sink: the message byte for byte apart from the
 header fields prepended on the way, the original client passed on by XFORWARD (the
 after-filter smtpd logs orig_client=), session facts known only from XFORWARD
-(metadata=xforward: a TLS rule is skipped, not guessed), and a rule's rejection reaching the
-Postfix client with its text.
+(metadata=xforward: a TLS rule is skipped, not guessed), a rule's rejection reaching the
+Postfix client with its text, and the bridge's client side passing Postfix's own
+smtpd_forbid_unauth_pipelining check.
 
 Never: leaves Postfix or the bridge running (both stopped by PID / `postfix stop`).
 """
@@ -73,7 +74,10 @@ class PostfixAroundBridgeTest(unittest.TestCase):
             # The rules from the command line (--rules=FILE), as an operator would start it.
             rules = fbs.write_config(os.path.join(cls.tmp, "rules.yaml"), {"rules": RULES})
             cls.bridge = fbs.start_bridge(cls.tmp, "127.0.0.1:%d" % after, flags=["--rules=" + rules])
-            cls.postfix = fbs.PostfixInstance("127.0.0.1:%d" % cls.bridge.smtp_port, cls.sink.port, after_port=after)
+            # Postfix's own check of its clients' pipelining is on (smtpd_forbid_unauth_pipelining,
+            # default on since 3.9): the bridge's client side must pass it.
+            cls.postfix = fbs.PostfixInstance("127.0.0.1:%d" % cls.bridge.smtp_port, cls.sink.port, after_port=after,
+                                              extra_main_cf="smtpd_forbid_unauth_pipelining = yes\n")
         except BaseException:
             cls.tearDownClass()
             raise
@@ -169,6 +173,21 @@ class PostfixAroundBridgeTest(unittest.TestCase):
         for m in self.sink.received():
             self.assertNotIn(b"<postfix-4@example.org>", m[2])
         self.assertEqual(self.postfix.queue_files(), [])
+
+    def test_the_bridge_passes_postfixs_pipelining_check_on_kept_connections(self):
+        # Several transactions in a row, one refused by a rule before the final dot reached
+        # the after-filter smtpd: the bridge starts each with XFORWARD, MAIL and RCPT in one
+        # write, keeps the connection, resets the refused one. Postfix logs "improper command
+        # pipelining" for anything it forbids.
+        offset = len(self.postfix.log())
+        for serial, subject in ((10, "kept connection one"), (11, "Please reject me"), (12, "kept connection two")):
+            code, text = self.send(message(subject, serial))
+            self.assertEqual(code, 550 if serial == 11 else 250, text)
+        self.delivered(12)
+        tail = self.postfix.log()[offset:]
+        self.assertIn("after-filter/smtpd", tail)
+        self.assertNotIn("improper command pipelining", tail)
+        self.assertNotIn("improper command pipelining", self.postfix.log())
 
 
 if __name__ == "__main__":
