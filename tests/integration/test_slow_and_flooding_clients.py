@@ -85,7 +85,7 @@ class ClientAbuseTest(TempDirTest):
         return got.decode(errors="replace")
 
     def test_one_byte_a_second_is_cut_by_the_session_deadline(self):
-        fe = self.frontend("session_deadline_seconds: 3")
+        fe = self.frontend("session_deadline_seconds: 5")
         ledger = self.well_behaved(fe.smtp_port, "slow")
         # In a command: a line that would take 40 s.
         c = self.client(fe.smtp_port)
