@@ -109,7 +109,8 @@ const std::vector<std::string>& AdminAuth::DefaultMutatingMethods() {
       "/sluice.v1.Admin/KillSession", "/sluice.v1.Admin/UpdateLimits",
       "/sluice.v1.Admin/Drain",       "/sluice.v1.Admin/Resume",
       "/sluice.v1.Queue/Hold",        "/sluice.v1.Queue/Release",
-      "/sluice.v1.Queue/Delete",      "/sluice.v1.Queue/Flush"};
+      "/sluice.v1.Queue/Delete",      "/sluice.v1.Queue/Flush",
+      "/sluice.v1.Queue/Transfer",    "/sluice.v1.Queue/Move"};
   return kMethods;
 }
 

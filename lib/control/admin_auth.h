@@ -2,7 +2,7 @@
 //
 // Who may change a stage over gRPC. With ServerConfig.admin_token_file set, every MUTATING
 // call -- Admin KillSession, UpdateLimits, Drain, Resume and Queue Hold, Release, Delete,
-// Flush -- must carry "authorization: Bearer TOKEN"; missing gives UNAUTHENTICATED, wrong
+// Flush, Transfer, Move -- must carry "authorization: Bearer TOKEN"; missing gives UNAUTHENTICATED, wrong
 // gives PERMISSION_DENIED. Read-only calls (status, sessions, limits, health, reflection)
 // stay open. The check runs in gRPC's transport-level auth metadata processor, keyed by the
 // method path, so it covers every service on the server (Queue too) before any handler

@@ -217,6 +217,8 @@ FlagTable ReinjectFlags() {
                               "Clients that may relay through this stage."));
   t.flags.push_back(FieldFlag("xforward_hosts", "CIDR[,CIDR]", "xforward_hosts",
                               "Peers whose XFORWARD attributes are honoured."));
+  t.flags.push_back(FieldFlag("handoff_peers", "HOST:PORT[,HOST:PORT]", "handoff_peers",
+                              "Admin endpoints of the replicas this one hands its queue to on SIGTERM."));
   t.finish = ServerDefaults("reinject", [] { return LoopbackSmtp(10026); }, "127.0.0.1:9103",
                             "127.0.0.1:9203");
   return t;

@@ -2,12 +2,16 @@
 //
 // sluice-reinject: the after-filter smtpd and the queue behind it. Opens (and recovers) the
 // queue, serves the Queue and Verify gRPC services beside Admin, receives on the SMTP port,
-// delivers from the queue, and runs until SIGTERM/SIGINT, which drains.
+// delivers from the queue, and runs until SIGTERM/SIGINT, which drains -- and then, with
+// handoff_peers, hands every queued entry to the other replicas (handoff/queue_handoff.h).
 //
 // Never: answers SMTP before the queue is recovered; starts with an invalid config.
+#include <atomic>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "lib/control/admin_auth.h"
+#include "lib/control/admin_channel.h"
 #include "lib/control/config_check.h"
 #include "lib/control/flags.h"
 #include "lib/control/service_flags.h"
@@ -19,6 +23,7 @@
 #include "services/reinject/config_check.h"
 #include "services/reinject/delivery/agent_factory.h"
 #include "services/reinject/delivery/scheduler.h"
+#include "services/reinject/handoff/queue_handoff.h"
 #include "services/reinject/queue/clock.h"
 #include "services/reinject/queue/queue_metrics.h"
 #include "services/reinject/queue/queue_service.h"
@@ -124,10 +129,38 @@ int main(int argc, char** argv) {
   reinject::VerifyService verify_service(verifier);
   // UNAVAILABLE (health NOT_SERVING, accepting=false) while the queue refuses new mail.
   reinject::AdmissionHealth admission_health(queue, p.runtime(), absl::Seconds(1));
-  p.AddBeforeStop([&scheduler, &admission_health, &verifier] {
+  // Queue hand-off (issue 10): a peer's Transfer stream lands here; on SIGTERM, once the
+  // deliveries in flight have ended, every entry goes to handoff_peers.
+  reinject::HandoffMetrics handoff_metrics(p.registry());
+  asio::thread_pool handoff_pool(1);
+  std::atomic<bool> handoff_accepting{true};
+  reinject::QueueHandoffOptions ho;
+  ho.store = &queue;
+  ho.peers.assign(config.handoff_peers().begin(), config.handoff_peers().end());
+  ho.own_admin_port = [&p] { return p.admin_port(); };
+  auto peer_credentials = control::AdminChannelCredentials(config.server().admin_tls());
+  if (!peer_credentials.ok()) return Fail(peer_credentials.status());
+  ho.credentials = *peer_credentials;
+  if (!config.server().admin_token_file().empty()) {
+    auto token = control::AdminAuth::ReadTokenFile(config.server().admin_token_file());
+    if (!token.ok()) return Fail(token.status());
+    ho.token = *token;
+  }
+  ho.instance = p.hostname();
+  ho.metrics = &handoff_metrics;
+  ho.limits = qo.limits;
+  ho.receiver_executor = handoff_pool.get_executor();
+  ho.accepting = [&handoff_accepting] { return handoff_accepting.load(); };
+  reinject::QueueHandoff handoff(std::move(ho));
+  queue_service.SetHandoff(&handoff);
+  p.AddBeforeStop([&scheduler, &admission_health, &verifier, &handoff, &handoff_accepting] {
+    handoff_accepting = false;  // a replica going away takes nothing in
     admission_health.Stop();
     verifier.StopAndWait(absl::Seconds(5));
     scheduler.StopAndWait(absl::Seconds(10));
+    handoff.Stop();
+    // Nothing delivers any more: the whole queue can go (what is left stays for the next start).
+    if (handoff.configured()) handoff.HandOffAll({}, absl::ZeroDuration());
   });
   p.runtime().SetStatusHook([&queue](sluice::v1::StageStatus& s) {
     reinject::QueueCounters c = queue.Counters();
@@ -142,6 +175,7 @@ int main(int argc, char** argv) {
   if (absl::Status st = p.StartControl({{&queue_service, "sluice.v1.Queue"}, {&verify_service, "sluice.v1.Verify"}}); !st.ok()) return Fail(st);
   scheduler.Start();
   admission_health.Start();
+  handoff.Start();  // asks after transfers a crash left unanswered
   auto listen = net::ParseHostPort(config.server().smtp_listen());
   if (!listen.ok()) return Fail(listen.status());
   if (absl::Status st = server.Start(*listen); !st.ok()) return Fail(st);

@@ -220,6 +220,30 @@ class ManifestsTest(unittest.TestCase):
                     self.assertIn("sluicectl --admin=127.0.0.1:%d" % admin, pre)
                     self.assertRegex(pre, r"\bdrain\s*$")
 
+    def test_reinject_hands_its_queue_to_the_other_replicas_within_the_grace_period(self):
+        """issue 10: a replica stopped by a scale-down or a node drain hands its queue to the
+        others (handoff_peers = the StatefulSet's headless Service), and the grace period
+        covers preStop + drain + the deliveries' stop (10 s) + handoff_timeout_seconds."""
+        for r in self.renders.values():
+            with self.subTest(kustomization=r.name):
+                w = r.workload("reinject")
+                cfg = self.effective_config(r, "reinject")
+                admin = host_port(cfg["server"]["admin_listen"])[1]
+                peers = cfg.get("handoff_peers", [])
+                self.assertEqual(peers, ["%s:%d" % (w["spec"]["serviceName"], admin)])
+                svc = r.get("Service", w["spec"]["serviceName"])
+                self.assertEqual(svc["spec"].get("clusterIP"), "None", "handoff_peers must name a headless Service")
+                self.assertTrue(svc["spec"].get("publishNotReadyAddresses"), "a draining peer must still resolve")
+                self.assertIn(admin, [p["port"] for p in svc["spec"]["ports"]])
+                limits = cfg.get("limits", {})
+                drain = dt.duration_seconds(limits.get("drain_timeout_seconds", 60))
+                handoff = dt.duration_seconds(limits.get("handoff_timeout_seconds", 120))
+                grace = w["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+                self.assertGreater(grace, 10 + drain + 10 + handoff)
+                peers_in = self.ingress_peers(r, stage_labels("reinject"), admin)
+                self.assertIn({"podSelector": {"matchLabels": stage_labels("reinject")}}, peers_in,
+                              "reinject replicas cannot reach each other's Queue.Transfer")
+
     def test_listen_ports_match_container_ports(self):
         for r in self.renders.values():
             with self.subTest(kustomization=r.name):

@@ -52,6 +52,8 @@ const std::vector<CommandSpec>& Specs() {
       {Command::kQueueDelete, "queue", "delete", "ID...", 1, kMany, {}, "remove messages (no bounce)"},
       {Command::kQueueFlush, "queue", "flush", "[ID...]", 0, kMany, {},
        "retry deferred messages now (all of them without IDs)"},
+      {Command::kQueueMove, "queue", "move", "ID...|--all --to=HOST:PORT", 0, kMany, {"to", "all"},
+       "hand messages to another reinject replica (same ids, states and records)"},
   };
   return specs;
 }
@@ -189,6 +191,11 @@ absl::Status ApplyCommandFlag(std::string_view name, const std::string& value, C
     o.recipient = value;
   } else if (name == "reason") {
     o.reason = value;
+  } else if (name == "to") {
+    o.move_to = value;
+  } else if (name == "all") {
+    if (value != "true" && value != "false") return Usage("queue move --all takes no value (or true/false)");
+    o.move_all = value == "true";
   }
   return absl::OkStatus();
 }
@@ -200,6 +207,10 @@ absl::Status CheckCombinations(const Invocation& inv) {
   if (g.tls_cert.empty() != g.tls_key.empty()) return Usage("--tls_cert and --tls_key go together (mTLS)");
   if (!g.stages.empty() && !g.admin.empty() && inv.command != Command::kSessions) {
     return Usage("--stage picks a default endpoint; with --admin, leave it out");
+  }
+  if (inv.command == Command::kQueueMove) {
+    if (inv.options.move_to.empty()) return Usage("queue move needs --to=HOST:PORT (the replica to hand the messages to)");
+    if (inv.options.move_all == !inv.args.empty()) return Usage("queue move takes IDs or --all (one of them)");
   }
   if (IsQueueCommand(inv.command)) {
     for (const std::string& stage : g.stages) {
@@ -219,6 +230,7 @@ bool IsQueueCommand(Command command) {
     case Command::kQueueRelease:
     case Command::kQueueDelete:
     case Command::kQueueFlush:
+    case Command::kQueueMove:
       return true;
     default:
       return false;
@@ -279,6 +291,7 @@ absl::StatusOr<Invocation> ParseCommandLine(const std::vector<std::string>& args
       }
       return Usage(absl::StrCat("flag --", name, " belongs after the command ", absl::StrJoin(owners, ", ")));
     }
+    if (!value.has_value() && name == "all" && command_flag) value = "true";  // a switch: --all
     if (!value.has_value()) {
       if (i + 1 >= args.size()) return Usage(absl::StrCat("flag --", name, " needs a value"));
       value = args[++i];

@@ -35,6 +35,7 @@ enum class Command {
   kQueueRelease,
   kQueueDelete,
   kQueueFlush,
+  kQueueMove,
 };
 
 enum class OutputFormat { kTable, kJson };
@@ -61,6 +62,8 @@ struct CommandOptions {
   std::string sender;                                   // queue list --sender
   std::string recipient;                                // queue list --recipient
   std::string reason;                                   // queue hold --reason
+  std::string move_to;                                  // queue move --to
+  bool move_all = false;                                // queue move --all
 };
 
 struct Invocation {

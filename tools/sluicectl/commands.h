@@ -27,5 +27,6 @@ ExitCode RunLimitsSet(CommandEnv& env);
 ExitCode RunQueueList(CommandEnv& env);
 ExitCode RunQueueShow(CommandEnv& env);
 ExitCode RunQueueAction(CommandEnv& env);  // hold, release, delete, flush
+ExitCode RunQueueMove(CommandEnv& env);
 
 }  // namespace sluice::ctl

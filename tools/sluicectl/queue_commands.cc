@@ -1,8 +1,9 @@
 // tools/sluicectl/queue_commands.cc
 //
-// queue list|show|hold|release|delete|flush against the reinject replicas (postqueue -p,
+// queue list|show|hold|release|delete|flush|move against the reinject replicas (postqueue -p,
 // postcat -h and postsuper for the cluster). Every replica has its own queue, so an id is
-// sent to every replica and is "not found" only when no replica knew it.
+// sent to every replica and is "not found" only when no replica knew it. queue move asks
+// the replicas addressed to hand the entries to --to (services/reinject/handoff/).
 //
 // Never: deletes or flushes everything unless asked (delete needs ids; a bare flush is the
 // documented "retry all deferred now").
@@ -26,6 +27,8 @@ namespace {
 using sluice::v1::Queue;
 using sluice::v1::QueueActionResponse;
 using sluice::v1::QueueIdsRequest;
+using sluice::v1::QueueMoveRequest;
+using sluice::v1::QueueMoveResponse;
 using sluice::v1::QueueRecord;
 
 std::string StateText(const QueueRecord& r) {
@@ -47,6 +50,9 @@ std::string_view ActionWord(Command command) {
     default: return "flushed";
   }
 }
+
+// A move lasts as long as its transfer (the replica bounds it by handoff_timeout_seconds).
+constexpr int kMoveDeadlineSeconds = 300;
 
 }  // namespace
 
@@ -174,6 +180,62 @@ ExitCode RunQueueAction(CommandEnv& env) {
   }
   return NotFoundUnlessFound(ReportFailures(replies, env.err), nowhere.empty(), env.err,
                              "queue id(s) on no replica: " + absl::StrJoin(nowhere, ", "));
+}
+
+ExitCode RunQueueMove(CommandEnv& env) {
+  const CommandOptions& o = env.invocation.options;
+  QueueMoveRequest request;
+  for (const std::string& id : env.invocation.args) request.add_queue_ids(id);
+  request.set_all(o.move_all);
+  request.set_to(o.move_to);
+  // A move of a full queue takes as long as the transfer: the replica's handoff_timeout_seconds
+  // bounds it, and the call waits that long and a little more.
+  auto replies = CallEach<QueueMoveResponse>(
+      env.targets, env.connection,
+      [&](const auto& channel, auto* context, auto* response) {
+        return Queue::NewStub(channel)->Move(context, request, response);
+      },
+      absl::Seconds(kMoveDeadlineSeconds));
+
+  std::set<std::string> moved;
+  std::set<std::string> failed;
+  std::map<std::string, size_t> not_found_count;
+  size_t answered = 0;
+  for (const auto& r : replies) {
+    if (!r.status.ok()) continue;
+    ++answered;
+    moved.insert(r.response.moved().begin(), r.response.moved().end());
+    failed.insert(r.response.failed().begin(), r.response.failed().end());
+    for (const std::string& id : r.response.not_found()) ++not_found_count[id];
+  }
+  std::vector<std::string> nowhere;
+  for (const std::string& id : env.invocation.args) {
+    if (!moved.count(id) && !failed.count(id) && answered > 0 && not_found_count[id] == answered) nowhere.push_back(id);
+  }
+  if (env.json()) {
+    JsonWriter w;
+    w.BeginObject().Key("command").String(env.invocation.command_name);
+    WriteJsonResults(w, replies);
+    w.Key("not_found").StringArray(nowhere);
+    WriteJsonErrors(w, replies);
+    w.EndObject();
+    env.out << w.Finish();
+  } else {
+    Table table({"REPLICA", "QUEUE_ID", "RESULT", "TO"});
+    for (const auto& r : replies) {
+      if (!r.status.ok()) continue;
+      for (const std::string& id : r.response.moved()) table.AddRow({r.target.label, id, "moved", r.response.peer()});
+      for (const std::string& id : r.response.failed()) table.AddRow({r.target.label, id, "stays", r.response.peer()});
+    }
+    env.out << table.Render();
+  }
+  for (const std::string& id : failed) {
+    env.err << "sluicectl: queue id " << id << " stays (busy delivering, or the peer did not take it)\n";
+  }
+  ExitCode code = NotFoundUnlessFound(ReportFailures(replies, env.err), nowhere.empty(), env.err,
+                                      "queue id(s) on no replica: " + absl::StrJoin(nowhere, ", "));
+  if (code == kExitOk && !failed.empty()) return kExitCallFailed;
+  return code;
 }
 
 }  // namespace sluice::ctl

@@ -33,6 +33,7 @@ ExitCode Dispatch(CommandEnv& env) {
     case Command::kQueueRelease:
     case Command::kQueueDelete:
     case Command::kQueueFlush: return RunQueueAction(env);
+    case Command::kQueueMove: return RunQueueMove(env);
     case Command::kHelp: break;
   }
   return kExitUsage;

@@ -116,8 +116,11 @@ void GroupCommitter::CommitBatch(std::vector<CommitJob>& batch) {
   for (size_t i = 0; i < n; ++i) {
     if (!status[i].ok()) continue;
     if (batch[i].kind == CommitJob::Kind::kRecord) {
-      frames.push_back(EncodeRecordFrame(batch[i].log, batch[i].inline_content));
+      frames.push_back(EncodeRecordFrame(batch[i].log, batch[i].inline_content, batch[i].flags));
       hold_ref.push_back(true);
+    } else if (batch[i].kind == CommitJob::Kind::kHandoffMark) {
+      frames.push_back(EncodeHandoffMarkFrame(batch[i].id, batch[i].mark));
+      hold_ref.push_back(false);
     } else {
       frames.push_back(EncodeRemoveFrame(batch[i].id));
       hold_ref.push_back(false);

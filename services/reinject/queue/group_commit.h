@@ -6,7 +6,8 @@
 //
 //   1. fdatasync the large/<ID> file of each job that has one (a message over the writer's
 //      buffer), then large/ once: rare, and only for those jobs;
-//   2. encode each job's frame (a record frame with its inline content, or a remove frame);
+//   2. encode each job's frame (a record frame with its inline content, a remove frame, or a
+//      hand-off mark);
 //   3. append all of them to the active segment with one write;
 //   4. when any job needs durability (a commit before "250", a rewritten record): one
 //      Sync() of the log, normally one fdatasync for the whole batch;
@@ -39,11 +40,13 @@ namespace sluice::reinject {
 struct QueueMetrics;
 
 struct CommitJob {
-  enum class Kind { kRecord, kRemove };
+  enum class Kind { kRecord, kRemove, kHandoffMark };
   Kind kind = Kind::kRecord;
-  std::string id;                  // the queue id (kRemove); kRecord takes it from the record
+  std::string id;                  // the queue id (kRemove, kHandoffMark); kRecord takes it from the record
   sluice::v1::QueueLogRecord log;  // kRecord: the record and where its content is (unset: inline)
   std::string inline_content;      // kRecord: the content carried in the frame
+  uint8_t flags = 0;               // kRecord: frame flags (kFrameFlagReceived)
+  sluice::v1::QueueHandoffMark mark;  // kHandoffMark
   int spill_fd = -1;               // large/<ID> to make durable first; the committer closes it
   bool durable = true;             // complete only once synced
   // Runs on the committer thread once the outcome is known. For kRecord on success, the

@@ -2,7 +2,8 @@
 // the live entries still in the oldest segment are written again at the end of the log
 // (record, and content when it is inline), so that the oldest segment loses its last
 // reference and is removed (SegmentLog::RemoveDead). Entries being delivered or changed
-// are left for the next round.
+// are left for the next round, and so are entries marked for a hand-off (a copy would end
+// the mark).
 //
 // Never: moves an entry that is busy; lets go of an old location before the new one is
 // durable.
@@ -25,7 +26,8 @@ size_t QueueStore::Compact() {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<std::string> ids;
     index_.ForEach([&](const std::string& id, const IndexEntry& e) {
-      if (e.busy || e.state == sluice::v1::CORRUPT) return;
+      // A marked entry keeps its place: a new record frame would end its hand-off mark.
+      if (e.busy || e.state == sluice::v1::CORRUPT || !e.handoff_peer.empty()) return;
       bool in_oldest = e.record_at.segment == oldest || (!e.content.spilled() && e.content.segment() == oldest);
       if (in_oldest) ids.push_back(id);
     });
@@ -45,6 +47,7 @@ size_t QueueStore::Compact() {
     CommitJob job;
     job.kind = CommitJob::Kind::kRecord;
     job.durable = true;
+    job.flags = e.received ? kFrameFlagReceived : 0;
     auto record = ReadRecord(e);
     absl::Status problem = record.status();
     if (record.ok()) *job.log.mutable_record() = std::move(*record);

@@ -32,11 +32,13 @@ uint32_t HeaderCrc(const char* header, std::string_view id) {
 }
 
 // Header and id of a frame; the payload follows from the caller.
-void AppendHead(std::string& out, FrameType type, std::string_view id, size_t payload_bytes, uint32_t payload_crc) {
+void AppendHead(std::string& out, FrameType type, std::string_view id, size_t payload_bytes, uint32_t payload_crc,
+                uint8_t flags = 0) {
   char h[kFrameHeaderBytes] = {};
   std::memcpy(h, kMagic, 4);
   h[4] = static_cast<char>(type);
   h[5] = static_cast<char>(id.size());
+  h[6] = static_cast<char>(flags);
   PutLe32(h + 8, static_cast<uint32_t>(payload_bytes));
   PutLe32(h + 12, payload_crc);
   PutLe32(h + 16, HeaderCrc(h, id));
@@ -57,8 +59,10 @@ absl::StatusOr<ParsedFrame> ParseFrame(std::string_view bytes) {
   if (std::memcmp(h, kMagic, 4) != 0) return absl::DataLossError("not a frame");
   uint8_t type = static_cast<uint8_t>(h[4]);
   size_t id_len = static_cast<uint8_t>(h[5]);
-  if (id_len == 0 || id_len > kMaxFrameIdBytes || h[6] != 0 || h[7] != 0 ||
-      (type != static_cast<uint8_t>(FrameType::kRecord) && type != static_cast<uint8_t>(FrameType::kRemove))) {
+  uint8_t flags = static_cast<uint8_t>(h[6]);
+  if (id_len == 0 || id_len > kMaxFrameIdBytes || (flags & ~kFrameFlagReceived) != 0 || h[7] != 0 ||
+      (type != static_cast<uint8_t>(FrameType::kRecord) && type != static_cast<uint8_t>(FrameType::kRemove) &&
+       type != static_cast<uint8_t>(FrameType::kHandoffMark))) {
     return absl::DataLossError("bad frame header");
   }
   if (bytes.size() < kFrameHeaderBytes + id_len) return absl::OutOfRangeError("frame id cut short");
@@ -70,7 +74,7 @@ absl::StatusOr<ParsedFrame> ParseFrame(std::string_view bytes) {
   if (bytes.size() < size) return absl::OutOfRangeError("frame payload cut short");
   std::string_view payload = bytes.substr(kFrameHeaderBytes + id_len, payload_len);
   if (GetLe32(h + 12) != Crc32(0, payload)) return absl::DataLossError("frame payload checksum mismatch");
-  return ParsedFrame{static_cast<FrameType>(type), id, payload, size};
+  return ParsedFrame{static_cast<FrameType>(type), flags, id, payload, size};
 }
 
 size_t FindNextFrame(std::string_view bytes, size_t from) {
@@ -87,7 +91,8 @@ size_t InlineContentOffset(std::string_view id, size_t record_bytes) {
   return kFrameHeaderBytes + id.size() + 4 + record_bytes;
 }
 
-std::string EncodeRecordFrame(const sluice::v1::QueueLogRecord& log, std::string_view inline_content) {
+std::string EncodeRecordFrame(const sluice::v1::QueueLogRecord& log, std::string_view inline_content,
+                              uint8_t flags) {
   const std::string& id = log.record().queue_id();
   std::string record;
   log.SerializeToString(&record);
@@ -96,7 +101,7 @@ std::string EncodeRecordFrame(const sluice::v1::QueueLogRecord& log, std::string
   uint32_t crc = Crc32(Crc32(Crc32(0, std::string_view(len, 4)), record), inline_content);
   std::string out;
   out.reserve(kFrameHeaderBytes + id.size() + 4 + record.size() + inline_content.size());
-  AppendHead(out, FrameType::kRecord, id, 4 + record.size() + inline_content.size(), crc);
+  AppendHead(out, FrameType::kRecord, id, 4 + record.size() + inline_content.size(), crc, flags);
   out.append(len, 4);
   out += record;
   out.append(inline_content.data(), inline_content.size());
@@ -107,6 +112,23 @@ std::string EncodeRemoveFrame(std::string_view id) {
   std::string out;
   AppendHead(out, FrameType::kRemove, id, 0, Crc32(0, std::string_view()));
   return out;
+}
+
+std::string EncodeHandoffMarkFrame(std::string_view id, const sluice::v1::QueueHandoffMark& mark) {
+  std::string payload;
+  mark.SerializeToString(&payload);
+  std::string out;
+  AppendHead(out, FrameType::kHandoffMark, id, payload.size(), Crc32(0, payload));
+  out += payload;
+  return out;
+}
+
+absl::StatusOr<sluice::v1::QueueHandoffMark> DecodeHandoffMark(std::string_view payload) {
+  sluice::v1::QueueHandoffMark mark;
+  if (!mark.ParseFromArray(payload.data(), static_cast<int>(payload.size())) || mark.peer().empty()) {
+    return absl::DataLossError("not a hand-off mark");
+  }
+  return mark;
 }
 
 absl::StatusOr<RecordPayload> DecodeRecordPayload(std::string_view payload) {

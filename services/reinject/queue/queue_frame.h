@@ -4,9 +4,10 @@
 // recovery can tell a whole frame from a torn or damaged one anywhere in a file.
 //
 //   0   "SQF1"
-//   4   type (1 byte): 1 record, 2 remove
+//   4   type (1 byte): 1 record, 2 remove, 3 hand-off mark
 //   5   id length (1 byte, 1..64)
-//   6   0 (2 bytes, reserved)
+//   6   flags (1 byte): kFrameFlagReceived on the record frames of an entry a peer handed over
+//   7   0 (reserved)
 //   8   payload length (4 bytes, little-endian)
 //   12  CRC-32 of the payload
 //   16  CRC-32 of bytes 0..15 and the id
@@ -15,8 +16,10 @@
 // A record frame's payload is a 4-byte length, a sluice.v1.QueueLogRecord (queue_log.proto)
 // of that length, then the message content when it travels inline (the commit of a message
 // no larger than the writer's buffer: record and content in one frame, one write). A remove
-// frame (tombstone) has no payload: the entry is gone. For one id, the last frame in log
-// order wins.
+// frame (tombstone) has no payload: the entry is gone. A hand-off mark's payload is a
+// sluice.v1.QueueHandoffMark: the entry is on its way to that peer (handoff_sender.h) and
+// must not be delivered here; a later record or remove frame of the id ends the mark. For
+// one id, the last record or remove frame in log order wins.
 //
 // No I/O here (the parser is what a fuzzer would link).
 // Never: accepts a frame whose either checksum or length does not match; reads outside the
@@ -33,7 +36,10 @@
 
 namespace sluice::reinject {
 
-enum class FrameType : uint8_t { kRecord = 1, kRemove = 2 };
+enum class FrameType : uint8_t { kRecord = 1, kRemove = 2, kHandoffMark = 3 };
+
+// Frame flags.
+inline constexpr uint8_t kFrameFlagReceived = 1;  // the entry came from a peer replica (hand-off)
 
 inline constexpr size_t kFrameHeaderBytes = 20;
 inline constexpr size_t kMaxFrameIdBytes = 64;
@@ -48,6 +54,7 @@ struct FrameLocation {
 
 struct ParsedFrame {
   FrameType type;
+  uint8_t flags = 0;
   std::string_view id;
   std::string_view payload;
   size_t size = 0;  // header + id + payload
@@ -61,8 +68,12 @@ size_t FindNextFrame(std::string_view bytes, size_t from);
 
 // A record frame for `log` (the id is log.record().queue_id()), with `inline_content` after
 // the record (empty when the content is elsewhere, log.content says where).
-std::string EncodeRecordFrame(const sluice::v1::QueueLogRecord& log, std::string_view inline_content);
+std::string EncodeRecordFrame(const sluice::v1::QueueLogRecord& log, std::string_view inline_content,
+                              uint8_t flags = 0);
 std::string EncodeRemoveFrame(std::string_view id);
+std::string EncodeHandoffMarkFrame(std::string_view id, const sluice::v1::QueueHandoffMark& mark);
+// DATA_LOSS when the payload is not a mark.
+absl::StatusOr<sluice::v1::QueueHandoffMark> DecodeHandoffMark(std::string_view payload);
 
 struct RecordPayload {
   sluice::v1::QueueLogRecord log;

@@ -6,8 +6,8 @@
 namespace sluice::reinject {
 
 bool QueueIndex::Schedulable(const IndexEntry& e) {
-  return !e.busy && (e.state == sluice::v1::INCOMING || e.state == sluice::v1::ACTIVE ||
-                     e.state == sluice::v1::DEFERRED);
+  return !e.busy && e.handoff_peer.empty() &&
+         (e.state == sluice::v1::INCOMING || e.state == sluice::v1::ACTIVE || e.state == sluice::v1::DEFERRED);
 }
 
 void QueueIndex::File(const std::string& id, const IndexEntry& e) {

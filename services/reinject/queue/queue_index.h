@@ -7,7 +7,7 @@
 // queue_max_bytes admission check. Rebuilt from the segment log at start-up.
 //
 // Not thread-safe: QueueStore guards it with its mutex.
-// Never: schedules an entry that is busy, held or corrupt; lets the counters drift from the
+// Never: schedules an entry that is busy, held, corrupt or marked for a hand-off; lets the counters drift from the
 // entries (every change goes through Insert/Update/Erase).
 #pragma once
 
@@ -47,6 +47,12 @@ struct IndexEntry {
   sluice::v1::QueueContentRef content;
   // The record as committed, until the scheduler first claims it (no read from disk then).
   std::shared_ptr<const sluice::v1::QueueRecord> fresh;
+  // Handed over by a peer replica (kFrameFlagReceived): its end is remembered in the
+  // received ledger (received_ledger.h), so a retried transfer is recognised.
+  bool received = false;
+  // On its way to this peer (a hand-off mark in the log): never scheduled here until the
+  // peer has said whether it has it.
+  std::string handoff_peer;
 };
 
 struct QueueTotals {

@@ -66,26 +66,6 @@ absl::StatusOr<std::unique_ptr<QueueLayout>> QueueLayout::Open(const std::string
   std::unique_ptr<QueueLayout> layout(new QueueLayout(root, metrics));
   int root_fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", root));
-  // A queue of the earlier layout (a data file and a record file per message) is not read
-  // by this one: refuse it rather than start as if it were empty.
-  for (const char* old : {"data", "incoming", "active", "deferred", "hold"}) {
-    int fd = ::openat(root_fd, old, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) continue;
-    DIR* d = ::fdopendir(fd);
-    bool empty = true;
-    while (d != nullptr && empty) {
-      struct dirent* e = ::readdir(d);
-      if (e == nullptr) break;
-      std::string_view n(e->d_name);
-      empty = n == "." || n == "..";
-    }
-    if (d != nullptr) ::closedir(d);
-    if (!empty) {
-      ::close(root_fd);
-      return absl::FailedPreconditionError(absl::StrCat(root, "/", old, " holds mail of the earlier queue layout; ",
-                                                        "deliver it with the earlier version first"));
-    }
-  }
   bool created = false;
   absl::Status status;
   for (int i = 0; i < kQueueDirCount && status.ok(); ++i) {

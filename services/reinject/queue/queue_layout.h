@@ -38,9 +38,9 @@ const char* QueueStateName(sluice::v1::QueueState state);  // "incoming", "activ
 
 class QueueLayout {
  public:
-  // Creates the directories that are missing (mode 0700) and opens them. FAILED_PRECONDITION
-  // when the directory holds a queue of the earlier layout (data/ and state directories):
-  // that mail would otherwise be silently ignored.
+  // Creates the directories that are missing (mode 0700) and opens them. A queue of the
+  // earlier layout (data/ and state directories) beside them is imported by the store
+  // (queue_import.h).
   static absl::StatusOr<std::unique_ptr<QueueLayout>> Open(const std::string& root,
                                                            QueueMetrics* metrics);
   ~QueueLayout();

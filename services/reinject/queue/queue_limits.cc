@@ -39,6 +39,10 @@ QueueLimits ResolveQueueLimits(const sluice::v1::Limits& l) {
   if (l.has_connect_timeout_seconds()) {
     q.connect_timeout = absl::Seconds(std::max<uint32_t>(1, l.connect_timeout_seconds()));
   }
+  if (l.has_handoff_timeout_seconds()) q.handoff_timeout = absl::Seconds(std::max<uint32_t>(1, l.handoff_timeout_seconds()));
+  if (l.has_handoff_resolve_interval_seconds()) {
+    q.handoff_resolve_interval = absl::Seconds(std::max<uint32_t>(1, l.handoff_resolve_interval_seconds()));
+  }
   if (l.has_delivery_connection_reuse_limit()) {
     q.delivery_connection_reuse_limit = std::max<uint32_t>(1, l.delivery_connection_reuse_limit());
   }

@@ -35,6 +35,8 @@ struct QueueLimits {
   absl::Duration delivery_timeout = absl::Seconds(600);
   absl::Duration connect_timeout = absl::Seconds(30);   // relay agents: TCP connect + greeting
   uint32_t delivery_connection_reuse_limit = 100;      // messages per relay connection
+  absl::Duration handoff_timeout = absl::Seconds(120);           // one hand-off run
+  absl::Duration handoff_resolve_interval = absl::Seconds(60);   // unanswered transfers asked after
 };
 
 QueueLimits ResolveQueueLimits(const sluice::v1::Limits& limits);

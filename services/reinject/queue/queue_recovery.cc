@@ -18,6 +18,7 @@ namespace {
 struct Latest {
   FrameLocation at;
   bool removed = false;
+  std::string handoff_peer;  // a hand-off mark after the record: on its way to this peer
 };
 
 // The inline content of every sound record frame: (segment, offset) -> length.
@@ -121,9 +122,13 @@ absl::StatusOr<RecoveryReport> RecoverQueue(const QueueLayout& layout, SegmentLo
       std::string id(frame->id);
       FrameLocation at{segment, pos, frame->size};
       if (frame->type == FrameType::kRemove) {
-        latest[id] = Latest{at, true};
+        latest[id] = Latest{at, true, ""};
+      } else if (frame->type == FrameType::kHandoffMark) {
+        auto it = latest.find(id);
+        auto mark = DecodeHandoffMark(frame->payload);
+        if (it != latest.end() && !it->second.removed && mark.ok()) it->second.handoff_peer = mark->peer();
       } else {
-        latest[id] = Latest{at, false};
+        latest[id] = Latest{at, false, ""};
         if (frame->payload.size() >= 4) {
           uint64_t record_len = Le32(frame->payload);
           if (record_len <= frame->payload.size() - 4) {
@@ -153,6 +158,8 @@ absl::StatusOr<RecoveryReport> RecoverQueue(const QueueLayout& layout, SegmentLo
       } else {
         log_record = payload->log;
         problem = CheckEntry(layout, id, l.at, *payload, regions, entry);
+        entry.received = (frame->flags & kFrameFlagReceived) != 0;
+        entry.handoff_peer = l.handoff_peer;
       }
     }
     if (problem.ok()) {
@@ -160,6 +167,7 @@ absl::StatusOr<RecoveryReport> RecoverQueue(const QueueLayout& layout, SegmentLo
       log.Ref(entry.record_at.segment, +1);
       if (!entry.content.spilled()) log.Ref(entry.content.segment(), +1);
       ++report.recovered[static_cast<size_t>(entry.state)];
+      if (!entry.handoff_peer.empty()) ++report.handoff_marked;
       index.Insert(id, std::move(entry));
       continue;
     }
@@ -220,6 +228,7 @@ absl::StatusOr<RecoveryReport> RecoverQueue(const QueueLayout& layout, SegmentLo
       .Kv("hold", report.recovered[sluice::v1::HOLD])
       .Kv("corrupt", report.recovered[sluice::v1::CORRUPT])
       .Kv("moved_to_corrupt", report.moved_to_corrupt)
+      .Kv("handoff_marked", report.handoff_marked)
       .Kv("orphans_deleted", report.orphan_data_deleted);
   return report;
 }

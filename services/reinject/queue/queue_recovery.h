@@ -12,7 +12,10 @@
 //     to corrupt/<segment>.<offset> with a warning, once; reading goes on at the next sound
 //     frame, and the entry they belonged to keeps its previous sound record, if any;
 //   - a large/ file no live record refers to (a crash before its commit) is deleted;
-//   - every file in corrupt/ is indexed as CORRUPT (listed, deletable by operators).
+//   - every file in corrupt/ is indexed as CORRUPT (listed, deletable by operators);
+//   - a hand-off mark after an entry's last record (frame type 3) keeps its peer in the
+//     index: the entry is not scheduled until the peer has said whether it has it; a record
+//     frame's kFrameFlagReceived (handed over by a peer) is kept in the index too.
 //
 // Never: deletes a record frame's bytes without a copy in corrupt/; stops on a bad entry;
 // leaves a problem unlogged.
@@ -36,6 +39,7 @@ struct RecoveryReport {
   uint64_t moved_to_corrupt = 0;        // entries and damaged byte ranges put in corrupt/
   uint64_t damaged_ranges = 0;          // ... of them byte ranges that were not frames
   uint64_t segments = 0;                // segment files read
+  uint64_t handoff_marked = 0;          // entries on their way to a peer (hand-off marks)
 };
 
 // Fills `index` (and the segments' references) from the log. Fails only when a directory

@@ -31,7 +31,10 @@ const char* ActionName(int action) {
 
 QueueService::QueueService(QueueStore& store) : store_(store) {}
 
-QueueService::~QueueService() { pool_.join(); }
+QueueService::~QueueService() {
+  pool_.join();
+  handoff_pool_.join();
+}
 
 grpc::ServerUnaryReactor* QueueService::List(grpc::CallbackServerContext* context,
                                              const sluice::v1::ListQueueRequest* request,
@@ -141,6 +144,45 @@ grpc::ServerUnaryReactor* QueueService::Act(grpc::CallbackServerContext* context
         .Kv("not_found", response->not_found_size())
         .Kv("error", MessageOf(first_error));
     reactor->Finish(ToGrpc(first_error));
+  });
+  return reactor;
+}
+
+
+namespace {
+
+// A Transfer stream on a replica without hand-off: ends at once.
+class RefusedTransfer final
+    : public grpc::ServerBidiReactor<sluice::v1::QueueTransferRequest, sluice::v1::QueueTransferReply> {
+ public:
+  RefusedTransfer() { Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this replica takes no hand-off")); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<sluice::v1::QueueTransferRequest, sluice::v1::QueueTransferReply>* QueueService::Transfer(
+    grpc::CallbackServerContext* context) {
+  if (handoff_ == nullptr) return new RefusedTransfer();
+  return handoff_->OpenTransfer(context->peer());
+}
+
+grpc::ServerUnaryReactor* QueueService::Move(grpc::CallbackServerContext* context,
+                                             const sluice::v1::QueueMoveRequest* request,
+                                             sluice::v1::QueueMoveResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  if (handoff_ == nullptr) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no hand-off on this replica"));
+    return reactor;
+  }
+  for (const std::string& id : request->queue_ids()) {
+    if (!IsQueueName(id)) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "not a queue id"));
+      return reactor;
+    }
+  }
+  asio::post(handoff_pool_, [this, reactor, request, response] {
+    reactor->Finish(ToGrpc(handoff_->Move(*request, response)));
   });
   return reactor;
 }

@@ -11,6 +11,9 @@
 //   QueueService queue_service(*store);
 //   builder.RegisterService(&queue_service);
 //
+// Transfer and Move, the hand-off between replicas, are served by the HandoffRequests set
+// with SetHandoff (UNIMPLEMENTED without).
+//
 // Never: blocks a gRPC callback thread on the disk; shows message bodies (Get gives the
 // header block only).
 #pragma once
@@ -24,6 +27,19 @@
 #include "sluice/v1/queue.grpc.pb.h"
 
 namespace sluice::reinject {
+
+// The hand-off calls (Transfer, Move), answered by the replica's QueueHandoff
+// (services/reinject/handoff/queue_handoff.h); without one they are UNIMPLEMENTED.
+class HandoffRequests {
+ public:
+  virtual ~HandoffRequests() = default;
+  // A reactor for one Transfer stream from `peer` (owned by gRPC until its OnDone).
+  virtual grpc::ServerBidiReactor<sluice::v1::QueueTransferRequest, sluice::v1::QueueTransferReply>* OpenTransfer(
+      const std::string& peer) = 0;
+  // Blocking; called on the service's hand-off thread.
+  virtual absl::Status Move(const sluice::v1::QueueMoveRequest& request, sluice::v1::QueueMoveResponse* response) = 0;
+};
+
 
 class QueueService final : public sluice::v1::Queue::CallbackService {
  public:
@@ -48,6 +64,13 @@ class QueueService final : public sluice::v1::Queue::CallbackService {
   grpc::ServerUnaryReactor* Flush(grpc::CallbackServerContext* context,
                                   const sluice::v1::QueueIdsRequest* request,
                                   sluice::v1::QueueActionResponse* response) override;
+  grpc::ServerBidiReactor<sluice::v1::QueueTransferRequest, sluice::v1::QueueTransferReply>* Transfer(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* Move(grpc::CallbackServerContext* context, const sluice::v1::QueueMoveRequest* request,
+                                 sluice::v1::QueueMoveResponse* response) override;
+
+  // Serves Transfer and Move from now on (before the server starts; outlives it).
+  void SetHandoff(HandoffRequests* handoff) { handoff_ = handoff; }
 
  private:
   enum class Action { kHold, kRelease, kDelete, kFlush };
@@ -57,6 +80,8 @@ class QueueService final : public sluice::v1::Queue::CallbackService {
 
   QueueStore& store_;
   asio::thread_pool pool_{1};
+  HandoffRequests* handoff_ = nullptr;
+  asio::thread_pool handoff_pool_{1};  // Move runs as long as its transfer: not on pool_
 };
 
 }  // namespace sluice::reinject

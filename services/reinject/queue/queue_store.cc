@@ -23,6 +23,13 @@ absl::StatusOr<std::unique_ptr<QueueStore>> QueueStore::Open(QueueStoreOptions o
   auto report = RecoverQueue(*store->layout_, *store->log_, *store->committer_, store->index_);
   if (!report.ok()) return report.status();
   store->recovery_ = *report;
+  // A queue of the earlier layout beside the log: taken in before anything else happens.
+  auto imported = ImportEarlierLayout(*store);
+  if (!imported.ok()) {
+    return absl::Status(imported.status().code(),
+                        absl::StrCat("importing the earlier queue layout: ", imported.status().message()));
+  }
+  store->import_ = *imported;
   store->log_->RemoveDead();
   (void)store->Counters();  // publishes the gauges
   if (store->options_.maintenance_interval > absl::ZeroDuration()) {
@@ -114,20 +121,7 @@ void QueueStore::OnCommitFailed(const std::string& id) { (void)layout_->Unlink(Q
 void QueueStore::OnCommitted(std::shared_ptr<const sluice::v1::QueueRecord> fresh, FrameLocation at,
                              uint64_t inline_bytes, bool spilled) {
   const sluice::v1::QueueRecord& record = *fresh;
-  IndexEntry e;
-  e.state = record.state();
-  e.size_bytes = record.size_bytes();
-  e.arrived_at = FromProtoTime(record.arrived_at());
-  e.hold_reason = record.hold_reason();
-  e.record_at = at;  // with the reference the append took for us
-  if (spilled) {
-    e.content.set_spilled(true);
-  } else {
-    e.content.set_segment(at.segment);
-    e.content.set_offset(at.offset + at.size - inline_bytes);
-    log_->Ref(at.segment, +1);
-  }
-  e.content.set_length(record.size_bytes());
+  IndexEntry e = EntryOfCommit(record, at, inline_bytes, spilled);
   if (record.state() != sluice::v1::HOLD) e.fresh = fresh;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -148,6 +142,25 @@ void QueueStore::OnCommitted(std::shared_ptr<const sluice::v1::QueueRecord> fres
 
 // ---------------------------------------------------------------------------------------
 // The scheduler
+
+IndexEntry QueueStore::EntryOfCommit(const sluice::v1::QueueRecord& record, FrameLocation at, uint64_t inline_bytes,
+                                      bool spilled) {
+  IndexEntry e;
+  e.state = record.state();
+  e.size_bytes = record.size_bytes();
+  e.arrived_at = FromProtoTime(record.arrived_at());
+  e.hold_reason = record.hold_reason();
+  e.record_at = at;  // with the reference the append took for us
+  if (spilled) {
+    e.content.set_spilled(true);
+  } else {
+    e.content.set_segment(at.segment);
+    e.content.set_offset(at.offset + at.size - inline_bytes);
+    log_->Ref(at.segment, +1);
+  }
+  e.content.set_length(record.size_bytes());
+  return e;
+}
 
 void QueueStore::SetWakeup(std::function<void()> wakeup) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -440,6 +453,10 @@ void QueueStore::RemoveEntry(const std::string& id, const IndexEntry& e, std::st
   {
     std::lock_guard<std::mutex> lock(mu_);
     index_.Erase(id);
+    if (e.received) {
+      if (received_ended_.size() >= kMaxReceivedLedger) received_ended_.clear();
+      received_ended_.insert(id);
+    }
     UpdateGauges();
   }
   observe::Info("removed").Kv("queue_id", id).Kv("reason", why).Kv("error", MessageOf(s));
@@ -458,6 +475,7 @@ absl::Status QueueStore::RewriteRecord(const std::string& id, sluice::v1::QueueS
   CommitJob job;
   job.kind = CommitJob::Kind::kRecord;
   job.durable = true;
+  job.flags = e.received ? kFrameFlagReceived : 0;
   if (replacement != nullptr) {
     *job.log.mutable_record() = *replacement;
   } else {
@@ -477,6 +495,7 @@ absl::Status QueueStore::RewriteRecord(const std::string& id, sluice::v1::QueueS
   index_.Update(id, [&](IndexEntry& x) {
     x.record_at = at;
     x.fresh.reset();
+    x.handoff_peer.clear();  // the new record frame ends any hand-off mark
   });
   return absl::OkStatus();
 }

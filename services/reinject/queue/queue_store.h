@@ -6,7 +6,9 @@
 //
 //   the receiver   Begin() / QueueWriter::Commit(), CheckAdmission() before and after DATA;
 //   the scheduler  TakeDue() -> Claim() -> deliver (Content()) -> Finish(), Wakeup();
-//   operators      Get, List, Hold, Release, Delete, Flush (the sluice.v1.Queue service).
+//   operators      Get, List, Hold, Release, Delete, Flush (the sluice.v1.Queue service);
+//   whole entries  BeginIngest() -> QueueWriter::CommitWhole(): an entry of the earlier
+//                  layout (queue_import.h) or handed over by a peer, under its own id.
 //
 // A state change appends a record frame (durable before the call returns: a recipient once
 // recorded delivered is never delivered again because of a crash); an entry's end (every
@@ -46,7 +48,9 @@
 #include "services/reinject/queue/disk_space.h"
 #include "services/reinject/queue/group_commit.h"
 #include "services/reinject/queue/message_content.h"
+#include "absl/container/flat_hash_set.h"
 #include "services/reinject/queue/queue_id.h"
+#include "services/reinject/queue/queue_import.h"
 #include "services/reinject/queue/queue_index.h"
 #include "services/reinject/queue/queue_layout.h"
 #include "services/reinject/queue/queue_limits.h"
@@ -74,6 +78,9 @@ struct QueueStoreOptions {
   // Free disk space is read at most this often (disk_space.h); the admission check in between
   // takes what the queue wrote off the last figure.
   absl::Duration disk_free_refresh = absl::Seconds(1);
+  // Tests: called by the earlier layout's import after each entry's commit ("committed", how
+  // many so far) and once before the old files are removed ("removing", how many imported).
+  std::function<void(std::string_view step, uint64_t n)> import_hook;
 };
 
 struct QueueCounters {
@@ -156,6 +163,32 @@ class QueueStore {
   // Ids in `state` (UNSPECIFIED: all), oldest first.
   std::vector<std::string> Ids(sluice::v1::QueueState state) const;
 
+  // ---- taking in whole entries: the earlier layout's import, a peer's hand-off ----
+  enum class IngestOrigin { kImport, kPeer };
+  // Begins taking in the entry `id` whole, under its own id, state and record (the writer's
+  // CommitWhole). ALREADY_EXISTS when the queue holds the id; UNAVAILABLE while it is being
+  // taken in by another call; INVALID_ARGUMENT for a bad id.
+  absl::StatusOr<std::unique_ptr<QueueWriter>> BeginIngest(const std::string& id, IngestOrigin origin, bool retry);
+
+  // ---- handing entries to a peer replica (queue_store_handoff.cc, handoff/) ----
+  // Takes idle entries (incoming, active, deferred, hold; not marked) for a transfer: busy
+  // for the caller until EndHandoff. `ids` empty: every such entry, oldest first; otherwise
+  // those of `ids` that can go (the others are added to `skipped`).
+  std::vector<std::string> TakeForHandoff(const std::vector<std::string>& ids, std::vector<std::string>* skipped);
+  // Takes the idle entries that carry a hand-off mark (a transfer without an answer).
+  std::vector<std::pair<std::string, sluice::v1::QueueHandoffMark>> TakeMarked();
+  size_t MarkedCount() const;
+  // Appends a hand-off mark for each taken entry and waits until they are synced (normally
+  // one sync for all): from then on the entry is not scheduled here, even after a restart.
+  absl::Status MarkHandoff(const std::vector<std::string>& ids, const sluice::v1::QueueHandoffMark& mark);
+  // A taken entry whole: its record (state as indexed) and its content.
+  absl::StatusOr<std::pair<sluice::v1::QueueRecord, MessageContent>> ReadForHandoff(const std::string& id);
+  // kSent: the peer has it durably -- removed here. kNotSent: the peer certainly has not --
+  // any mark ended, the entry is as before. kUnknown: sent without an answer -- it stays
+  // marked (never delivered here) until asked after again.
+  enum class HandoffEnd { kSent, kNotSent, kUnknown };
+  void EndHandoff(const std::string& id, HandoffEnd end, const std::string& peer);
+
   // ---- upkeep ----
   // Moves the live, idle entries of the oldest segment to the active one when the log has
   // compact_at_segments segments or more (so the oldest can be removed). Returns how many
@@ -165,6 +198,7 @@ class QueueStore {
   // ---- status ----
   QueueCounters Counters() const;  // also refreshes the gauges
   const RecoveryReport& recovery() const { return recovery_; }
+  const ImportReport& import_report() const { return import_; }
   const GroupCommitter& committer() const { return *committer_; }
   const SegmentLog& log() const { return *log_; }
   const std::string& queue_dir() const { return layout_->root(); }
@@ -174,12 +208,24 @@ class QueueStore {
  private:
   friend class QueueWriter;
   friend struct QueueStoreCommitHook;
+  friend absl::StatusOr<ImportReport> ImportEarlierLayout(QueueStore& store);
   QueueStore(QueueStoreOptions options, std::unique_ptr<QueueLayout> layout);
 
   void SubmitCommit(CommitJob job);
   void OnCommitted(std::shared_ptr<const sluice::v1::QueueRecord> record, FrameLocation at, uint64_t inline_bytes,
                    bool spilled);
   void OnCommitFailed(const std::string& id);
+  // The index entry of a record just committed at `at` (takes the content's reference).
+  IndexEntry EntryOfCommit(const sluice::v1::QueueRecord& record, FrameLocation at, uint64_t inline_bytes,
+                           bool spilled);
+  // A whole entry committed (CommitWhole): indexed in its own state; not fresh (a delivery
+  // may have been made of it elsewhere or before).
+  void OnIngested(const sluice::v1::QueueRecord& record, FrameLocation at, uint64_t inline_bytes, bool spilled,
+                  uint8_t flags);
+  void OnIngestEnded(const std::string& id);  // committed, failed or abandoned
+  // queue_import.cc: an old entry into corrupt/ in today's form; "" when already there.
+  std::string ImportToCorrupt(const std::string& id, sluice::v1::QueueRecord record, const std::string& data,
+                              std::string_view why, bool* failed);
   void AddUncommitted(int64_t delta) { uncommitted_bytes_.fetch_add(delta); }
   void AddWritten(uint64_t bytes) { disk_space_->Wrote(bytes); }
   void UpdateGauges() const;  // with mu_ held
@@ -215,11 +261,18 @@ class QueueStore {
   std::unique_ptr<GroupCommitter> committer_;
   QueueIdGenerator ids_;
   RecoveryReport recovery_;
+  ImportReport import_;
   std::atomic<int64_t> uncommitted_bytes_{0};
   std::unique_ptr<DiskSpace> disk_space_;
 
   mutable std::mutex mu_;
   QueueIndex index_;
+  absl::flat_hash_set<std::string> ingesting_;  // ids being taken in whole now
+  // Ids handed over by a peer whose entry has ended here (delivered, bounced, deleted): a
+  // retried transfer of one is answered "already had", never queued again. In memory,
+  // dropped wholesale past kMaxReceivedLedger.
+  static constexpr size_t kMaxReceivedLedger = 1 << 20;
+  absl::flat_hash_set<std::string> received_ended_;
   std::function<void()> wakeup_;
 
   std::mutex maintenance_mu_;
@@ -231,6 +284,11 @@ class QueueStore {
 // The group committer's way back into the store (used by QueueWriter::Commit).
 struct QueueStoreCommitHook {
   static void Submit(QueueStore& store, CommitJob job) { store.SubmitCommit(std::move(job)); }
+  static void Ingested(QueueStore& store, const sluice::v1::QueueRecord& record, FrameLocation at,
+                       uint64_t inline_bytes, bool spilled, uint8_t flags) {
+    store.OnIngested(record, at, inline_bytes, spilled, flags);
+  }
+  static void IngestEnded(QueueStore& store, const std::string& id) { store.OnIngestEnded(id); }
   static void Committed(QueueStore& store, std::shared_ptr<const sluice::v1::QueueRecord> record, FrameLocation at,
                         uint64_t inline_bytes, bool spilled) {
     store.OnCommitted(std::move(record), at, inline_bytes, spilled);

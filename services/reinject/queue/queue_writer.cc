@@ -12,16 +12,20 @@
 #include "asio/post.hpp"
 #include "asio/prefer.hpp"
 #include "asio/use_awaitable.hpp"
+#include "absl/strings/str_cat.h"
 #include "services/reinject/queue/proto_time.h"
 #include "services/reinject/queue/queue_store.h"
 
 namespace sluice::reinject {
 
-QueueWriter::QueueWriter(QueueStore* store, std::string id, size_t buffer_bytes)
-    : store_(store), id_(std::move(id)), buffer_bytes_(buffer_bytes) {}
+QueueWriter::QueueWriter(QueueStore* store, std::string id, size_t buffer_bytes, bool whole, uint8_t flags)
+    : store_(store), id_(std::move(id)), buffer_bytes_(buffer_bytes), whole_(whole), flags_(flags) {}
 
 QueueWriter::~QueueWriter() {
-  if (state_ == State::kWriting || state_ == State::kFailed) Abandon();
+  if (state_ == State::kWriting || state_ == State::kFailed) {
+    Abandon();
+    if (whole_) QueueStoreCommitHook::IngestEnded(*store_, id_);
+  }
 }
 
 void QueueWriter::Abandon() {
@@ -127,6 +131,7 @@ asio::awaitable<absl::Status> SubmitCommit(QueueStore* store, CommitJob job,
 absl::Status QueueWriter::PrepareCommit(sluice::v1::QueueRecord& record, CommitJob& job) {
   if (state_ == State::kFailed) return error_;
   if (state_ != State::kWriting) return absl::FailedPreconditionError("queue writer already committed");
+  if (whole_) return absl::FailedPreconditionError("a writer from BeginIngest commits with CommitWhole");
   if (record.recipients_size() == 0) {
     state_ = State::kFailed;
     error_ = absl::InvalidArgumentError("queue commit without recipients");
@@ -152,6 +157,11 @@ absl::Status QueueWriter::PrepareCommit(sluice::v1::QueueRecord& record, CommitJ
   job.id = id_;
   *job.log.mutable_record() = record;
   job.durable = true;
+  HandContentTo(job);
+  return absl::OkStatus();
+}
+
+void QueueWriter::HandContentTo(CommitJob& job) {
   if (fd_ >= 0) {
     job.spill_fd = fd_;  // the committer syncs and closes it; a failed commit removes the file
     job.log.mutable_content()->set_spilled(true);
@@ -165,7 +175,61 @@ absl::Status QueueWriter::PrepareCommit(sluice::v1::QueueRecord& record, CommitJ
   accounted_ = 0;
   buffer_.clear();
   buffer_.shrink_to_fit();
-  return absl::OkStatus();
+}
+
+void QueueWriter::CommitWhole(sluice::v1::QueueRecord record, absl::AnyInvocable<void(absl::Status)> done) {
+  auto fail = [&](absl::Status s) {
+    state_ = State::kFailed;
+    error_ = s;
+    Abandon();
+    QueueStoreCommitHook::IngestEnded(*store_, id_);
+    state_ = State::kDone;  // nothing left for the destructor
+    done(std::move(s));
+  };
+  if (!whole_) return fail(absl::FailedPreconditionError("CommitWhole needs a writer from BeginIngest"));
+  if (state_ == State::kFailed) return fail(error_);
+  if (state_ != State::kWriting) return fail(absl::FailedPreconditionError("queue writer already committed"));
+  if (record.queue_id() != id_) return fail(absl::InvalidArgumentError("record names queue id " + record.queue_id()));
+  if (record.recipients_size() == 0) return fail(absl::InvalidArgumentError("queue id " + id_ + ": no recipient"));
+  if (record.size_bytes() != size_) {
+    return fail(absl::InvalidArgumentError(absl::StrCat("queue id ", id_, ": record says ", record.size_bytes(),
+                                                        " bytes, content has ", size_)));
+  }
+  switch (record.state()) {
+    case sluice::v1::INCOMING:
+    case sluice::v1::ACTIVE:
+    case sluice::v1::DEFERRED:
+    case sluice::v1::HOLD: break;
+    case sluice::v1::QUEUE_STATE_UNSPECIFIED: record.set_state(sluice::v1::INCOMING); break;
+    default: return fail(absl::InvalidArgumentError("queue id " + id_ + ": cannot take in a corrupt entry"));
+  }
+  if (fd_ >= 0) {
+    absl::Status flushed = FlushBuffer();
+    if (!flushed.ok()) return fail(flushed);
+  }
+  CommitJob job;
+  job.kind = CommitJob::Kind::kRecord;
+  job.id = id_;
+  job.durable = true;
+  job.flags = flags_;
+  *job.log.mutable_record() = std::move(record);
+  HandContentTo(job);
+  QueueStore* s = store_;
+  uint64_t inline_bytes = job.inline_content.size();
+  bool spilled = job.log.content().spilled();
+  uint8_t flags = flags_;
+  auto record_copy = std::make_shared<sluice::v1::QueueRecord>(job.log.record());
+  job.done = [s, record_copy, inline_bytes, spilled, flags, done = std::move(done)](absl::Status status,
+                                                                                   FrameLocation at) mutable {
+    if (status.ok()) {
+      QueueStoreCommitHook::Ingested(*s, *record_copy, at, inline_bytes, spilled, flags);
+    } else {
+      if (spilled) QueueStoreCommitHook::Failed(*s, record_copy->queue_id());
+      QueueStoreCommitHook::IngestEnded(*s, record_copy->queue_id());
+    }
+    done(std::move(status));
+  };
+  QueueStoreCommitHook::Submit(*store_, std::move(job));
 }
 
 asio::awaitable<absl::StatusOr<std::string>> QueueWriter::Commit(sluice::v1::QueueRecord record) {

@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "asio/awaitable.hpp"
@@ -55,11 +56,21 @@ class QueueWriter {
   // fails the commit and removes every file of it.
   asio::awaitable<absl::StatusOr<std::string>> Commit(sluice::v1::QueueRecord record);
 
+  // For a writer from QueueStore::BeginIngest: commits `record` as it is -- its id (the
+  // writer's), state (INCOMING, ACTIVE, DEFERRED or HOLD), attempts, times, recipients'
+  // statuses, hold reason -- with the content appended, which must be size_bytes long.
+  // `done` runs on the committer thread once the entry is synced and indexed (OK), or with
+  // the error (nothing of it kept). Callable from any thread; the writer may be destroyed as
+  // soon as this returns.
+  void CommitWhole(sluice::v1::QueueRecord record, absl::AnyInvocable<void(absl::Status)> done);
+
  private:
   friend class QueueStore;
-  QueueWriter(QueueStore* store, std::string id, size_t buffer_bytes);
+  QueueWriter(QueueStore* store, std::string id, size_t buffer_bytes, bool whole = false, uint8_t flags = 0);
   absl::Status FlushBuffer();  // to large/<ID>, created on the first call
   absl::Status PrepareCommit(sluice::v1::QueueRecord& record, CommitJob& job);
+  // Moves the content (large/<ID> or the buffer) into `job`; the writer is committing.
+  void HandContentTo(CommitJob& job);
   void Abandon();  // drop the buffer, close and remove large/<ID>
 
   enum class State { kWriting, kFailed, kCommitting, kDone };
@@ -73,6 +84,8 @@ class QueueWriter {
   uint64_t accounted_ = 0;  // bytes reported to the store's uncommitted total
   State state_ = State::kWriting;
   absl::Status error_;
+  bool whole_ = false;  // from BeginIngest: CommitWhole only
+  uint8_t flags_ = 0;   // frame flags of a whole entry
 };
 
 }  // namespace sluice::reinject

@@ -95,6 +95,25 @@ TEST(CommandLineTest, FlushTakesNoIdsOrSome) {
   EXPECT_THAT(Parse({"queue", "flush", "A", "B"}), IsOk());
 }
 
+TEST(CommandLineTest, QueueMoveTakesIdsOrAllAndAPeer) {
+  auto ids = Parse({"queue", "move", "Q1", "Q2", "--to=10.0.0.8:9103"});
+  ASSERT_THAT(ids, IsOk());
+  EXPECT_EQ(ids->command, Command::kQueueMove);
+  EXPECT_THAT(ids->args, ElementsAre("Q1", "Q2"));
+  EXPECT_EQ(ids->options.move_to, "10.0.0.8:9103");
+  EXPECT_FALSE(ids->options.move_all);
+  auto all = Parse({"queue", "move", "--all", "--to", "reinject-0.reinject-admin:9103"});  // --all is a switch
+  ASSERT_THAT(all, IsOk());
+  EXPECT_TRUE(all->options.move_all);
+  EXPECT_EQ(all->options.move_to, "reinject-0.reinject-admin:9103");
+}
+
+TEST(CommandLineTest, RefusesQueueMoveWithoutPeerOrWithBothIdsAndAll) {
+  ExpectUsageError({"queue", "move", "Q1"}, "--to");
+  ExpectUsageError({"queue", "move", "--to=10.0.0.8:9103"}, "IDs or --all");
+  ExpectUsageError({"queue", "move", "Q1", "--all", "--to=10.0.0.8:9103"}, "IDs or --all");
+}
+
 TEST(CommandLineTest, DoubleDashEndsFlags) {
   auto inv = Parse({"session", "--", "--odd-id"});
   ASSERT_THAT(inv, IsOk());

@@ -1,6 +1,6 @@
 // tests/services/reinject/queue/queue_frame_test.cc -- the frame format of the segment log:
 // round trips, every truncation and every flipped byte detected, and the parser finding the
-// next sound frame after damage.
+// next sound frame after damage; the received flag and the hand-off mark.
 #include "services/reinject/queue/queue_frame.h"
 
 #include <gtest/gtest.h>
@@ -36,6 +36,31 @@ TEST(QueueFrameTest, RecordFrameRoundTripsWithInlineContent) {
   EXPECT_EQ(payload->content, "Subject: x\r\n");
   // The content is the end of the frame.
   EXPECT_EQ(frame.substr(frame.size() - 12), "Subject: x\r\n");
+}
+
+TEST(QueueFrameTest, TheReceivedFlagTravelsInTheCheckedHeader) {
+  std::string frame = EncodeRecordFrame(Sample(), "", kFrameFlagReceived);
+  auto parsed = ParseFrame(frame);
+  ASSERT_THAT(parsed, IsOk());
+  EXPECT_EQ(parsed->flags, kFrameFlagReceived);
+  EXPECT_EQ(ParseFrame(EncodeRecordFrame(Sample(), ""))->flags, 0);
+  frame[6] = 0x02;  // an unknown flag: not a frame we wrote
+  EXPECT_THAT(ParseFrame(frame), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST(QueueFrameTest, HandoffMarkRoundTrips) {
+  sluice::v1::QueueHandoffMark mark;
+  mark.set_peer("10.0.0.7:9103");
+  mark.set_tls_name("sluice-reinject.sluice.svc");
+  auto parsed = ParseFrame(EncodeHandoffMarkFrame("0ABC", mark));
+  ASSERT_THAT(parsed, IsOk());
+  EXPECT_EQ(parsed->type, FrameType::kHandoffMark);
+  EXPECT_EQ(parsed->id, "0ABC");
+  auto back = DecodeHandoffMark(parsed->payload);
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(back->peer(), "10.0.0.7:9103");
+  EXPECT_EQ(back->tls_name(), "sluice-reinject.sluice.svc");
+  EXPECT_THAT(DecodeHandoffMark(""), StatusIs(absl::StatusCode::kDataLoss));
 }
 
 TEST(QueueFrameTest, RemoveFrameRoundTrips) {
