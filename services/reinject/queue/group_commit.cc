@@ -120,7 +120,7 @@ void GroupCommitter::CommitBatch(std::vector<CommitJob>& batch) {
       hold_ref.push_back(true);
     } else if (batch[i].kind == CommitJob::Kind::kHandoffMark) {
       frames.push_back(EncodeHandoffMarkFrame(batch[i].id, batch[i].mark));
-      hold_ref.push_back(false);
+      hold_ref.push_back(true);  // while the mark is in force (QueueStore::MarkHandoff)
     } else {
       frames.push_back(EncodeRemoveFrame(batch[i].id));
       hold_ref.push_back(false);
@@ -151,6 +151,7 @@ void GroupCommitter::CommitBatch(std::vector<CommitJob>& batch) {
         if (!status[k].ok()) continue;
         if (batch[k].durable) {
           status[k] = synced.status();
+          if (batch[k].kind == CommitJob::Kind::kHandoffMark) log_.Ref(where[k].segment, -1);
           if (batch[k].kind == CommitJob::Kind::kRecord) {
             log_.Ref(where[k].segment, -1);
             // The frame is in the file and might reach the disk later: cancel it.

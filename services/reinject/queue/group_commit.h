@@ -46,7 +46,7 @@ struct CommitJob {
   sluice::v1::QueueLogRecord log;  // kRecord: the record and where its content is (unset: inline)
   std::string inline_content;      // kRecord: the content carried in the frame
   uint8_t flags = 0;               // kRecord: frame flags (kFrameFlagReceived)
-  sluice::v1::QueueHandoffMark mark;  // kHandoffMark
+  sluice::v1::QueueHandoffMark mark;  // kHandoffMark (its frame holds a segment reference, as a record's)
   int spill_fd = -1;               // large/<ID> to make durable first; the committer closes it
   bool durable = true;             // complete only once synced
   // Runs on the committer thread once the outcome is known. For kRecord on success, the

@@ -53,6 +53,7 @@ struct IndexEntry {
   // On its way to this peer (a hand-off mark in the log): never scheduled here until the
   // peer has said whether it has it.
   std::string handoff_peer;
+  FrameLocation mark_at;  // that mark, holding a reference on its segment while in force
 };
 
 struct QueueTotals {

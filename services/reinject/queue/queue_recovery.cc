@@ -19,6 +19,7 @@ struct Latest {
   FrameLocation at;
   bool removed = false;
   std::string handoff_peer;  // a hand-off mark after the record: on its way to this peer
+  FrameLocation mark_at;
 };
 
 // The inline content of every sound record frame: (segment, offset) -> length.
@@ -122,13 +123,16 @@ absl::StatusOr<RecoveryReport> RecoverQueue(const QueueLayout& layout, SegmentLo
       std::string id(frame->id);
       FrameLocation at{segment, pos, frame->size};
       if (frame->type == FrameType::kRemove) {
-        latest[id] = Latest{at, true, ""};
+        latest[id] = Latest{at, true, "", {}};
       } else if (frame->type == FrameType::kHandoffMark) {
         auto it = latest.find(id);
         auto mark = DecodeHandoffMark(frame->payload);
-        if (it != latest.end() && !it->second.removed && mark.ok()) it->second.handoff_peer = mark->peer();
+        if (it != latest.end() && !it->second.removed && mark.ok()) {
+          it->second.handoff_peer = mark->peer();
+          it->second.mark_at = at;
+        }
       } else {
-        latest[id] = Latest{at, false, ""};
+        latest[id] = Latest{at, false, "", {}};
         if (frame->payload.size() >= 4) {
           uint64_t record_len = Le32(frame->payload);
           if (record_len <= frame->payload.size() - 4) {
@@ -160,6 +164,7 @@ absl::StatusOr<RecoveryReport> RecoverQueue(const QueueLayout& layout, SegmentLo
         problem = CheckEntry(layout, id, l.at, *payload, regions, entry);
         entry.received = (frame->flags & kFrameFlagReceived) != 0;
         entry.handoff_peer = l.handoff_peer;
+        entry.mark_at = l.mark_at;
       }
     }
     if (problem.ok()) {
@@ -167,7 +172,10 @@ absl::StatusOr<RecoveryReport> RecoverQueue(const QueueLayout& layout, SegmentLo
       log.Ref(entry.record_at.segment, +1);
       if (!entry.content.spilled()) log.Ref(entry.content.segment(), +1);
       ++report.recovered[static_cast<size_t>(entry.state)];
-      if (!entry.handoff_peer.empty()) ++report.handoff_marked;
+      if (!entry.handoff_peer.empty()) {
+        log.Ref(entry.mark_at.segment, +1);  // the mark's segment stays until it is resolved
+        ++report.handoff_marked;
+      }
       index.Insert(id, std::move(entry));
       continue;
     }

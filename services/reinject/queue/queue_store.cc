@@ -413,10 +413,13 @@ void QueueStore::MarkCorrupt(const std::string& id, const absl::Status& why) {
     x.fresh.reset();
     x.content.Clear();
     x.record_at = FrameLocation{};
+    x.handoff_peer.clear();  // ReleaseLocation let go of any mark
+    x.mark_at = FrameLocation{};
   });
 }
 
 void QueueStore::ReleaseLocation(const IndexEntry& e) {
+  if (!e.handoff_peer.empty() && e.mark_at.segment != 0) log_->Ref(e.mark_at.segment, -1);
   if (e.record_at.segment != 0) log_->Ref(e.record_at.segment, -1);
   if (!e.content.spilled() && e.content.segment() != 0) log_->Ref(e.content.segment(), -1);
 }
@@ -444,6 +447,7 @@ void QueueStore::RemoveEntry(const std::string& id, const IndexEntry& e, std::st
       SegmentLog* log = log_.get();
       IndexEntry where = e;
       job.done = [log, where](absl::Status, FrameLocation) {
+        if (!where.handoff_peer.empty() && where.mark_at.segment != 0) log->Ref(where.mark_at.segment, -1);
         if (where.record_at.segment != 0) log->Ref(where.record_at.segment, -1);
         if (where.content.segment() != 0) log->Ref(where.content.segment(), -1);
       };
@@ -489,13 +493,15 @@ absl::Status QueueStore::RewriteRecord(const std::string& id, sluice::v1::QueueS
   *job.log.mutable_content() = e.content;
   auto [status, at] = committer_->SubmitAndWait(std::move(job));
   if (!status.ok()) return status;
-  // The new frame's reference replaces the old one.
+  // The new frame's reference replaces the old one; it ends a hand-off mark, too.
   if (e.record_at.segment != 0) log_->Ref(e.record_at.segment, -1);
+  if (!e.handoff_peer.empty() && e.mark_at.segment != 0) log_->Ref(e.mark_at.segment, -1);
   std::lock_guard<std::mutex> lock(mu_);
   index_.Update(id, [&](IndexEntry& x) {
     x.record_at = at;
     x.fresh.reset();
     x.handoff_peer.clear();  // the new record frame ends any hand-off mark
+    x.mark_at = FrameLocation{};
   });
   return absl::OkStatus();
 }

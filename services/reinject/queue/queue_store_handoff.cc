@@ -71,14 +71,17 @@ absl::Status QueueStore::MarkHandoff(const std::vector<std::string>& ids, const 
   std::condition_variable cv;
   size_t left = ids.size();
   absl::Status first_error;
-  for (const std::string& id : ids) {
+  std::vector<FrameLocation> at(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string& id = ids[i];
     CommitJob job;
     job.kind = CommitJob::Kind::kHandoffMark;
     job.id = id;
     job.mark = mark;
     job.durable = true;
-    job.done = [&](absl::Status s, FrameLocation) {
+    job.done = [&, i](absl::Status s, FrameLocation where) {
       std::lock_guard<std::mutex> lock(mu);
+      if (s.ok()) at[i] = where;
       if (!s.ok() && first_error.ok()) first_error = s;
       if (--left == 0) cv.notify_all();
     };
@@ -88,10 +91,20 @@ absl::Status QueueStore::MarkHandoff(const std::vector<std::string>& ids, const 
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return left == 0; });
   }
-  if (!first_error.ok()) return first_error;  // none counts as marked; the caller ends them unsent
+  if (!first_error.ok()) {
+    // None counts as marked (the caller ends them unsent). A mark that did reach the log is
+    // resolved after a restart: the peer then takes the entry or says it has it.
+    for (const FrameLocation& where : at) {
+      if (where.segment != 0) log_->Ref(where.segment, -1);
+    }
+    return first_error;
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  for (const std::string& id : ids) {
-    index_.Update(id, [&](IndexEntry& x) { x.handoff_peer = mark.peer(); });
+  for (size_t i = 0; i < ids.size(); ++i) {
+    index_.Update(ids[i], [&](IndexEntry& x) {
+      x.handoff_peer = mark.peer();
+      x.mark_at = at[i];
+    });
   }
   return absl::OkStatus();
 }
