@@ -13,6 +13,7 @@
 #include "lib/smtp/hold_mark.h"
 #include "lib/smtp/tls_context.h"
 #include "services/reinject/delivery/agent_factory.h"
+#include "services/reinject/handoff/handoff_peers.h"
 
 namespace sluice::reinject {
 namespace {
@@ -60,6 +61,10 @@ absl::Status CheckReinjectConfig(const sluice::v1::ReinjectConfig& config) {
   }
   if (auto hosts = net::CidrSet::Parse({config.xforward_hosts().begin(), config.xforward_hosts().end()}); !hosts.ok()) {
     return Named("xforward_hosts", hosts.status());
+  }
+  // Each HOST:PORT with a port (names are resolved at the hand-off, not now).
+  if (absl::Status st = CheckHandoffPeers({config.handoff_peers().begin(), config.handoff_peers().end()}); !st.ok()) {
+    return st;
   }
   if (!config.hold_mark_key_file().empty()) {
     if (auto key = smtp::HoldMarkKey::Load(config.hold_mark_key_file()); !key.ok()) {

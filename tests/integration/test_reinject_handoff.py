@@ -133,5 +133,12 @@ class HandoffTest(harness.TempDirTest):
         print(out.stdout.strip())
 
 
+    def test_a_peer_without_a_port_is_refused_at_start(self):
+        out = subprocess.run([os.path.join(harness.BIN_DIR, "sluice-reinject"), "--check",
+                              "--queue_dir=" + os.path.join(self.tmp, "q"), "--handoff_peers=reinject-admin"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn("handoff_peers", out.stderr)
+
 if __name__ == "__main__":
     unittest.main()
