@@ -6,9 +6,9 @@ ports 0 (its config from deploy/k8s/base/config + deploy/local, a filter chain f
 filter-bridge so the per-filter families appear, a temporary queue for reinject), its
 /metrics is scraped (the port read from its `event=started ... metrics_port=N` log line),
 checked with `promtool check metrics`, and every metric name and label value a query
-selects is looked up in what the binaries really export. Histogram _bucket/_sum/_count are
-the sample names; recording-rule names must be recorded by rules.yaml; `up` is Prometheus'
-own. The filter-bridge is also started exactly as `make run` configures it (no filter chain),
+selects is looked up in what the binaries really export (stage_scrape.py runs them).
+Histogram _bucket/_sum/_count are the sample names; recording-rule names must be recorded
+by rules.yaml; `up` is Prometheus' own. The filter-bridge is also started exactly as `make run` configures it (no filter chain),
 so a shipped config a stage cannot start with fails here. A stage whose binary is not built
 is skipped, with its name.
 
@@ -20,14 +20,11 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import tempfile
-import time
 import unittest
-import urllib.request
 
 import deploy_testing as dt
+import stage_scrape
 
 # Series Prometheus makes itself, not the targets.
 PROMETHEUS_OWN = {"up"}
@@ -35,15 +32,6 @@ PROMETHEUS_OWN = {"up"}
 TARGET_LABELS = {"stage", "namespace", "pod", "job", "instance", "container", "endpoint"}
 STAGE_PREFIX = {"frontend": "sluice_frontend_", "filter-bridge": "sluice_filter_bridge_",
                 "reinject": "sluice_reinject_"}
-FILTER_CHAIN = """
-filters:
-  - name: deploy-check
-    rules:
-      rules:
-        - name: never
-          match: {header: X-Sluice-Deploy-Check, header_pattern: "^never$"}
-          action: reject
-"""
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
             "offset", "bool", "inf", "nan", "atan2"}
 
@@ -119,75 +107,6 @@ def rule_exprs(rules):
             for g in rules["groups"] for r in g["rules"]]
 
 
-# ---- running the stages ----
-
-class Scrape:
-    """Families and samples of one /metrics text."""
-
-    def __init__(self, text):
-        self.text = text
-        self.types = dict(re.findall(r"^# TYPE (\S+) (\S+)", text, re.M))
-        self.samples = {}  # sample name -> list of label dicts
-        for line in text.splitlines():
-            if not line or line.startswith("#"):
-                continue
-            m = re.match(r"([A-Za-z_:][A-Za-z0-9_:]*)(\{(.*)\})?\s", line)
-            labels = dict(re.findall(r'(\w+)="((?:\\.|[^"\\])*)"', m.group(3) or ""))
-            self.samples.setdefault(m.group(1), []).append(labels)
-
-
-def start_stage(stage, tmp, with_filters=True):
-    binary = os.path.join(dt.BIN, "sluice-" + stage)
-    if not (os.access(binary, os.X_OK) and os.path.getsize(binary) > 0):
-        return None
-    configs = [dt.stage_config_path(stage), os.path.join(dt.DEPLOY, "local", stage + ".yaml")]
-    args = [binary, "--smtp_listen=127.0.0.1:0", "--admin_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0"]
-    workdir = os.path.join(tmp, stage + ("" if with_filters else "-as-shipped"))
-    os.makedirs(workdir)
-    # scripts/run-local makes the hold mark key (deploy/local: var/hold-mark.key) before it
-    # starts the stages.
-    os.makedirs(os.path.join(workdir, "var"))
-    with open(os.path.join(workdir, "var", "hold-mark.key"), "w") as f:
-        f.write("0123456789abcdef0123456789abcdef\n")
-    if stage == "filter-bridge" and with_filters:
-        configs.append(os.path.join(workdir, "filters.yaml"))
-        with open(configs[-1], "w") as f:
-            f.write(FILTER_CHAIN)
-    if stage == "reinject":
-        args += ["--queue_dir=" + os.path.join(workdir, "queue"),
-                 "--deliver=maildir:" + os.path.join(workdir, "mail")]
-    args.insert(1, "--config=" + ",".join(configs))
-    log = open(os.path.join(workdir, "log"), "w+")
-    proc = subprocess.Popen(args, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
-    return proc, log
-
-
-def wait_metrics_port(proc, log, deadline):
-    while time.time() < deadline:
-        log.seek(0)
-        text = log.read()
-        m = re.search(r"event=started .*\bmetrics_port=(\d+)", text)
-        if m:
-            return int(m.group(1)), text
-        if proc.poll() is not None:
-            return None, text
-        time.sleep(0.05)
-    log.seek(0)
-    return None, log.read()
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            return proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            return "killed"
-    return proc.returncode
-
-
 class MetricsNamesTest(unittest.TestCase):
     scrapes = {}
     missing = {}
@@ -196,34 +115,12 @@ class MetricsNamesTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="sluice-metrics-")
-        running = {}
-        try:
-            for stage in dt.STAGES:
-                started = start_stage(stage, cls.tmp)
-                if started is None:
-                    cls.missing[stage] = "%s/sluice-%s is not built" % (dt.BIN, stage)
-                else:
-                    running[stage] = started
-            # The filter-bridge also exactly as `make run` starts it (no filter chain).
-            if "filter-bridge" in running:
-                running["filter-bridge as shipped"] = start_stage("filter-bridge", cls.tmp, with_filters=False)
-            deadline = time.time() + 20
-            for stage, (proc, log) in running.items():
-                port, text = wait_metrics_port(proc, log, deadline)
-                cls.started[stage] = (port, text)
-                if port is not None and stage in dt.STAGES:
-                    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as resp:
-                        cls.scrapes[stage] = Scrape(resp.read().decode())
-        finally:
-            # SIGTERM to all first: each takes ~2 s to stop after a scrape (prometheus-cpp).
-            for proc, _ in running.values():
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            for stage, (proc, log) in running.items():
-                cls.exits[stage] = stop(proc)
-                log.close()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+        runs = {stage: (stage, stage_scrape.FILTER_CHAIN if stage == "filter-bridge" else None) for stage in dt.STAGES}
+        # The filter-bridge also exactly as `make run` starts it (no filter chain).
+        runs["filter-bridge as shipped"] = ("filter-bridge", None)
+        stages = stage_scrape.StageRuns(runs)
+        cls.started, cls.exits, cls.missing = stages.started, stages.exits, stages.missing
+        cls.scrapes = {stage: stages.scrapes[stage] for stage in dt.STAGES if stage in stages.scrapes}
         cls.dashboard = json.load(open(os.path.join(dt.DEPLOY, "grafana", "sluice-dashboard.json")))
         cls.rules = dt.load_yaml(os.path.join(dt.DEPLOY, "prometheus", "rules.yaml"))
         cls.recorded = {r["record"] for g in cls.rules["groups"] for r in g["rules"] if "record" in r}
