@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
   ctx.runtime = &p.runtime();
   ctx.chain = chain->get();
   ctx.metrics = &metrics;
+  smtp::SpoolSpace spool_space(config.spool_dir());
+  ctx.spool_space = &spool_space;
   auto mynetworks = net::CidrSet::Parse({config.mynetworks().begin(), config.mynetworks().end()});
   if (!mynetworks.ok()) return Fail(mynetworks.status());
   ctx.mynetworks = *std::move(mynetworks);

@@ -18,6 +18,7 @@
 #include "lib/net/host_port.h"
 #include "lib/net/reverse_name_cache.h"
 #include "lib/smtp/relay_hop.h"
+#include "lib/smtp/spool_space.h"
 #include "services/frontend/admission.h"
 #include "services/frontend/frontend_metrics.h"
 #include "services/frontend/recipient_verification.h"
@@ -63,6 +64,8 @@ struct FrontendContext {
   // Verified reverse names of recent clients (client_name_cache_seconds).
   net::ReverseNameCache client_names;
   std::atomic<uint32_t> transactions_in_flight{0};
+  // The speed_adjust spool's room (spool_max_bytes, spool_min_free_bytes); may be null.
+  smtp::SpoolSpace* spool_space = nullptr;
 
  private:
   std::shared_ptr<const net::CidrSet> exemptions_ = std::make_shared<net::CidrSet>();

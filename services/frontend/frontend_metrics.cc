@@ -32,7 +32,7 @@ FrontendMetrics::FrontendMetrics(prometheus::Registry& r)
                               "hard_errors", "junk_commands", "timeout", "session_deadline", "bare_newline",
                               "nul_character", "unauth_pipelining", "max_transactions", "hop_connection_idle",
                               "hop_connection_reuse_count", "hop_connection_reuse_time",
-                              "client_name_cache_max_entries", "recipient_overshoot"})),
+                              "client_name_cache_max_entries", "recipient_overshoot", "spool_space"})),
       proxy_failures_(CounterSet(r, "sluice_frontend_proxy_failures_total",
                                  "Failures talking to the filter stage (each gave the client a 4xx).", "reason",
                                  {"connect", "timeout", "lost", "protocol", "unexpected_reply", "backpressure", "spool"})),

@@ -19,6 +19,7 @@
 #include "lib/net/host_port.h"
 #include "lib/observe/log.h"
 #include "lib/smtp/relay_hop.h"
+#include "lib/smtp/spool_space.h"
 #include "lib/smtp/tls_context.h"
 #include "services/frontend/config_check.h"
 #include "services/frontend/filter_pool.h"
@@ -76,6 +77,8 @@ int main(int argc, char** argv) {
   ctx.proxy_protocol_trusted = *std::move(trusted);
   frontend::FrontendMetrics metrics(p.registry());
   ctx.metrics = &metrics;
+  smtp::SpoolSpace spool_space(config.spool_dir());
+  ctx.spool_space = &spool_space;
   auto verification = frontend::RecipientVerification::Create(config, p.registry());
   if (!verification.ok()) return Fail(verification.status());
   ctx.verification = verification->get();

@@ -33,7 +33,18 @@ void ProxySession::SpoolFailed(const absl::Status& st) {
 }
 
 smtp::Reply ProxySession::StartSpool() {
-  auto spool = SpoolFile::Create(ctx_.config.spool_dir());
+  if (ctx_.spool_space != nullptr) {
+    // Refused before the content fills the spool's emptyDir (eviction would cut every session).
+    absl::Status room = ctx_.spool_space->Admit(
+        t_->declared_size, limits_->spool_max_bytes(),
+        smtp::SpoolMinFreeBytes(limits_->spool_min_free_bytes(), limits_->message_size_limit_bytes()));
+    if (!room.ok()) {
+      ctx_.metrics->LimitHit("spool_space");
+      NoteRefusal("spool_space", std::string(room.message()));
+      return smtp::replies::QueueFull();
+    }
+  }
+  auto spool = SpoolFile::Create(ctx_.config.spool_dir(), ctx_.spool_space != nullptr ? &ctx_.spool_space->held() : nullptr);
   absl::Status st = spool.ok() ? spool->Append(ReceivedHeader()) : spool.status();
   if (!st.ok()) {
     SpoolFailed(st);

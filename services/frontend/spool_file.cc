@@ -20,7 +20,7 @@ absl::Status Errno(std::string_view what) {
 
 }  // namespace
 
-absl::StatusOr<SpoolFile> SpoolFile::Create(const std::string& dir) {
+absl::StatusOr<SpoolFile> SpoolFile::Create(const std::string& dir, std::atomic<int64_t>* disk_bytes) {
   std::string base = dir;
   if (base.empty()) {
     const char* tmp = std::getenv("TMPDIR");
@@ -35,21 +35,26 @@ absl::StatusOr<SpoolFile> SpoolFile::Create(const std::string& dir) {
   ::unlink(name.data());
   SpoolFile f;
   f.fd_ = fd;
+  f.disk_bytes_ = disk_bytes;
   return f;
 }
 
 SpoolFile& SpoolFile::operator=(SpoolFile&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
+    if (disk_bytes_ != nullptr) disk_bytes_->fetch_sub(static_cast<int64_t>(size_), std::memory_order_relaxed);
     fd_ = other.fd_;
     size_ = other.size_;
+    disk_bytes_ = other.disk_bytes_;
     other.fd_ = -1;
+    other.disk_bytes_ = nullptr;
   }
   return *this;
 }
 
 SpoolFile::~SpoolFile() {
   if (fd_ >= 0) ::close(fd_);
+  if (disk_bytes_ != nullptr) disk_bytes_->fetch_sub(static_cast<int64_t>(size_), std::memory_order_relaxed);
 }
 
 absl::Status SpoolFile::Append(std::string_view data) {
@@ -60,6 +65,7 @@ absl::Status SpoolFile::Append(std::string_view data) {
       return Errno("writing the spool file");
     }
     size_ += static_cast<uint64_t>(n);
+    if (disk_bytes_ != nullptr) disk_bytes_->fetch_add(n, std::memory_order_relaxed);
     data.remove_prefix(static_cast<size_t>(n));
   }
   return absl::OkStatus();

@@ -8,6 +8,7 @@
 // Never: leaves a file name behind; holds more than one chunk of the message in memory.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -20,9 +21,13 @@ namespace sluice::frontend {
 class SpoolFile {
  public:
   // `dir` empty: $TMPDIR, else /tmp.
-  static absl::StatusOr<SpoolFile> Create(const std::string& dir);
+  // `disk_bytes`: the stage's count of spooled bytes (lib/smtp/spool_space.h), or null.
+  static absl::StatusOr<SpoolFile> Create(const std::string& dir, std::atomic<int64_t>* disk_bytes = nullptr);
   SpoolFile() = default;
-  SpoolFile(SpoolFile&& other) noexcept : fd_(other.fd_), size_(other.size_) { other.fd_ = -1; }
+  SpoolFile(SpoolFile&& other) noexcept : fd_(other.fd_), size_(other.size_), disk_bytes_(other.disk_bytes_) {
+    other.fd_ = -1;
+    other.disk_bytes_ = nullptr;
+  }
   SpoolFile& operator=(SpoolFile&& other) noexcept;
   ~SpoolFile();
 
@@ -35,6 +40,7 @@ class SpoolFile {
  private:
   int fd_ = -1;
   uint64_t size_ = 0;
+  std::atomic<int64_t>* disk_bytes_ = nullptr;  // size_ is counted there while open
 };
 
 }  // namespace sluice::frontend

@@ -42,6 +42,7 @@ std::unique_ptr<MessageSpool> MessageSpool::ForBody(const SpoolOptions& options)
 
 MessageSpool::~MessageSpool() {
   if (fd_ >= 0) ::close(fd_);
+  if (options_.disk_bytes != nullptr) options_.disk_bytes->fetch_sub(on_disk_, std::memory_order_relaxed);
 }
 
 absl::Status MessageSpool::Append(std::string_view content) {
@@ -83,6 +84,8 @@ absl::Status MessageSpool::FlushPending() {
       return ErrnoError("spool: write", errno);
     }
     done += static_cast<size_t>(n);
+    on_disk_ += n;
+    if (options_.disk_bytes != nullptr) options_.disk_bytes->fetch_add(n, std::memory_order_relaxed);
   }
   pending_.clear();
   return absl::OkStatus();

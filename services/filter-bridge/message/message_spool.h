@@ -15,6 +15,7 @@
 // spool directory; changes a byte of what was appended.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -31,6 +32,9 @@ struct SpoolOptions {
   uint64_t memory_limit = 262144;  // limits.spool_memory_bytes
   std::string dir;                 // temporary files; empty: $TMPDIR or /tmp
   HeaderLimits header_limits;      // bounds of the header parse
+  // The stage's count of spooled bytes on disk (lib/smtp/spool_space.h): what this spool
+  // writes to its file is added, and taken off when it closes. Null: not counted.
+  std::atomic<int64_t>* disk_bytes = nullptr;
 };
 
 class MessageSpool {
@@ -85,6 +89,7 @@ class MessageSpool {
   std::string memory_;   // the content while in memory mode
   std::string pending_;  // file mode: bytes not yet written
   int fd_ = -1;          // the unlinked temporary file, file mode only
+  int64_t on_disk_ = 0;  // bytes written to fd_, counted in options_.disk_bytes
   HeaderSection header_;
 };
 

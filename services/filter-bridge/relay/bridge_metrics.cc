@@ -17,7 +17,7 @@ BridgeMetrics::BridgeMetrics(prometheus::Registry& r)
                              {{"outcome", {"opened", "reused", "replaced"}}}),
       limit_hits(r, "sluice_filter_bridge_limit_hits_total", "Times a limit closed or refused something.",
                  {{"limit", {"hop_connection_idle", "hop_connection_reuse_count", "hop_connection_reuse_time",
-                             "max_sessions", "bare_newline", "nul_character", "unauth_pipelining"}}}),
+                             "max_sessions", "bare_newline", "nul_character", "unauth_pipelining", "spool_space"}}}),
       spool_bytes(observe::AddCounter(r, "sluice_filter_bridge_spool_bytes_total", "Message content bytes spooled.")),
       relay_seconds(observe::AddHistogram(r, "sluice_filter_bridge_relay_duration_seconds",
                                           "From the end of the content to the next hop's final reply, filters included.",

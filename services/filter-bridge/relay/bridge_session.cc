@@ -276,6 +276,18 @@ asio::awaitable<smtp::Reply> BridgeSession::OnMail(const smtp::MailFrom& mail) {
     NoteRefusal("backpressure");
     co_return smtp::replies::TransactionTempUnavailable();
   }
+  if (ctx_.spool_space != nullptr) {
+    // The content will spool beyond spool_memory_bytes: refuse now rather than fill the
+    // emptyDir and be evicted with every session.
+    absl::Status room = ctx_.spool_space->Admit(
+        mail.size.value_or(0), limits_->spool_max_bytes(),
+        smtp::SpoolMinFreeBytes(limits_->spool_min_free_bytes(), limits_->message_size_limit_bytes()));
+    if (!room.ok()) {
+      ctx_.metrics->limit_hits.at({"spool_space"}).Increment();
+      NoteRefusal("spool_space", std::string(room.message()));
+      co_return smtp::replies::QueueFull();
+    }
+  }
   envelope_.Clear();
   envelope_.set_mail_from(mail.address);
   for (const auto& p : mail.params) {
@@ -365,6 +377,7 @@ asio::awaitable<smtp::Reply> BridgeSession::OnData() {
   SpoolOptions so;
   so.memory_limit = limits_->spool_memory_bytes();
   so.dir = ctx_.config.spool_dir();
+  if (ctx_.spool_space != nullptr) so.disk_bytes = &ctx_.spool_space->held();
   spool_ = std::make_unique<MessageSpool>(so);
   in_data_ = true;
   handle_->Update([](sluice::v1::SessionMetadata& m) { m.set_state("data"); });

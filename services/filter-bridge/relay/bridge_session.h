@@ -54,6 +54,7 @@
 #include "lib/smtp/client_session.h"
 #include "lib/smtp/hop_connection.h"
 #include "lib/smtp/server_handler.h"
+#include "lib/smtp/spool_space.h"
 #include "services/filter-bridge/filters/chain_transaction.h"
 #include "services/filter-bridge/filters/filter_chain.h"
 #include "services/filter-bridge/message/message_spool.h"
@@ -79,6 +80,8 @@ struct BridgeContext {
   std::function<control::Downstream()> next_hop_state = [] { return control::Downstream::kUnknown; };
   // Fetches the owner's full session record (GetSession at the upstream stage); may be null.
   SessionLookup* session_lookup = nullptr;
+  // The spool directory's room (spool_max_bytes, spool_min_free_bytes); may be null.
+  smtp::SpoolSpace* spool_space = nullptr;
 };
 
 struct EarlyDownstream;  // bridge_session.cc
