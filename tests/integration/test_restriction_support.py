@@ -28,9 +28,14 @@ def have_root_namespaces():
 
 
 class Dnsmasq(Process):
-    """dnsmasq on ADDRESS:PORT; records: txt {name: text}, a {name: address}."""
+    """dnsmasq on ADDRESS:PORT; records: txt {name: text}, a {name: address}. Authoritative
+    (NXDOMAIN for what it does not hold) for the domains in `local`: .test by default.
+    tcp_children: serve each TCP connection in a child process, as dnsmasq normally does --
+    for a client that keeps a TCP connection open (rspamd's resolver), which would otherwise
+    stall the whole server (--no-daemon serves TCP in the main process)."""
 
-    def __init__(self, workdir, txt=None, a=None, ttl=30, port=None, address=None):
+    def __init__(self, workdir, txt=None, a=None, ttl=30, port=None, address=None, local=("test",),
+                 tcp_children=False):
         # Port 53 (resolv.conf cannot name another) on an address of our own in 127/8 when
         # asked for; any free port otherwise.
         self.address = address or "127.0.0.1"
@@ -39,9 +44,11 @@ class Dnsmasq(Process):
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 s.bind((self.address, 0))
                 self.port = s.getsockname()[1]
-        argv = ["/usr/sbin/dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+        foreground = ["--keep-in-foreground", "--log-facility=-"] if tcp_children else ["--no-daemon"]
+        argv = ["/usr/sbin/dnsmasq"] + foreground + ["--conf-file=/dev/null", "--no-resolv", "--no-hosts",
                 "--bind-interfaces", "--listen-address=" + self.address, "--port=%d" % self.port,
-                "--pid-file=", "--local=/test/", "--local-ttl=%d" % ttl, "--log-queries"]
+                "--pid-file=", "--local-ttl=%d" % ttl, "--log-queries"]
+        argv += ["--local=/%s/" % domain for domain in local]
         if os.geteuid() == 0:
             argv += ["--user=nobody", "--group=nogroup"]
         for name, text in (txt or {}).items():
@@ -50,7 +57,7 @@ class Dnsmasq(Process):
             argv.append("--host-record=%s,%s" % (name, addr))
         super().__init__(argv, os.path.join(workdir, "dnsmasq-%d.log" % self.port), name="dnsmasq")
         try:
-            self.wait_log(r"dnsmasq: started")
+            self.wait_log(r"dnsmasq(\[\d+\])?: started")
         except BaseException:
             self.stop()
             raise

@@ -18,7 +18,7 @@ class MilterFilterFactory : public FilterFactory {
  public:
   std::string_view kind() const override { return "milter"; }
   absl::StatusOr<std::unique_ptr<Filter>> Create(const sluice::v1::FilterConfig& config,
-                                                 const FilterFactoryContext&) override {
+                                                 const FilterFactoryContext& context) override {
     const sluice::v1::MilterConfig& mc = config.milter();
     auto address = ParseMilterAddress(mc.address());
     if (!address.ok()) return address.status();
@@ -28,6 +28,7 @@ class MilterFilterFactory : public FilterFactory {
     options.connect_timeout = OrDefault(mc.connect_timeout_seconds(), options.connect_timeout);
     options.command_timeout = OrDefault(mc.command_timeout_seconds(), options.command_timeout);
     options.content_timeout = OrDefault(mc.content_timeout_seconds(), options.content_timeout);
+    options.daemon_name = context.bridge.milter_macro_daemon_name();
     return std::unique_ptr<Filter>(new MilterFilter(std::move(options)));
   }
 };

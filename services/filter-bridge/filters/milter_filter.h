@@ -49,6 +49,7 @@ class MilterFilter : public Filter {
     std::chrono::seconds connect_timeout{30};  // milter_connect_timeout
     std::chrono::seconds command_timeout{30};  // milter_command_timeout
     std::chrono::seconds content_timeout{300}; // milter_content_timeout
+    std::string daemon_name;  // {daemon_name}: milter_macro_daemon_name; empty: the hostname
   };
   explicit MilterFilter(Options options) : options_(std::move(options)) {}
   asio::awaitable<FilterOutcome> Run(const FilterContext& ctx) override;

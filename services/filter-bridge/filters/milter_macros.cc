@@ -13,7 +13,8 @@ std::string DomainOf(std::string_view address) {
 
 std::string Value(std::string_view key, const MacroSource& s) {
   const sluice::v1::SessionMetadata& m = s.session;
-  if (key == "j" || key == "daemon_name") return std::string(s.hostname);
+  if (key == "j") return std::string(s.hostname);
+  if (key == "daemon_name") return std::string(s.daemon_name.empty() ? s.hostname : s.daemon_name);
   if (key == "daemon_addr") return m.server_address();
   if (key == "daemon_port") return m.server_port() ? std::to_string(m.server_port()) : "";
   if (key == "v") return "sluice";

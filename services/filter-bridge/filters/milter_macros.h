@@ -2,7 +2,7 @@
 //
 // The macros (Sendmail "symbols") a milter gets before each event, with Postfix's default
 // sets (milter_connect_macros, milter_helo_macros, ...) plus the client facts milters most
-// often ask for:
+// often ask for ({daemon_name} is milter_macro_daemon_name, default the hostname):
 //   connect  j {daemon_name} {daemon_addr} v _ {client_addr} {client_name} {client_port} {client_ptr}
 //   helo     {tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}
 //   mail     i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}
@@ -30,6 +30,9 @@ struct MacroSource {
   const sluice::v1::Transaction& envelope;
   std::string_view hostname;
   const sluice::v1::Recipient* recipient = nullptr;  // the RCPT being reported, if any
+  // {daemon_name} (Postfix milter_macro_daemon_name); empty: the hostname. rspamd takes it
+  // as the authserv-id of the Authentication-Results it adds (docs/filters.md).
+  std::string_view daemon_name = {};
 };
 
 // Postfix's default names for a stage (milter::kStage*).

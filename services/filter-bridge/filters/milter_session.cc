@@ -248,7 +248,7 @@ asio::awaitable<FilterOutcome> MilterSession::Mail(const EnvelopeContext& ctx) {
   if (absl::Status s = co_await Open(); !s.ok()) co_return Failed(s);
   state_ = State::kEnvelope;
   const sluice::v1::SessionMetadata& m = ctx.session;
-  const MacroSource source{m, ctx.envelope, ctx.hostname, nullptr};
+  const MacroSource source{m, ctx.envelope, ctx.hostname, nullptr, options_.daemon_name};
 
   // Connect: the transaction's client. Postfix writes an unknown client name as [address].
   Command connect = Simple(milter::kCmdConnect);
@@ -282,7 +282,7 @@ asio::awaitable<FilterOutcome> MilterSession::Mail(const EnvelopeContext& ctx) {
 asio::awaitable<FilterOutcome> MilterSession::Rcpt(const EnvelopeContext& ctx, const sluice::v1::Recipient& rcpt) {
   deadline_ = ctx.deadline;
   if (auto done = NotListening()) co_return std::move(*done);
-  const MacroSource source{ctx.session, ctx.envelope, ctx.hostname, &rcpt};
+  const MacroSource source{ctx.session, ctx.envelope, ctx.hostname, &rcpt, options_.daemon_name};
   Command command = Simple(milter::kCmdRcpt);
   command.args.push_back("<" + rcpt.address() + ">");
   for (const auto& p : rcpt.parameters()) command.args.push_back(WireParameter(p));
@@ -297,7 +297,7 @@ asio::awaitable<FilterOutcome> MilterSession::Data(const EnvelopeContext& ctx) {
     FilterDecision go_on;
     co_return go_on;
   }
-  const MacroSource source{ctx.session, ctx.envelope, ctx.hostname, nullptr};
+  const MacroSource source{ctx.session, ctx.envelope, ctx.hostname, nullptr, options_.daemon_name};
   co_return co_await EnvelopeEvent(Simple(milter::kCmdData), milter::kStageData, source, milter::kProtoNoData,
                                    milter::kProtoNoReplyData, "data");
 }
@@ -323,7 +323,7 @@ asio::awaitable<FilterOutcome> MilterSession::EndOfMessage(const FilterContext& 
   const auto timeout = options_.content_timeout;
   const bool leading_space = (protocol_ & milter::kProtoHeaderLeadingSpace) != 0;
 
-  const MacroSource source{ctx.session, ctx.envelope, ctx.hostname, nullptr};
+  const MacroSource source{ctx.session, ctx.envelope, ctx.hostname, nullptr, options_.daemon_name};
   if ((protocol_ & milter::kProtoNoHeaders) == 0) {
     if (absl::Status s = co_await SendMacros(milter::kCmdHeader, milter::kStageEoh, source); !s.ok()) {
       co_return s;

@@ -224,5 +224,13 @@ TEST(MilterMacrosTest, PostfixDefaultsWithKnownValuesOnly) {
               ElementsAre(Pair("{tls_version}", "TLSv1.3"), Pair("i", "F1A2B3C4D5")));
 }
 
+TEST(MilterMacrosTest, DaemonNameIsMilterMacroDaemonNameWhenSet) {
+  sluice::v1::SessionMetadata session = testing::MakeSession();
+  sluice::v1::Transaction env = testing::MakeEnvelope();
+  MacroSource source{session, env, "bridge-7.example", nullptr, "mx.example.net"};
+  EXPECT_THAT(MacroValues(ParseMacroList("j {daemon_name}"), source),
+              ElementsAre(Pair("j", "bridge-7.example"), Pair("{daemon_name}", "mx.example.net")));
+}
+
 }  // namespace
 }  // namespace sluice::filter_bridge::milter
