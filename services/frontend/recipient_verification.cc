@@ -72,7 +72,12 @@ RecipientVerificationMetrics::RecipientVerificationMetrics(prometheus::Registry&
 
 absl::StatusOr<std::unique_ptr<RecipientVerification>> RecipientVerification::Create(
     const sluice::v1::FrontendConfig& config, prometheus::Registry& registry) {
-  if (!config.verify_recipients()) return std::unique_ptr<RecipientVerification>();
+  if (!config.verify_recipients()) {
+    // Its series exist at 0 all the same, so a dashboard or an alert sees "nothing verified",
+    // not "no data" (the registry keeps them).
+    const RecipientVerificationMetrics zeros(registry);
+    return std::unique_ptr<RecipientVerification>();
+  }
   auto hp = net::ParseHostPort(config.verify_service());
   if (!hp.ok() || hp->host.empty() || hp->port == 0) {
     return absl::InvalidArgumentError(absl::StrCat("verify_service: \"", config.verify_service(), "\" is not HOST:PORT"));

@@ -48,8 +48,8 @@ struct RecipientVerificationMetrics {
 
 class RecipientVerification {
  public:
-  // Null when verify_recipients is off. INVALID_ARGUMENT for a bad verify_service,
-  // verify_domains or admin_tls.
+  // Null when verify_recipients is off (its metrics are registered all the same, at 0).
+  // INVALID_ARGUMENT for a bad verify_service, verify_domains or admin_tls.
   static absl::StatusOr<std::unique_ptr<RecipientVerification>> Create(const sluice::v1::FrontendConfig& config,
                                                                         prometheus::Registry& registry);
 
