@@ -142,13 +142,33 @@ grpc::ServerUnaryReactor* AdminService::Drain(grpc::CallbackServerContext* conte
   uint32_t seconds = request->timeout_seconds() != 0
                          ? request->timeout_seconds()
                          : runtime_.limits().Get()->drain_timeout_seconds();
+  std::shared_ptr<const StageRuntime::DrainHandoff> handoff;
+  if (request->handoff()) {
+    // Refused before anything drains: a refused hand-off leaves the replica as it was.
+    handoff = runtime_.drain_handoff();
+    if (handoff == nullptr) {
+      return Done(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                        "drain --handoff does not apply to the " + runtime_.info().stage +
+                                            " stage: only reinject keeps a queue to hand off"));
+    }
+    if (absl::Status st = handoff->check(); !st.ok()) return Done(context, ToGrpc(st));
+  }
   bool started = runtime_.BeginDrain(absl::Seconds(seconds));
   observe::Info("admin_drain")
       .Kv("timeout_seconds", seconds)
       .Kv("started", started)
+      .Kv("handoff", request->handoff())
       .Kv("peer", Peer(context));
-  *response = runtime_.Status();
-  return Done(context);
+  if (handoff == nullptr) {
+    *response = runtime_.Status();
+    return Done(context);
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  handoff->run(absl::Seconds(seconds), [this, reactor, response](absl::Status st) {
+    *response = runtime_.Status();
+    reactor->Finish(ToGrpc(st));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminService::Resume(grpc::CallbackServerContext* context,

@@ -137,6 +137,17 @@ void StageRuntime::OnDrain(std::function<void(absl::Duration)> callback) {
   on_drain_.push_back(std::move(callback));
 }
 
+void StageRuntime::SetDrainHandoff(DrainHandoff handoff) {
+  auto shared = std::make_shared<const DrainHandoff>(std::move(handoff));
+  std::lock_guard<std::mutex> lock(mu_);
+  drain_handoff_ = std::move(shared);
+}
+
+std::shared_ptr<const StageRuntime::DrainHandoff> StageRuntime::drain_handoff() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return drain_handoff_;
+}
+
 void StageRuntime::OnResume(std::function<void()> callback) {
   std::lock_guard<std::mutex> lock(mu_);
   on_resume_.push_back(std::move(callback));

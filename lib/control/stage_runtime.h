@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "lib/control/control_metrics.h"
 #include "lib/control/effective_limits.h"
@@ -95,6 +96,17 @@ class StageRuntime {
   void OnDrain(std::function<void(absl::Duration timeout)> callback);
   void OnResume(std::function<void()> callback);
 
+  // Admin.Drain{handoff} (reinject's queue hand-off): `check` says whether this replica can
+  // hand off (an error, e.g. FAILED_PRECONDITION without peers, refuses the drain); `run`
+  // is called once the drain has begun, must not block, and calls `done` when the hand-off
+  // has ended (OK, or why entries are left). Unset: the stage has nothing to hand off.
+  struct DrainHandoff {
+    std::function<absl::Status()> check;
+    std::function<void(absl::Duration timeout, std::function<void(absl::Status)> done)> run;
+  };
+  void SetDrainHandoff(DrainHandoff handoff);
+  std::shared_ptr<const DrainHandoff> drain_handoff() const;
+
   // Fills stage-specific fields (filter_capacity, queue_*, disk_free_bytes, downstream*).
   // Called by Status() on admin threads: thread-safe, no blocking; it may scan (it is not
   // called per session).
@@ -142,6 +154,7 @@ class StageRuntime {
   std::vector<std::function<void()>> on_resume_;
   std::shared_ptr<const std::function<void(sluice::v1::StageStatus&)>> hook_;
   std::shared_ptr<const std::function<bool()>> accepting_hook_;
+  std::shared_ptr<const DrainHandoff> drain_handoff_;
 
   std::mutex listeners_mu_;  // held while listeners run
   ListenerId next_listener_ = 1;

@@ -23,6 +23,7 @@
 #include "services/reinject/config_check.h"
 #include "services/reinject/delivery/agent_factory.h"
 #include "services/reinject/delivery/scheduler.h"
+#include "services/reinject/handoff/drain_handoff.h"
 #include "services/reinject/handoff/queue_handoff.h"
 #include "services/reinject/queue/clock.h"
 #include "services/reinject/queue/queue_metrics.h"
@@ -172,6 +173,22 @@ int main(int argc, char** argv) {
   });
   smtp::SessionServer& sessions = server.sessions();
   p.SetDrainTarget(control::DrainTargetFor(sessions));
+  // sluicectl drain --handoff: the same hand-off without exiting; drained until resume.
+  reinject::DrainHandoffOptions dho;
+  dho.handoff = &handoff;
+  dho.store = &queue;
+  dho.sessions_active = [&sessions] { return sessions.active(); };
+  dho.stop_delivering = [&scheduler] { return scheduler.StopAndWait(absl::Seconds(10)); };
+  dho.deliver_again = [&scheduler] { return scheduler.Restart(); };
+  dho.accepting = &handoff_accepting;
+  reinject::DrainHandoff drain_handoff(std::move(dho));
+  control::StageRuntime::DrainHandoff admin_handoff;
+  admin_handoff.check = [&drain_handoff] { return drain_handoff.Check(); };
+  admin_handoff.run = [&drain_handoff](absl::Duration timeout, std::function<void(absl::Status)> done) {
+    drain_handoff.Run(timeout, std::move(done));
+  };
+  p.runtime().SetDrainHandoff(std::move(admin_handoff));
+  p.runtime().OnResume([&drain_handoff] { drain_handoff.Resume(); });
   if (absl::Status st = p.StartControl({{&queue_service, "sluice.v1.Queue"}, {&verify_service, "sluice.v1.Verify"}}); !st.ok()) return Fail(st);
   scheduler.Start();
   admission_health.Start();

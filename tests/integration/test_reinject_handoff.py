@@ -9,6 +9,9 @@ some of it held by an operator.
 - kill -9 A in the middle of a hand-off, restart it, SIGTERM it again: every entry is in
   exactly one of the two queues (B in the end), none twice, none lost.
 - sluicectl queue move ID... --to=B moves chosen entries by hand.
+- sluicectl drain --handoff on A: A's queue goes to B while A keeps running, drained, until
+  sluicectl resume (then it receives and delivers again); on a replica without peers it is
+  refused and the replica goes on serving.
 
 Never: leaves a process running (every process is stopped by PID in tearDown).
 """
@@ -51,6 +54,18 @@ class HandoffTest(harness.TempDirTest):
         """{queue id: state name} of every entry."""
         r = self.stub(stage).List(self.q.ListQueueRequest(limit=100000), timeout=30)
         return {e.queue_id: self.q.QueueState.Name(e.state) for e in r.records}
+
+    def sluicectl(self, *args):
+        return subprocess.run([os.path.join(harness.BIN_DIR, "sluicectl")] + list(args),
+                              capture_output=True, text=True, timeout=400)
+
+    def state(self, stage):
+        """The replica's serving state name (Admin.GetStatus)."""
+        a = self.m["admin_pb2"]
+        ch = grpc.insecure_channel(stage.admin)
+        self.addCleanup(ch.close)
+        s = self.m["admin_pb2_grpc"].AdminStub(ch).GetStatus(a.GetStatusRequest(), timeout=10)
+        return a.ServingState.Name(s.state)
 
     def fill(self, stage, n):
         """n messages queued at `stage`, deferred behind the 4xx next hop, every tenth held."""
@@ -132,6 +147,35 @@ class HandoffTest(harness.TempDirTest):
         self.assertEqual(sorted(self.listing(a)), sorted(set(before) - set(chosen)))
         print(out.stdout.strip())
 
+    def test_sluicectl_drain_handoff_empties_a_replica_that_stays_up_drained(self):
+        self.track(harness.SmtpSink(self.tmp, ["-r", "RCPT"], port=self.sink_port, name="sink-4xx"))
+        b = self.replica("b")
+        a = self.replica("a", peers=[b.admin])
+        before = self.fill(a, 40)
+        # B has no handoff_peers: refused before anything drains.
+        refused = self.sluicectl("--admin=" + b.admin, "drain", "--handoff")
+        self.assertNotEqual(refused.returncode, 0, refused.stdout + refused.stderr)
+        self.assertIn("handoff_peers", refused.stderr)
+        self.assertEqual(self.state(b), "SERVING")
+        out = self.sluicectl("--admin=" + a.admin, "drain", "--handoff", "--timeout=5s")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr + a.log()[-3000:])
+        self.assertEqual(self.listing(a), {})
+        self.assertEqual(self.listing(b), before)  # same ids, same states
+        self.assertTrue(a.alive())
+        self.assertEqual(self.state(a), "DRAINING")
+        self.assertIn("event=handoff_done", a.log())
+        # Resume: A receives again and delivers again (the 4xx next hop defers the new entry).
+        resumed = self.sluicectl("--admin=" + a.admin, "resume")
+        self.assertEqual(resumed.returncode, 0, resumed.stdout + resumed.stderr)
+        self.assertEqual(self.state(a), "SERVING")
+        code, text = harness.send_mail(a.smtp_port, "s@example.org", ["after@example.com"],
+                                       "Subject: after resume\r\n\r\nbody\r\n")
+        self.assertEqual(code, 250, text)
+        harness.wait_for(lambda: list(self.listing(a).values()) == ["DEFERRED"], 120,
+                         what="A delivering again after resume")
+        self.assertEqual(a.stop(timeout=120), 0, a.log()[-3000:])
+        print(refused.stderr.strip())
+        print(out.stdout.strip())
 
     def test_a_peer_without_a_port_is_refused_at_start(self):
         out = subprocess.run([os.path.join(harness.BIN_DIR, "sluice-reinject"), "--check",

@@ -40,8 +40,9 @@ const std::vector<CommandSpec>& Specs() {
        "limits in force; with several replicas, a column each and a drift marker"},
       {Command::kLimitsSet, "limits", "set", "KEY=VALUE [KEY=VALUE...]", 1, kMany, {},
        "change limits live on every replica addressed"},
-      {Command::kDrain, "", "drain", "[--timeout=DURATION]", 0, 0, {"timeout"},
-       "stop accepting sessions; in-flight work may take DURATION"},
+      {Command::kDrain, "", "drain", "[--timeout=DURATION] [--handoff]", 0, 0, {"timeout", "handoff"},
+       "stop accepting sessions; in-flight work may take DURATION; --handoff (reinject): then hand the "
+       "queue to the replica's handoff_peers, staying drained until resume"},
       {Command::kResume, "", "resume", "", 0, 0, {}, "accept sessions again after drain"},
       {Command::kQueueList, "queue", "list", "[--state=STATE] [--sender=TEXT] [--recipient=TEXT]",
        0, 0, {"state", "sender", "recipient"}, "queued messages (reinject)"},
@@ -193,6 +194,9 @@ absl::Status ApplyCommandFlag(std::string_view name, const std::string& value, C
     o.reason = value;
   } else if (name == "to") {
     o.move_to = value;
+  } else if (name == "handoff") {
+    if (value != "true" && value != "false") return Usage("drain --handoff takes no value (or true/false)");
+    o.drain_handoff = value == "true";
   } else if (name == "all") {
     if (value != "true" && value != "false") return Usage("queue move --all takes no value (or true/false)");
     o.move_all = value == "true";
@@ -291,7 +295,7 @@ absl::StatusOr<Invocation> ParseCommandLine(const std::vector<std::string>& args
       }
       return Usage(absl::StrCat("flag --", name, " belongs after the command ", absl::StrJoin(owners, ", ")));
     }
-    if (!value.has_value() && name == "all" && command_flag) value = "true";  // a switch: --all
+    if (!value.has_value() && (name == "all" || name == "handoff") && command_flag) value = "true";  // switches
     if (!value.has_value()) {
       if (i + 1 >= args.size()) return Usage(absl::StrCat("flag --", name, " needs a value"));
       value = args[++i];

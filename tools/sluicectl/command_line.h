@@ -64,6 +64,7 @@ struct CommandOptions {
   std::string reason;                                   // queue hold --reason
   std::string move_to;                                  // queue move --to
   bool move_all = false;                                // queue move --all
+  bool drain_handoff = false;                           // drain --handoff (reinject)
 };
 
 struct Invocation {

@@ -18,6 +18,10 @@ namespace {
 using sluice::v1::Admin;
 using sluice::v1::StageStatus;
 
+// drain --handoff: the drain (the stage's drain_timeout_seconds when --timeout is not given,
+// 60 s by default) and the hand-off (handoff_timeout_seconds, 120 s by default) and a margin.
+constexpr int kDrainHandoffWaitSeconds = 300;
+
 std::string StateText(const StageStatus& s) {
   std::string state = sluice::v1::ServingState_Name(s.state());
   if (!s.state_reason().empty()) absl::StrAppend(&state, " (", s.state_reason(), ")");
@@ -70,13 +74,18 @@ ExitCode RunDrain(CommandEnv& env) {
   sluice::v1::DrainRequest request;
   const absl::Duration drain = env.invocation.options.drain_timeout;
   request.set_timeout_seconds(static_cast<uint32_t>(absl::ToInt64Seconds(absl::Ceil(drain, absl::Seconds(1)))));
+  request.set_handoff(env.invocation.options.drain_handoff);
   // A stage may answer only once its in-flight work is done: give the call that long too.
+  // With --handoff, the answer comes when the hand-off has ended (the replica's
+  // handoff_timeout_seconds bounds it) after a drain of up to its drain timeout.
+  absl::Duration wait = drain;
+  if (request.handoff()) wait += absl::Seconds(kDrainHandoffWaitSeconds);
   auto replies = CallEach<StageStatus>(
       env.targets, env.connection,
       [&](const auto& channel, auto* context, auto* response) {
         return Admin::NewStub(channel)->Drain(context, request, response);
       },
-      drain);
+      wait);
   return PrintStatuses(env, replies);
 }
 

@@ -76,6 +76,14 @@ bool Scheduler::StopAndWait(absl::Duration timeout) {
   return true;
 }
 
+bool Scheduler::Restart() {
+  if (!started_ || loop_running_.load() || messages_.load() > 0) return false;
+  started_ = false;
+  stopping_.store(false);
+  Start();
+  return true;
+}
+
 void Scheduler::Wake() {
   wake_pending_.store(true);
   asio::post(strand_, [this] { timer_.cancel(); });

@@ -82,6 +82,9 @@ class Scheduler {
   // the loop has ended and the messages taken have finished, at most `timeout`. True when
   // all is done; the scheduler may be destroyed then. On false, stop the io_context first.
   bool StopAndWait(absl::Duration timeout);
+  // After a stop has ended (the loop and the deliveries done): deliver again, as Start
+  // (sluicectl resume after drain --handoff). False, doing nothing, while any of it still runs.
+  bool Restart();
   // Look for due work now (thread-safe). The store calls it on commits, releases, flushes.
   void Wake();
 

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -125,6 +126,61 @@ TEST(AdminServer, DrainWithoutTimeoutTakesTheLimitsDrainTimeout) {
   ASSERT_TRUE(stage.Stub()->Drain(Context().get(), {}, &status).ok());
   EXPECT_EQ(drain_seconds.load(), stage.limits.Get()->drain_timeout_seconds());
   EXPECT_EQ(drain_seconds.load(), 60);
+}
+
+TEST(AdminServer, DrainHandoffIsRefusedWithoutDrainingByAStageWithNoQueue) {
+  TestStage stage("frontend");
+  std::atomic<int> drains{0};
+  stage.runtime.OnDrain([&](absl::Duration) { ++drains; });
+  stage.Start();
+  sluice::v1::DrainRequest drain;
+  drain.set_handoff(true);
+  sluice::v1::StageStatus status;
+  grpc::Status s = stage.Stub()->Drain(Context().get(), drain, &status);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("does not apply to the frontend stage"));
+  EXPECT_EQ(drains.load(), 0);
+  EXPECT_FALSE(stage.runtime.draining());
+}
+
+TEST(AdminServer, DrainHandoffRefusedByItsCheckLeavesTheStageServing) {
+  TestStage stage("reinject");
+  stage.runtime.SetDrainHandoff({.check = [] { return absl::FailedPreconditionError("no handoff_peers"); },
+                                 .run = [](absl::Duration, std::function<void(absl::Status)> done) {
+                                   done(absl::OkStatus());
+                                 }});
+  stage.Start();
+  sluice::v1::DrainRequest drain;
+  drain.set_handoff(true);
+  sluice::v1::StageStatus status;
+  grpc::Status s = stage.Stub()->Drain(Context().get(), drain, &status);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("no handoff_peers"));
+  EXPECT_FALSE(stage.runtime.draining());
+}
+
+TEST(AdminServer, DrainHandoffAnswersWhenTheHandoffEnds) {
+  TestStage stage("reinject");
+  std::atomic<int64_t> handoff_seconds{-1};
+  std::thread worker;
+  stage.runtime.SetDrainHandoff({.check = [] { return absl::OkStatus(); },
+                                 .run = [&](absl::Duration d, std::function<void(absl::Status)> done) {
+                                   handoff_seconds = absl::ToInt64Seconds(d);
+                                   worker = std::thread([done = std::move(done)] {
+                                     done(absl::DeadlineExceededError("hand-off left 3 entries"));
+                                   });
+                                 }});
+  stage.Start();
+  sluice::v1::DrainRequest drain;
+  drain.set_handoff(true);
+  drain.set_timeout_seconds(4);
+  sluice::v1::StageStatus status;
+  grpc::Status s = stage.Stub()->Drain(Context().get(), drain, &status);
+  if (worker.joinable()) worker.join();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_THAT(s.error_message(), HasSubstr("left 3 entries"));
+  EXPECT_EQ(handoff_seconds.load(), 4);
+  EXPECT_TRUE(stage.runtime.draining());  // drained whatever the hand-off did, until Resume
 }
 
 TEST(AdminServer, HealthIsNotServingWhileUnavailable) {

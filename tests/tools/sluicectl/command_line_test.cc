@@ -70,6 +70,17 @@ TEST(CommandLineTest, DrainTimeoutIsTheCommandFlagAfterDrain) {
   EXPECT_EQ(inv->options.drain_timeout, absl::Minutes(2));
 }
 
+TEST(CommandLineTest, DrainHandoffIsASwitchOfDrainOnly) {
+  auto inv = Parse({"drain", "--handoff"});
+  ASSERT_THAT(inv, IsOk());
+  EXPECT_TRUE(inv->options.drain_handoff);
+  auto plain = Parse({"drain", "--timeout=5s"});
+  ASSERT_THAT(plain, IsOk());
+  EXPECT_FALSE(plain->options.drain_handoff);
+  ExpectUsageError({"status", "--handoff"}, "does not apply to status");
+  ExpectUsageError({"drain", "--handoff=maybe"}, "--handoff");
+}
+
 TEST(CommandLineTest, TimeoutAfterOtherCommandsIsTheCallTimeout) {
   auto inv = Parse({"status", "--timeout=2s"});
   ASSERT_THAT(inv, IsOk());
