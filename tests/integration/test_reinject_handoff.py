@@ -12,6 +12,9 @@ some of it held by an operator.
 - sluicectl drain --handoff on A: A's queue goes to B while A keeps running, drained, until
   sluicectl resume (then it receives and delivers again); on a replica without peers it is
   refused and the replica goes on serving.
+- a peer that takes the connection but never answers (B stopped with SIGSTOP): the hand-off
+  ends at handoff_timeout_seconds, sluice_reinject_handoff_timeouts_total counts it, every
+  entry stays on A as it was, and once B answers again a second hand-off moves them all.
 
 Never: leaves a process running (every process is stopped by PID in tearDown).
 """
@@ -20,6 +23,7 @@ import signal
 import subprocess
 import time
 import unittest
+import urllib.request
 
 import grpc
 
@@ -176,6 +180,32 @@ class HandoffTest(harness.TempDirTest):
         self.assertEqual(a.stop(timeout=120), 0, a.log()[-3000:])
         print(refused.stderr.strip())
         print(out.stdout.strip())
+    def test_a_stalled_peer_ends_the_handoff_at_its_timeout_and_loses_nothing(self):
+        self.track(harness.SmtpSink(self.tmp, ["-r", "RCPT"], port=self.sink_port, name="sink-4xx"))
+        b = self.replica("b")
+        a = self.replica("a", peers=[b.admin])
+        before = self.fill(a, 20)
+        ctl = self.sluicectl("--admin=" + a.admin, "limits", "set", "handoff_timeout_seconds=3")
+        self.assertEqual(ctl.returncode, 0, ctl.stdout + ctl.stderr)
+        b.signal(signal.SIGSTOP)  # its kernel still accepts the connection; nothing answers
+        try:
+            stalled = self.sluicectl("--admin=" + a.admin, "drain", "--handoff", "--timeout=2s")
+        finally:
+            b.signal(signal.SIGCONT)
+        self.assertNotEqual(stalled.returncode, 0, stalled.stdout + stalled.stderr)
+        self.assertIn("left %d entries" % len(before), stalled.stderr)
+        self.assertEqual(self.listing(a), before)  # every entry still here, as it was
+        self.assertEqual(self.listing(b), {})
+        metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % a.metrics_port, timeout=5).read().decode()
+        self.assertIn("sluice_reinject_handoff_timeouts_total 1", metrics)
+        # B answers again: the next hand-off moves every entry, none twice.
+        ctl = self.sluicectl("--admin=" + a.admin, "limits", "set", "handoff_timeout_seconds=120")
+        self.assertEqual(ctl.returncode, 0, ctl.stdout + ctl.stderr)
+        again = self.sluicectl("--admin=" + a.admin, "drain", "--handoff")
+        self.assertEqual(again.returncode, 0, again.stdout + again.stderr + a.log()[-3000:])
+        self.assertEqual(self.listing(a), {})
+        self.assertEqual(self.listing(b), before)
+        print(stalled.stderr.strip())
 
     def test_a_peer_without_a_port_is_refused_at_start(self):
         out = subprocess.run([os.path.join(harness.BIN_DIR, "sluice-reinject"), "--check",
