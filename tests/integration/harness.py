@@ -336,8 +336,11 @@ class SmtpSink(Process):
             path = os.path.join(self.dump_dir, n)
             if path in busy:
                 continue
-            with open(path, "rb") as f:
-                out.append(f.read())
+            try:
+                with open(path, "rb") as f:
+                    out.append(f.read())
+            except FileNotFoundError:
+                continue  # smtp-sink removed the capture of a transaction that was aborted
         return out
 
 
