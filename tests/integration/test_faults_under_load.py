@@ -45,10 +45,17 @@ limits:
 
 
 def queue_total(stage):
+    """Entries waiting for delivery (incoming, active, deferred, hold). A frame torn by a
+    SIGKILL before its fsync (its sender never got 250) is kept in the corrupt area for
+    inspection, as designed; it is no message waiting, so it is not counted here."""
     stubs = harness.grpc_stubs()
+    pb = stubs["queue_pb2"]
+    total = 0
     with grpc.insecure_channel(stage.admin) as ch:
-        listed = stubs["queue_pb2_grpc"].QueueStub(ch).List(stubs["queue_pb2"].ListQueueRequest(), timeout=5)
-    return listed.total_messages
+        stub = stubs["queue_pb2_grpc"].QueueStub(ch)
+        for state in (pb.INCOMING, pb.ACTIVE, pb.DEFERRED, pb.HOLD):
+            total += stub.List(pb.ListQueueRequest(state=state), timeout=5).total_messages
+    return total
 
 
 class FixedPortPipeline:
